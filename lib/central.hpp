@@ -1,0 +1,51 @@
+// The centre of each size class: where thread caches refill from and drain to.
+//
+// Two levels. A lock-free stack of full batches (a drained batch is pushed whole and popped whole
+// by the next refill, so producer->consumer traffic never touches slab metadata), and below it the
+// class's slabs, reached under the class's own lock, where blocks are carved and returned and
+// empty slabs are detected. No lock is shared between size classes.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "platform.hpp"
+#include "pool_arena.hpp"
+#include "size_classes.hpp"
+
+namespace memf {
+
+constexpr uint32_t kMaxTransferBatches = 16;
+
+struct alignas(64) CentralClass {
+  // Top of the transfer stack: low 32 bits = (offset of the batch's first block) / 16 + 1,
+  // high 32 bits = a version bumped by every push and pop (defeats ABA).
+  std::atomic<uint64_t> transfer_top{0};
+  std::atomic<uint32_t> transfer_batches{0};
+  alignas(64) SpinLock lock;
+  SlabMeta* partial = nullptr;  // slabs with free or uncarved slots, doubly linked
+};
+
+extern CentralClass g_central[kNumClasses];
+
+// Pops one full batch (kSizeClasses[cls].batch blocks linked by next); nullptr if none.
+FreeBlock* central_pop_batch(unsigned cls);
+// Pushes a full batch; false (nothing done) if the stack is at its bound.
+bool central_push_batch(unsigned cls, FreeBlock* first);
+
+// Takes up to `wanted` blocks from the class's slabs (carving or acquiring slabs as needed),
+// linked by next; returns how many (0 when the range is exhausted).
+unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain);
+// Returns `count` blocks linked by next to their slabs; slabs left with no block out are released.
+void central_return(unsigned cls, FreeBlock* chain, unsigned count);
+
+// Moves every transfer batch of every class back to the slabs (so empty slabs can be released).
+size_t central_flush_transfers();
+
+struct CentralClassStats {
+  size_t transfer_blocks;
+  size_t partial_slabs;
+};
+CentralClassStats central_stats(unsigned cls);
+
+}  // namespace memf

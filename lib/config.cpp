@@ -1,0 +1,209 @@
+#include "config.hpp"
+
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "platform.hpp"
+#include "size_classes.hpp"
+
+#ifndef MEMF_POOL_LIMIT_DEFAULT
+#define MEMF_POOL_LIMIT_DEFAULT 8192
+#endif
+
+namespace memf {
+namespace {
+
+Config g_config = default_config();
+std::atomic<bool> g_loaded{false};
+
+bool parse_unsigned(const char* text, uint64_t* out) {
+  if (!text || !*text) return false;
+  uint64_t value = 0;
+  for (const char* c = text; *c; ++c) {
+    if (*c < '0' || *c > '9') return false;
+    uint64_t digit = uint64_t(*c - '0');
+    if (value > (UINT64_MAX - digit) / 10) return false;
+    value = value * 10 + digit;
+  }
+  *out = value;
+  return true;
+}
+
+bool parse_bool(const char* text, bool* out) {
+  if (!strcmp(text, "1") || !strcmp(text, "yes") || !strcmp(text, "true") || !strcmp(text, "on")) {
+    *out = true;
+    return true;
+  }
+  if (!strcmp(text, "0") || !strcmp(text, "no") || !strcmp(text, "false") || !strcmp(text, "off")) {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+struct Warner {
+  WarningSink sink;
+  void* context;
+  template <typename... Args>
+  void operator()(fmt::format_string<Args...> format, Args&&... args) {
+    char line[768];
+    auto result = fmt::format_to_n(line, sizeof(line) - 1, format, std::forward<Args>(args)...);
+    size_t length = result.size < sizeof(line) - 1 ? result.size : sizeof(line) - 1;
+    if (sink) sink(line, length, context);
+  }
+};
+
+void copy_path(char (&dest)[512], const char* value, const char* name, Warner& warn) {
+  size_t length = strlen(value);
+  if (length == 0 || length >= sizeof(dest)) {
+    warn("memf: warning: {} must be a path of 1..511 characters; ignored", name);
+    return;
+  }
+  memcpy(dest, value, length + 1);
+}
+
+void stderr_sink(const char* line, size_t length, void*) {
+  char buffer[800];
+  size_t n = length < sizeof(buffer) - 1 ? length : sizeof(buffer) - 1;
+  memcpy(buffer, line, n);
+  buffer[n] = '\n';
+  os::write_stderr(buffer, n + 1);
+}
+
+}  // namespace
+
+Config default_config() {
+  Config config{};
+  config.pool_limit = MEMF_POOL_LIMIT_DEFAULT;
+  config.purge_delay_ms = 1000;
+  config.huge_threshold = size_t(1) << 20;
+  config.huge_cache_bytes = size_t(256) << 20;
+  config.on_error = OnError::kAbort;
+  config.stacks = StacksMode::kOff;
+  config.stack_depth = 32;
+  config.leak_exitcode = 23;
+  return config;
+}
+
+bool parse_size(const char* text, size_t* out) {
+  if (!text || !*text) return false;
+  char digits[32];
+  size_t length = strlen(text);
+  size_t end = length;
+  // Optional unit suffix: K, M, G, T with an optional "B" or "iB".
+  if (end >= 2 && (text[end - 1] == 'B' || text[end - 1] == 'b')) {
+    --end;
+    if (end >= 2 && text[end - 1] == 'i') --end;
+  }
+  unsigned shift = 0;
+  if (end >= 2) {
+    switch (text[end - 1]) {
+      case 'k': case 'K': shift = 10; --end; break;
+      case 'm': case 'M': shift = 20; --end; break;
+      case 'g': case 'G': shift = 30; --end; break;
+      case 't': case 'T': shift = 40; --end; break;
+      default: break;
+    }
+  }
+  if (end == 0 || end >= sizeof(digits)) return false;
+  if (shift == 0 && end != length && end + 1 != length) return false;
+  memcpy(digits, text, end);
+  digits[end] = 0;
+  uint64_t value;
+  if (!parse_unsigned(digits, &value)) return false;
+  if (shift && value > (UINT64_MAX >> shift)) return false;
+  *out = size_t(value << shift);
+  return true;
+}
+
+void parse_config(Config& config, const char* const* envp, bool secure, WarningSink sink, void* context) {
+  Warner warn{sink, context};
+  config.secure = secure;
+  if (!envp) return;
+  for (const char* const* entry = envp; *entry; ++entry) {
+    const char* item = *entry;
+    if (strncmp(item, "MEMF_", 5) != 0) continue;
+    const char* equals = strchr(item, '=');
+    if (!equals) continue;
+    size_t name_length = size_t(equals - item);
+    const char* value = equals + 1;
+    char name[64];
+    if (name_length >= sizeof(name)) {
+      warn("memf: warning: unknown variable {:.40}...; ignored", item);
+      continue;
+    }
+    memcpy(name, item, name_length);
+    name[name_length] = 0;
+    auto is = [&](const char* known) { return strcmp(name, known) == 0; };
+    uint64_t number = 0;
+    size_t size = 0;
+    bool flag = false;
+    if (is("MEMF_LIB") || is("MEMF_RUN_LIB")) {
+      // Read by memf-run and the test scripts, not by the library.
+    } else if (is("MEMF_POOL_LIMIT")) {
+      if (parse_size(value, &size) && size >= 16 && size <= kMaxPoolSize) config.pool_limit = size;
+      else warn("memf: warning: MEMF_POOL_LIMIT={} is not a size from 16 to {}; using {}", value, kMaxPoolSize, config.pool_limit);
+    } else if (is("MEMF_PURGE_DELAY")) {
+      if (parse_unsigned(value, &number) && number <= 3600000) config.purge_delay_ms = number;
+      else warn("memf: warning: MEMF_PURGE_DELAY={} is not a number of milliseconds (0..3600000); using {}", value, config.purge_delay_ms);
+    } else if (is("MEMF_HUGE_THRESHOLD")) {
+      if (parse_size(value, &size) && size >= kMaxPoolSize && size <= (size_t(1) << 40)) config.huge_threshold = size;
+      else warn("memf: warning: MEMF_HUGE_THRESHOLD={} is not a size from 8K to 1T; using {}", value, config.huge_threshold);
+    } else if (is("MEMF_HUGE_CACHE")) {
+      if (parse_size(value, &size)) config.huge_cache_bytes = size;
+      else warn("memf: warning: MEMF_HUGE_CACHE={} is not a size; using {}", value, config.huge_cache_bytes);
+    } else if (is("MEMF_ON_ERROR")) {
+      if (!strcmp(value, "abort")) config.on_error = OnError::kAbort;
+      else if (!strcmp(value, "report")) config.on_error = OnError::kReport;
+      else warn("memf: warning: MEMF_ON_ERROR={} is not abort or report; using abort", value);
+    } else if (is("MEMF_LEAK_CHECK")) {
+      if (parse_bool(value, &flag)) config.leak_check = flag;
+      else warn("memf: warning: MEMF_LEAK_CHECK={} is not 0 or 1; ignored", value);
+    } else if (is("MEMF_STACKS")) {
+      if (!strcmp(value, "off")) config.stacks = StacksMode::kOff;
+      else if (!strcmp(value, "sampled")) config.stacks = StacksMode::kSampled;
+      else if (!strcmp(value, "all")) config.stacks = StacksMode::kAll;
+      else warn("memf: warning: MEMF_STACKS={} is not off, sampled or all; using off", value);
+    } else if (is("MEMF_STACK_DEPTH")) {
+      if (parse_unsigned(value, &number) && number >= 1 && number <= 128) config.stack_depth = unsigned(number);
+      else warn("memf: warning: MEMF_STACK_DEPTH={} is not a number from 1 to 128; using {}", value, config.stack_depth);
+    } else if (is("MEMF_LEAK_EXITCODE")) {
+      if (parse_unsigned(value, &number) && number <= 255) config.leak_exitcode = int(number);
+      else warn("memf: warning: MEMF_LEAK_EXITCODE={} is not a number from 0 to 255; using {}", value, config.leak_exitcode);
+    } else if (is("MEMF_LIMIT")) {
+      if (parse_size(value, &size)) config.limit = size;
+      else warn("memf: warning: MEMF_LIMIT={} is not a size (like 512M); no limit set", value);
+    } else if (is("MEMF_STATS")) {
+      if (parse_bool(value, &flag)) config.stats = flag;
+      else warn("memf: warning: MEMF_STATS={} is not 0 or 1; ignored", value);
+    } else if (is("MEMF_REPORT")) {
+      if (secure) warn("memf: warning: MEMF_REPORT ignored in a secure-execution process");
+      else copy_path(config.report_path, value, "MEMF_REPORT", warn);
+    } else if (is("MEMF_SUPPRESSIONS")) {
+      if (secure) warn("memf: warning: MEMF_SUPPRESSIONS ignored in a secure-execution process");
+      else copy_path(config.suppressions, value, "MEMF_SUPPRESSIONS", warn);
+    } else {
+      warn("memf: warning: unknown variable {}; ignored", name);
+    }
+  }
+}
+
+const Config& config() { return g_config; }
+
+void load_config() {
+  if (g_loaded.load(std::memory_order_acquire) || environ == nullptr) return;
+  static SpinLock lock;
+  LockGuard guard(lock);
+  if (g_loaded.load(std::memory_order_relaxed)) return;
+  Config fresh = default_config();
+  parse_config(fresh, environ, getauxval(AT_SECURE) != 0, stderr_sink, nullptr);
+  g_config = fresh;
+  g_loaded.store(true, std::memory_order_release);
+}
+
+}  // namespace memf

@@ -1,0 +1,46 @@
+// memf's configuration: every MEMF_ environment variable goes through the one parser here.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace memf {
+
+enum class OnError : uint8_t { kAbort, kReport };
+enum class StacksMode : uint8_t { kOff, kSampled, kAll };
+
+struct Config {
+  size_t pool_limit;           // MEMF_POOL_LIMIT: largest request served by the pools
+  uint64_t purge_delay_ms;     // MEMF_PURGE_DELAY: how long an empty slab stays committed
+  size_t huge_threshold;       // MEMF_HUGE_THRESHOLD: from this size blocks are whole mappings
+  size_t huge_cache_bytes;     // MEMF_HUGE_CACHE: freed mappings kept for reuse, in bytes
+  OnError on_error;            // MEMF_ON_ERROR
+  bool leak_check;             // MEMF_LEAK_CHECK
+  StacksMode stacks;           // MEMF_STACKS
+  unsigned stack_depth;        // MEMF_STACK_DEPTH
+  int leak_exitcode;           // MEMF_LEAK_EXITCODE
+  size_t limit;                // MEMF_LIMIT (0 = none)
+  bool stats;                  // MEMF_STATS
+  bool secure;                 // AT_SECURE: nothing that reads or writes files is honoured
+  char report_path[512];       // MEMF_REPORT
+  char suppressions[512];      // MEMF_SUPPRESSIONS
+};
+
+Config default_config();
+
+// Receives one complete warning line (without newline).
+using WarningSink = void (*)(const char* line, size_t length, void* context);
+
+// Parses the MEMF_ variables of envp into config. Unknown MEMF_ names and bad values produce one
+// warning each and leave the default in place; nothing here allocates.
+void parse_config(Config& config, const char* const* envp, bool secure, WarningSink sink, void* context);
+
+// Parses "512", "64K", "512M", "2G" (binary units, optional trailing B/iB). False on anything else
+// or on overflow.
+bool parse_size(const char* text, size_t* out);
+
+// The process's configuration. Until load_config has seen the environment, the defaults.
+const Config& config();
+// Reads the environment (once it is available) and warns on stderr; later calls do nothing.
+void load_config();
+
+}  // namespace memf

@@ -1,0 +1,327 @@
+#include "engine.hpp"
+
+#include <mimalloc.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "central.hpp"
+#include "errors.hpp"
+#include "large.hpp"
+
+namespace memf {
+namespace {
+
+std::atomic<bool> g_hooks_installed{false};
+SpinLock g_hooks_lock;
+__thread bool t_installing_hooks MEMF_TLS = false;
+
+void fork_prepare() {
+  // Lock order everywhere: class lock -> arena lock; registry and internal locks are leaves.
+  for (CentralClass& central : g_central) central.lock.lock();
+  pool_arena_lock().lock();
+  large_lock_all();
+  thread_cache_registry_lock().lock();
+  internal_alloc_lock().lock();
+}
+
+void fork_parent() {
+  internal_alloc_lock().unlock();
+  thread_cache_registry_lock().unlock();
+  large_unlock_all();
+  pool_arena_lock().unlock();
+  for (CentralClass& central : g_central) central.lock.unlock();
+}
+
+void fork_child() {
+  internal_alloc_lock().reset_after_fork();
+  thread_cache_registry_lock().reset_after_fork();
+  large_reset_locks_after_fork();
+  pool_arena_lock().reset_after_fork();
+  for (CentralClass& central : g_central) central.lock.reset_after_fork();
+  thread_cache_after_fork_child();
+}
+
+// pthread_atfork and pthread_key_create are registered after the pools work, so that an
+// allocation made by them (none in glibc 2.36) is served instead of deadlocking.
+void install_hooks() {
+  if (g_hooks_installed.load(std::memory_order_acquire) || t_installing_hooks) return;
+  t_installing_hooks = true;
+  {
+    LockGuard guard(g_hooks_lock);
+    if (!g_hooks_installed.load(std::memory_order_relaxed)) {
+      thread_cache_init();
+      pthread_atfork(fork_prepare, fork_parent, fork_child);
+      g_hooks_installed.store(true, std::memory_order_release);
+    }
+  }
+  t_installing_hooks = false;
+}
+
+MEMF_ALWAYS_INLINE void mark_allocated(void* block) { slot_state(block) = kSlotAllocated; }
+
+// A block of class cls for this thread: from its cache (creating the cache on the thread's first
+// allocation), or one at a time under the class lock when the thread is exiting.
+void* pool_alloc_class(unsigned cls) {
+  if (!pool_init()) return nullptr;
+  install_hooks();
+  ThreadCache* cache = t_cache;
+  if (!cache) cache = thread_cache_create();
+  void* block;
+  if (cache) {
+    CacheBin& bin = cache->bins[cls];
+    if (bin.head) {
+      FreeBlock* head = bin.head;
+      bin.head = head->next;
+      --bin.count;
+      block = head;
+    } else {
+      block = thread_cache_refill(cache, cls);
+    }
+  } else {
+    block = pool_alloc_uncached(cls);
+  }
+  if (block) mark_allocated(block);
+  return block;
+}
+
+void* large_or_enomem(size_t size, size_t alignment, bool zero) {
+  if (size > kMaxRequest) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  void* p = large_alloc(size, alignment, zero);
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
+// A live pool block's class size, or 0 after reporting p as a bad pointer.
+size_t checked_pool_block_size(const void* p, const char* operation) {
+  const size_t offset = pool_offset(p);
+  if ((offset & 15) == 0 && g_pool.slot_states[offset >> 4] != kSlotFree)
+    return kSizeClasses[g_pool.slab_classes[offset >> kSlabShift]].size;
+  BadPointerDetail detail;
+  BadPointer kind = classify_pool_pointer(p, &detail);
+  report_bad_pointer(operation, p, kind, detail);
+  return 0;
+}
+
+void* aligned_impl(size_t alignment, size_t size) {
+  if (alignment <= kMinAlign) return engine_malloc(size);
+  const size_t limit = config().pool_limit;
+  if (size <= limit && alignment <= limit) {
+    unsigned cls = aligned_size_to_class(size, alignment, limit);
+    if (cls != kNoClass) {
+      if (void* p = pool_alloc_class(cls)) return p;
+    }
+  }
+  if (size > kMaxRequest - alignment) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return large_or_enomem(size, alignment, false);
+}
+
+__attribute__((constructor(101))) void load_config_at_start() { load_config(); }
+
+}  // namespace
+
+void* malloc_slow(size_t size) {
+  load_config();
+  if (size <= config().pool_limit) {
+    if (void* p = pool_alloc_class(size_to_class(size))) return p;
+    // The pools' range is exhausted: mimalloc serves small blocks too.
+  }
+  return large_or_enomem(size, kMinAlign, false);
+}
+
+void cache_overflow(ThreadCache* cache, unsigned cls) { thread_cache_drain(cache, cls); }
+
+void free_slow(void* p) {
+  if (!p) return;
+  if (pool_contains(p)) {
+    if (checked_pool_block_size(p, "free") == 0) return;
+    const unsigned cls = g_pool.slab_classes[slab_index(p)];
+    slot_state(p) = kSlotFree;
+    ThreadCache* cache = t_cache;
+    if (!cache) cache = thread_cache_create();
+    if (!cache) {
+      pool_free_uncached(p, cls);
+      return;
+    }
+    CacheBin& bin = cache->bins[cls];
+    FreeBlock* block = static_cast<FreeBlock*>(p);
+    block->next = bin.head;
+    bin.head = block;
+    if (++bin.count > bin.max) thread_cache_drain(cache, cls);
+    return;
+  }
+  if (!large_free(p)) report_bad_pointer("free", p, BadPointer::kForeign, BadPointerDetail{});
+}
+
+void* new_slow(size_t size) {
+  for (;;) {
+    void* p = malloc_slow(size);
+    if (p) return p;
+    std::new_handler handler = std::get_new_handler();
+    if (!handler) throw std::bad_alloc();
+    handler();
+  }
+}
+
+void* engine_new_nothrow(size_t size) noexcept {
+  try {
+    return engine_new(size);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void* engine_new_aligned(size_t size, size_t alignment) {
+  for (;;) {
+    void* p = aligned_impl(alignment, size);
+    if (p) return p;
+    std::new_handler handler = std::get_new_handler();
+    if (!handler) throw std::bad_alloc();
+    handler();
+  }
+}
+
+void* engine_new_aligned_nothrow(size_t size, size_t alignment) noexcept {
+  try {
+    return engine_new_aligned(size, alignment);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void* engine_calloc(size_t count, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(count, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  if (bytes <= config().pool_limit) {
+    void* p = engine_malloc(bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+  }
+  return large_or_enomem(bytes, kMinAlign, true);
+}
+
+void* engine_realloc(void* p, size_t size) {
+  if (!p) return engine_malloc(size);
+  if (size == 0) {
+    // glibc's behaviour, which programs written for Linux expect: free and return NULL.
+    engine_free(p);
+    return nullptr;
+  }
+  if (size > kMaxRequest) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  size_t old_usable;
+  if (pool_contains(p)) {
+    old_usable = checked_pool_block_size(p, "realloc");
+    if (old_usable == 0) return nullptr;
+    // Stay in place unless the block would be less than half used.
+    if (size <= old_usable && size >= old_usable / 2) return p;
+  } else {
+    LargeRecord record;
+    if (!large_lookup(p, &record)) {
+      report_bad_pointer("realloc", p, BadPointer::kForeign, BadPointerDetail{});
+      return nullptr;
+    }
+    old_usable = record.usable;
+    if (size > config().pool_limit) {
+      if (void* moved = large_realloc(p, size)) return moved;
+    }
+  }
+  void* q = engine_malloc(size);
+  if (!q) return nullptr;
+  memcpy(q, p, old_usable < size ? old_usable : size);
+  engine_free(p);
+  return q;
+}
+
+void* engine_reallocarray(void* p, size_t count, size_t size) {
+  size_t bytes;
+  if (__builtin_mul_overflow(count, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return engine_realloc(p, bytes);
+}
+
+int engine_posix_memalign(void** out, size_t alignment, size_t size) {
+  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
+  const int saved = errno;
+  void* p = aligned_impl(alignment, size);
+  errno = saved;
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void* engine_aligned_alloc(size_t alignment, size_t size) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return aligned_impl(alignment, size);
+}
+
+void* engine_memalign(size_t alignment, size_t size) {
+  // glibc rounds an alignment that is not a power of two up to the next one.
+  if (alignment > (size_t(1) << 62)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  size_t power = kMinAlign;
+  while (power < alignment) power <<= 1;
+  return aligned_impl(power, size);
+}
+
+void* engine_valloc(size_t size) { return aligned_impl(kPageSize, size); }
+
+void* engine_pvalloc(size_t size) {
+  if (size > kMaxRequest) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  size_t rounded = size == 0 ? kPageSize : round_up(size, kPageSize);
+  return aligned_impl(kPageSize, rounded);
+}
+
+size_t engine_usable_size(const void* p) {
+  if (!p) return 0;
+  if (pool_contains(p)) return checked_pool_block_size(p, "malloc_usable_size");
+  LargeRecord record;
+  if (large_lookup(p, &record)) return record.usable;
+  report_bad_pointer("malloc_usable_size", p, BadPointer::kForeign, BadPointerDetail{});
+  return 0;
+}
+
+bool engine_owns(const void* p) {
+  if (!p) return false;
+  if (pool_contains(p)) {
+    const size_t offset = pool_offset(p);
+    return (offset & 15) == 0 && g_pool.slot_states[offset >> 4] != kSlotFree;
+  }
+  LargeRecord record;
+  return large_lookup(p, &record);
+}
+
+size_t engine_release_memory() {
+  thread_cache_flush_current();
+  central_flush_transfers();
+  size_t released = pool_purge_all();
+  released += large_release_cache();
+  mi_collect(true);
+  return released;
+}
+
+}  // namespace memf

@@ -1,0 +1,99 @@
+// The allocator's entry points. interpose/ exports each C and C++ symbol as one call to a
+// function here. The small-object fast paths are inline: table lookup, pop or push on this
+// thread's cache, one state-byte store. No lock, no atomic, no write to another thread's lines.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+#include "config.hpp"
+#include "platform.hpp"
+#include "pool_arena.hpp"
+#include "size_classes.hpp"
+#include "thread_cache.hpp"
+
+namespace memf {
+
+// Larger requests fail with ENOMEM before reaching any backend (C's objects are <= PTRDIFF_MAX).
+constexpr size_t kMaxRequest = size_t(PTRDIFF_MAX);
+
+MEMF_NOINLINE void* malloc_slow(size_t size);
+MEMF_NOINLINE void free_slow(void* p);
+MEMF_NOINLINE void* new_slow(size_t size);
+MEMF_NOINLINE void cache_overflow(ThreadCache* cache, unsigned cls);
+
+// Pops a block of the class of size from this thread's cache, or nullptr (any other case).
+MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
+  ThreadCache* cache = t_cache;
+  if (MEMF_LIKELY(size <= config().pool_limit && cache != nullptr)) {
+    CacheBin& bin = cache->bins[size_to_class(size)];
+    FreeBlock* block = bin.head;
+    if (MEMF_LIKELY(block != nullptr)) {
+      bin.head = block->next;
+      --bin.count;
+      slot_state(block) = kSlotAllocated;
+      return block;
+    }
+  }
+  return nullptr;
+}
+
+// Pushes p on this thread's cache when it is a live pool block; false for everything else
+// (not a pool block, bad pointer, no cache) which the slow path then sorts out.
+MEMF_ALWAYS_INLINE bool pool_try_free(void* p) {
+  const size_t offset = pool_offset(p);
+  ThreadCache* cache = t_cache;
+  if (MEMF_LIKELY(offset < g_pool.usable_bytes && (offset & 15) == 0 && cache != nullptr)) {
+    uint8_t& state = g_pool.slot_states[offset >> 4];
+    if (MEMF_LIKELY(state != kSlotFree)) {
+      state = kSlotFree;
+      const unsigned cls = g_pool.slab_classes[offset >> kSlabShift];
+      CacheBin& bin = cache->bins[cls];
+      FreeBlock* block = static_cast<FreeBlock*>(p);
+      block->next = bin.head;
+      bin.head = block;
+      if (MEMF_UNLIKELY(++bin.count > bin.max)) cache_overflow(cache, cls);
+      return true;
+    }
+  }
+  return false;
+}
+
+MEMF_ALWAYS_INLINE void* engine_malloc(size_t size) {
+  void* p = pool_try_alloc(size);
+  return MEMF_LIKELY(p != nullptr) ? p : malloc_slow(size);
+}
+
+MEMF_ALWAYS_INLINE void engine_free(void* p) {
+  if (MEMF_LIKELY(pool_try_free(p))) return;
+  free_slow(p);
+}
+
+// operator new: throws std::bad_alloc after the new_handler gave up.
+MEMF_ALWAYS_INLINE void* engine_new(size_t size) {
+  void* p = pool_try_alloc(size);
+  return MEMF_LIKELY(p != nullptr) ? p : new_slow(size);
+}
+
+void* engine_calloc(size_t count, size_t size);
+void* engine_realloc(void* p, size_t size);
+void* engine_reallocarray(void* p, size_t count, size_t size);
+int engine_posix_memalign(void** out, size_t alignment, size_t size);
+void* engine_aligned_alloc(size_t alignment, size_t size);
+void* engine_memalign(size_t alignment, size_t size);
+void* engine_valloc(size_t size);
+void* engine_pvalloc(size_t size);
+size_t engine_usable_size(const void* p);
+
+void* engine_new_nothrow(size_t size) noexcept;
+void* engine_new_aligned(size_t size, size_t alignment);
+void* engine_new_aligned_nothrow(size_t size, size_t alignment) noexcept;
+
+// Gives back to the OS what can be given without touching live blocks: this thread's cache,
+// the transfer batches, empty slabs, cached mappings and mimalloc's free pages. Bytes released.
+size_t engine_release_memory();
+
+// Whether memf owns p as a live block (pool or large).
+bool engine_owns(const void* p);
+
+}  // namespace memf

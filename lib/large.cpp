@@ -1,0 +1,335 @@
+#include "large.hpp"
+
+#include <mimalloc.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "config.hpp"
+
+namespace memf {
+namespace {
+
+// ---- the table of live large blocks ------------------------------------------------------
+
+struct Entry {
+  uintptr_t key;  // 0 = empty slot
+  LargeRecord record;
+};
+
+constexpr unsigned kStripeBits = 6;
+constexpr unsigned kStripes = 1u << kStripeBits;
+constexpr size_t kInitialSlots = 256;
+
+struct alignas(64) Stripe {
+  SpinLock lock;
+  Entry* slots = nullptr;
+  size_t capacity = 0;  // power of two
+  size_t count = 0;
+  size_t bytes = 0;
+};
+
+Stripe g_stripes[kStripes];
+
+MEMF_ALWAYS_INLINE uint64_t hash_pointer(uintptr_t key) { return (key >> 4) * 0x9E3779B97F4A7C15ull; }
+MEMF_ALWAYS_INLINE Stripe& stripe_for(uint64_t hash) { return g_stripes[hash >> (64 - kStripeBits)]; }
+
+// Caller holds the stripe lock. Linear probing, load factor <= 1/2.
+bool stripe_grow(Stripe& stripe) {
+  size_t capacity = stripe.capacity ? stripe.capacity * 2 : kInitialSlots;
+  Entry* slots = static_cast<Entry*>(os::map(capacity * sizeof(Entry)));
+  if (!slots) return false;
+  for (size_t i = 0; i < stripe.capacity; ++i) {
+    if (!stripe.slots[i].key) continue;
+    size_t index = hash_pointer(stripe.slots[i].key) & (capacity - 1);
+    while (slots[index].key) index = (index + 1) & (capacity - 1);
+    slots[index] = stripe.slots[i];
+  }
+  if (stripe.slots) os::unmap(stripe.slots, stripe.capacity * sizeof(Entry));
+  stripe.slots = slots;
+  stripe.capacity = capacity;
+  return true;
+}
+
+bool table_insert(void* p, const LargeRecord& record) {
+  uintptr_t key = uintptr_t(p);
+  uint64_t hash = hash_pointer(key);
+  Stripe& stripe = stripe_for(hash);
+  LockGuard guard(stripe.lock);
+  if ((stripe.count + 1) * 2 > stripe.capacity && !stripe_grow(stripe)) return false;
+  size_t index = hash & (stripe.capacity - 1);
+  while (stripe.slots[index].key) index = (index + 1) & (stripe.capacity - 1);
+  stripe.slots[index] = Entry{key, record};
+  ++stripe.count;
+  stripe.bytes += record.requested;
+  return true;
+}
+
+// Caller holds the stripe lock; returns the slot index or SIZE_MAX.
+size_t stripe_find(const Stripe& stripe, uintptr_t key, uint64_t hash) {
+  if (!stripe.capacity) return SIZE_MAX;
+  size_t index = hash & (stripe.capacity - 1);
+  while (stripe.slots[index].key) {
+    if (stripe.slots[index].key == key) return index;
+    index = (index + 1) & (stripe.capacity - 1);
+  }
+  return SIZE_MAX;
+}
+
+// Caller holds the stripe lock. Backward-shift deletion keeps probe chains intact without tombstones.
+void stripe_erase(Stripe& stripe, size_t index) {
+  stripe.bytes -= stripe.slots[index].record.requested;
+  --stripe.count;
+  size_t mask = stripe.capacity - 1;
+  size_t hole = index;
+  for (size_t next = (hole + 1) & mask; stripe.slots[next].key; next = (next + 1) & mask) {
+    size_t home = hash_pointer(stripe.slots[next].key) & mask;
+    // Move the entry into the hole when its home is not in (hole, next].
+    if (((next - home) & mask) >= ((next - hole) & mask)) {
+      stripe.slots[hole] = stripe.slots[next];
+      hole = next;
+    }
+  }
+  stripe.slots[hole].key = 0;
+}
+
+bool table_remove(const void* p, LargeRecord* record) {
+  uintptr_t key = uintptr_t(p);
+  uint64_t hash = hash_pointer(key);
+  Stripe& stripe = stripe_for(hash);
+  LockGuard guard(stripe.lock);
+  size_t index = stripe_find(stripe, key, hash);
+  if (index == SIZE_MAX) return false;
+  *record = stripe.slots[index].record;
+  stripe_erase(stripe, index);
+  return true;
+}
+
+// ---- whole mappings and their cache -------------------------------------------------------
+
+constexpr unsigned kMappingCacheSlots = 32;
+constexpr size_t kMaxMimallocAlignment = size_t(64) << 10;
+
+struct CachedMapping {
+  void* address;
+  size_t bytes;
+  uint64_t sequence;  // lower = freed earlier
+};
+
+SpinLock g_mapping_lock;
+CachedMapping g_cached[kMappingCacheSlots];
+unsigned g_cached_count = 0;
+size_t g_cached_bytes = 0;
+uint64_t g_cache_sequence = 0;
+uint64_t g_cache_hits = 0;
+uint64_t g_cache_misses = 0;
+
+void cache_remove_at(unsigned index) {
+  g_cached_bytes -= g_cached[index].bytes;
+  g_cached[index] = g_cached[--g_cached_count];
+}
+
+// A cached mapping from need to 2*need bytes is reused as it is; otherwise the largest smaller
+// one grows in place with mremap (its resident pages stay resident); otherwise a fresh mapping.
+void* mapping_alloc(size_t need, bool zero, size_t* mapped) {
+  void* reused = nullptr;
+  size_t reused_bytes = 0;
+  {
+    LockGuard guard(g_mapping_lock);
+    int best_fit = -1, best_smaller = -1;
+    for (unsigned i = 0; i < g_cached_count; ++i) {
+      size_t bytes = g_cached[i].bytes;
+      if (bytes >= need && bytes / 2 <= need) {
+        if (best_fit < 0 || bytes < g_cached[best_fit].bytes) best_fit = int(i);
+      } else if (bytes < need) {
+        if (best_smaller < 0 || bytes > g_cached[best_smaller].bytes) best_smaller = int(i);
+      }
+    }
+    int pick = best_fit >= 0 ? best_fit : best_smaller;
+    if (pick >= 0) {
+      reused = g_cached[pick].address;
+      reused_bytes = g_cached[pick].bytes;
+      cache_remove_at(unsigned(pick));
+      ++g_cache_hits;
+    } else {
+      ++g_cache_misses;
+    }
+  }
+  if (reused) {
+    if (reused_bytes < need) {
+      void* grown = os::remap(reused, reused_bytes, need);
+      if (!grown) {
+        os::unmap(reused, reused_bytes);
+        reused = nullptr;
+      } else {
+        reused = grown;
+        reused_bytes = need;
+      }
+    }
+    if (reused) {
+      if (zero) memset(reused, 0, need);
+      *mapped = reused_bytes;
+      return reused;
+    }
+  }
+  void* fresh = os::map(need);  // fresh anonymous memory is zero
+  *mapped = need;
+  return fresh;
+}
+
+// Alignment above a page: map alignment extra bytes and trim both ends (fresh, so zero).
+void* mapping_alloc_aligned(size_t need, size_t alignment, size_t* mapped) {
+  if (need + alignment < need) return nullptr;
+  char* raw = static_cast<char*>(os::map(need + alignment));
+  if (!raw) return nullptr;
+  char* aligned = reinterpret_cast<char*>(round_up(uintptr_t(raw), alignment));
+  if (aligned > raw) os::unmap(raw, size_t(aligned - raw));
+  size_t tail = size_t(raw + need + alignment - (aligned + need));
+  if (tail) os::unmap(aligned + need, tail);
+  *mapped = need;
+  return aligned;
+}
+
+void mapping_free(void* address, size_t bytes) {
+  const size_t limit = config().huge_cache_bytes;
+  if (bytes <= limit) {
+    LockGuard guard(g_mapping_lock);
+    // Make room by dropping the mappings freed longest ago.
+    while (g_cached_count > 0 && (g_cached_count == kMappingCacheSlots || g_cached_bytes + bytes > limit)) {
+      unsigned oldest = 0;
+      for (unsigned i = 1; i < g_cached_count; ++i)
+        if (g_cached[i].sequence < g_cached[oldest].sequence) oldest = i;
+      void* victim = g_cached[oldest].address;
+      size_t victim_bytes = g_cached[oldest].bytes;
+      cache_remove_at(oldest);
+      os::unmap(victim, victim_bytes);
+    }
+    g_cached[g_cached_count++] = CachedMapping{address, bytes, ++g_cache_sequence};
+    g_cached_bytes += bytes;
+    return;
+  }
+  os::unmap(address, bytes);
+}
+
+// Re-inserting a record just removed cannot need more room unless another thread filled the
+// stripe meanwhile and the table could not grow: memf cannot go on without knowing the block.
+void insert_or_die(void* p, const LargeRecord& record) {
+  if (table_insert(p, record)) return;
+  static const char message[] = "memf: fatal: no memory left for the large-block table\n";
+  os::write_stderr(message, sizeof(message) - 1);
+  abort();
+}
+
+}  // namespace
+
+void* large_alloc(size_t size, size_t alignment, bool zero) {
+  LargeRecord record{size, 0, LargeKind::kMimalloc, 1};
+  void* p;
+  if (size >= config().huge_threshold || alignment > kMaxMimallocAlignment) {
+    size_t mapped = 0;
+    p = alignment <= kPageSize ? mapping_alloc(round_up(size, kPageSize), zero, &mapped)
+                               : mapping_alloc_aligned(round_up(size, kPageSize), alignment, &mapped);
+    if (!p) return nullptr;
+    record.kind = LargeKind::kMapping;
+    record.usable = mapped;
+  } else {
+    if (alignment <= 16) p = zero ? mi_zalloc(size) : mi_malloc(size);
+    else p = zero ? mi_zalloc_aligned(size, alignment) : mi_malloc_aligned(size, alignment);
+    if (!p) return nullptr;
+    record.usable = mi_usable_size(p);
+  }
+  if (!table_insert(p, record)) {
+    if (record.kind == LargeKind::kMapping) os::unmap(p, record.usable);
+    else mi_free(p);
+    return nullptr;
+  }
+  return p;
+}
+
+bool large_free(void* p) {
+  LargeRecord record;
+  if (!table_remove(p, &record)) return false;
+  if (record.kind == LargeKind::kMapping) mapping_free(p, record.usable);
+  else mi_free(p);
+  return true;
+}
+
+bool large_lookup(const void* p, LargeRecord* record) {
+  uintptr_t key = uintptr_t(p);
+  uint64_t hash = hash_pointer(key);
+  Stripe& stripe = stripe_for(hash);
+  LockGuard guard(stripe.lock);
+  size_t index = stripe_find(stripe, key, hash);
+  if (index == SIZE_MAX) return false;
+  *record = stripe.slots[index].record;
+  return true;
+}
+
+void* large_realloc(void* p, size_t new_size) {
+  LargeRecord record;
+  if (!table_remove(p, &record)) return nullptr;
+  void* moved = nullptr;
+  LargeRecord updated = record;
+  updated.requested = new_size;
+  if (record.kind == LargeKind::kMapping && new_size >= config().huge_threshold) {
+    size_t need = round_up(new_size, kPageSize);
+    moved = need == record.usable ? p : os::remap(p, record.usable, need);
+    if (moved) updated.usable = need;
+  } else if (record.kind == LargeKind::kMimalloc && new_size < config().huge_threshold) {
+    moved = mi_realloc(p, new_size);
+    if (moved) updated.usable = mi_usable_size(moved);
+  }
+  if (moved) {
+    insert_or_die(moved, updated);
+    return moved;
+  }
+  // The kinds differ (or the move failed): the block stays where it was; the caller copies.
+  insert_or_die(p, record);
+  return nullptr;
+}
+
+size_t large_release_cache() {
+  size_t released = 0;
+  LockGuard guard(g_mapping_lock);
+  while (g_cached_count > 0) {
+    void* address = g_cached[g_cached_count - 1].address;
+    size_t bytes = g_cached[g_cached_count - 1].bytes;
+    cache_remove_at(g_cached_count - 1);
+    os::unmap(address, bytes);
+    released += bytes;
+  }
+  return released;
+}
+
+LargeStats large_stats() {
+  LargeStats stats{};
+  for (Stripe& stripe : g_stripes) {
+    LockGuard guard(stripe.lock);
+    stats.live_blocks += stripe.count;
+    stats.live_bytes += stripe.bytes;
+  }
+  LockGuard guard(g_mapping_lock);
+  stats.cached_mappings = g_cached_count;
+  stats.cached_bytes = g_cached_bytes;
+  stats.mapping_cache_hits = g_cache_hits;
+  stats.mapping_cache_misses = g_cache_misses;
+  return stats;
+}
+
+void large_lock_all() {
+  for (Stripe& stripe : g_stripes) stripe.lock.lock();
+  g_mapping_lock.lock();
+}
+
+void large_unlock_all() {
+  g_mapping_lock.unlock();
+  for (Stripe& stripe : g_stripes) stripe.lock.unlock();
+}
+
+void large_reset_locks_after_fork() {
+  g_mapping_lock.reset_after_fork();
+  for (Stripe& stripe : g_stripes) stripe.lock.reset_after_fork();
+}
+
+}  // namespace memf

@@ -1,0 +1,50 @@
+// Blocks above the pool limit. Up to the huge threshold they come from mimalloc; from it on they
+// are whole mappings of memf's own, kept in a bounded cache after free so that reusing them costs
+// no page faults. Every large block is recorded in a lock-striped table: free() knows a large
+// block from a pointer memf never handed out, and only the former reaches mi_free or munmap.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "platform.hpp"
+
+namespace memf {
+
+enum class LargeKind : uint8_t { kMimalloc = 1, kMapping = 2 };
+
+struct LargeRecord {
+  size_t requested;  // bytes the program asked for
+  size_t usable;     // bytes it may use
+  LargeKind kind;
+  uint8_t category;  // tracker tag
+};
+
+// alignment: a power of two >= 16. zero: the block must read as zero.
+void* large_alloc(size_t size, size_t alignment, bool zero);
+// false when p is not a live large block (nothing is done then).
+bool large_free(void* p);
+// false when p is not a live large block.
+bool large_lookup(const void* p, LargeRecord* record);
+// Resizes a live large block in place or by moving it (mremap for mappings, mimalloc's
+// mi_expand/mi_realloc otherwise); nullptr with p untouched on failure.
+void* large_realloc(void* p, size_t new_size);
+
+// Unmaps every cached mapping; the bytes released.
+size_t large_release_cache();
+
+struct LargeStats {
+  size_t live_blocks;
+  size_t live_bytes;        // requested bytes of live large blocks
+  size_t cached_mappings;
+  size_t cached_bytes;
+  uint64_t mapping_cache_hits;
+  uint64_t mapping_cache_misses;
+};
+LargeStats large_stats();
+
+// fork(): every stripe and the mapping cache are locked in the parent around fork.
+void large_lock_all();
+void large_unlock_all();
+void large_reset_locks_after_fork();
+
+}  // namespace memf

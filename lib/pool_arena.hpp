@@ -1,0 +1,85 @@
+// The pools' reserved virtual range. Block memory, slab metadata and per-slot state bytes live
+// in three separate reservations, so user writes never touch metadata and "is this pointer
+// ours?" is one subtraction and one compare.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "platform.hpp"
+#include "size_classes.hpp"
+
+namespace memf {
+
+// A free block's first words while it sits on a free list (blocks are >= 16 bytes).
+struct FreeBlock {
+  FreeBlock* next;
+  FreeBlock* next_batch;  // used only by the first block of a batch on a transfer stack
+};
+
+enum SlabList : uint8_t { kSlabUnused = 0, kSlabInUse, kSlabPartial, kSlabEmpty, kSlabPurged };
+
+// Per-slab bookkeeping, owned by the size class's central lock while the slab is assigned to a
+// class and by the arena lock while it is empty.
+struct SlabMeta {
+  FreeBlock* free_list;  // blocks returned to this slab
+  uint32_t used;         // blocks out of the slab: with the program, in thread caches or transfer batches
+  uint32_t carved;       // slots [0, carved) have been handed out at least once
+  uint16_t capacity;
+  uint8_t size_class;
+  SlabList list;
+  uint32_t reserved_;
+  SlabMeta* prev;
+  SlabMeta* next;
+  uint64_t empty_since_ns;
+};
+static_assert(sizeof(SlabMeta) == 48, "slab metadata layout");
+
+// Slot state bytes: one per 16-byte granule of the range; the byte of a block's first granule is
+// kSlotFree while the block is free and non-zero (the tracker's category tag) while allocated.
+constexpr uint8_t kSlotFree = 0;
+constexpr uint8_t kSlotAllocated = 1;
+
+// Read on every malloc and free; written once by pool_init.
+struct alignas(64) PoolRange {
+  uintptr_t base;
+  size_t usable_bytes;    // 0 until initialised: every pointer is then "not ours"
+  uint8_t* slot_states;   // one byte per 16-byte granule
+  uint8_t* slab_classes;  // one byte per slab, written when the slab is assigned
+  SlabMeta* slabs;
+  size_t num_slabs;
+};
+extern PoolRange g_pool;
+
+bool pool_init();  // idempotent; false if no range could be reserved
+
+MEMF_ALWAYS_INLINE size_t pool_offset(const void* p) { return uintptr_t(p) - g_pool.base; }
+MEMF_ALWAYS_INLINE bool pool_contains(const void* p) { return pool_offset(p) < g_pool.usable_bytes; }
+MEMF_ALWAYS_INLINE uint8_t& slot_state(const void* p) { return g_pool.slot_states[pool_offset(p) >> 4]; }
+MEMF_ALWAYS_INLINE size_t slab_index(const void* p) { return pool_offset(p) >> kSlabShift; }
+MEMF_ALWAYS_INLINE SlabMeta* slab_of(const void* p) { return &g_pool.slabs[slab_index(p)]; }
+inline char* slab_data(const SlabMeta* slab) {
+  return reinterpret_cast<char*>(g_pool.base + (size_t(slab - g_pool.slabs) << kSlabShift));
+}
+
+// Takes an empty slab (recently emptied first, then purged ones, then never used) and assigns it
+// to size_class; nullptr when the range is exhausted. Caller holds the class's central lock.
+SlabMeta* slab_acquire(unsigned size_class);
+// Takes back a slab with no blocks out. Its pages are returned to the OS once it has stayed
+// empty for the purge delay (the next acquire/release past the delay does it).
+void slab_release(SlabMeta* slab);
+// Returns every empty slab's pages to the OS now; the bytes released.
+size_t pool_purge_all();
+// Returns the pages of slabs empty for longer than the purge delay; the bytes released.
+size_t pool_purge_expired();
+
+struct PoolArenaStats {
+  size_t slabs_in_use;
+  size_t slabs_empty;   // committed, waiting for reuse or purge
+  size_t slabs_purged;  // pages returned to the OS
+  size_t slabs_never_used;
+};
+PoolArenaStats pool_arena_stats();
+
+SpinLock& pool_arena_lock();
+
+}  // namespace memf

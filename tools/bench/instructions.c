@@ -1,0 +1,66 @@
+/* instructions: a tight loop of malloc+free pairs over sizes 8-256 B.
+ *
+ * Meant for instruction counting under callgrind: run it with two
+ * iteration counts and divide the difference in instructions by the
+ * difference in iterations; that cancels start-up and tear-down and leaves
+ * the cost of one pair plus the loop around it (size choice included).
+ *
+ *   instructions ITERATIONS [LIVE [rng|table]]
+ *
+ * LIVE (default 1024) is a window of live blocks: each iteration frees the
+ * block allocated LIVE iterations earlier and allocates a new one, so the
+ * allocator sees a steady churn rather than one block bouncing in and out.
+ * LIVE is rounded down to a power of two; LIVE = 0 frees each block right
+ * after allocating it.
+ * "rng" (default) draws each size from a xorshift generator; "table" reads
+ * it from a 256-entry table (fewer loop instructions). */
+#include "bench_common.h"
+
+#include <string.h>
+
+#define SIZES 256
+#define WINDOW_MAX 65536
+
+int main(int argc, char **argv)
+{
+    uint64_t iters = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
+    unsigned live = argc > 2 ? (unsigned)atoi(argv[2]) : 1024;
+    int use_table = argc > 3 && strcmp(argv[3], "table") == 0;
+    static size_t sizes[SIZES];
+    static void *window[WINDOW_MAX];
+    bench_rng r;
+
+    if (live > WINDOW_MAX)
+        live = WINDOW_MAX;
+    while (live & (live - 1))   /* round down to a power of two */
+        live &= live - 1;
+    bench_rng_seed(&r, 1);
+    for (unsigned i = 0; i < SIZES; i++)
+        sizes[i] = (size_t)bench_range(&r, 8, 256);
+
+    if (live == 0) {
+        for (uint64_t i = 0; i < iters; i++) {
+            size_t n = use_table ? sizes[i & (SIZES - 1)]
+                                 : (size_t)bench_range(&r, 8, 256);
+            void *p = malloc(n);
+            BENCH_ESCAPE(p);
+            free(p);
+        }
+    } else {
+        uint64_t mask = live - 1;
+        for (uint64_t i = 0; i < iters; i++) {
+            uint64_t k = i & mask;
+            size_t n = use_table ? sizes[i & (SIZES - 1)]
+                                 : (size_t)bench_range(&r, 8, 256);
+            free(window[k]);
+            void *p = malloc(n);
+            BENCH_ESCAPE(p);
+            window[k] = p;
+        }
+        for (unsigned j = 0; j < live; j++)
+            free(window[j]);
+    }
+    printf("instructions iterations=%llu live=%u sizes=%s\n",
+           (unsigned long long)iters, live, use_table ? "table" : "rng");
+    return 0;
+}
