@@ -2,7 +2,7 @@
 
 namespace memf {
 
-CentralClass g_central[kNumClasses];
+constinit CentralClass g_central[kNumClasses];
 
 namespace {
 

@@ -11,15 +11,13 @@
 #include "platform.hpp"
 #include "size_classes.hpp"
 
-#ifndef MEMF_POOL_LIMIT_DEFAULT
-#define MEMF_POOL_LIMIT_DEFAULT 8192
-#endif
-
 namespace memf {
 namespace {
 
-Config g_config = default_config();
-std::atomic<bool> g_loaded{false};
+// constinit: malloc runs before constructors, so no global here may need dynamic initialisation
+// (it would overwrite what the first allocations set up).
+constinit Config g_config = default_config();
+constinit std::atomic<bool> g_loaded{false};
 
 bool parse_unsigned(const char* text, uint64_t* out) {
   if (!text || !*text) return false;
@@ -76,19 +74,6 @@ void stderr_sink(const char* line, size_t length, void*) {
 }
 
 }  // namespace
-
-Config default_config() {
-  Config config{};
-  config.pool_limit = MEMF_POOL_LIMIT_DEFAULT;
-  config.purge_delay_ms = 1000;
-  config.huge_threshold = size_t(1) << 20;
-  config.huge_cache_bytes = size_t(256) << 20;
-  config.on_error = OnError::kAbort;
-  config.stacks = StacksMode::kOff;
-  config.stack_depth = 32;
-  config.leak_exitcode = 23;
-  return config;
-}
 
 bool parse_size(const char* text, size_t* out) {
   if (!text || !*text) return false;
@@ -197,7 +182,7 @@ const Config& config() { return g_config; }
 
 void load_config() {
   if (g_loaded.load(std::memory_order_acquire) || environ == nullptr) return;
-  static SpinLock lock;
+  static constinit SpinLock lock;
   LockGuard guard(lock);
   if (g_loaded.load(std::memory_order_relaxed)) return;
   Config fresh = default_config();

@@ -3,6 +3,10 @@
 #include <cstddef>
 #include <cstdint>
 
+#ifndef MEMF_POOL_LIMIT_DEFAULT
+#define MEMF_POOL_LIMIT_DEFAULT 8192
+#endif
+
 namespace memf {
 
 enum class OnError : uint8_t { kAbort, kReport };
@@ -25,7 +29,18 @@ struct Config {
   char suppressions[512];      // MEMF_SUPPRESSIONS
 };
 
-Config default_config();
+constexpr Config default_config() {
+  Config config{};
+  config.pool_limit = MEMF_POOL_LIMIT_DEFAULT;
+  config.purge_delay_ms = 1000;
+  config.huge_threshold = size_t(1) << 20;
+  config.huge_cache_bytes = size_t(256) << 20;
+  config.on_error = OnError::kAbort;
+  config.stacks = StacksMode::kOff;
+  config.stack_depth = 32;
+  config.leak_exitcode = 23;
+  return config;
+}
 
 // Receives one complete warning line (without newline).
 using WarningSink = void (*)(const char* line, size_t length, void* context);

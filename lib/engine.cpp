@@ -15,8 +15,8 @@
 namespace memf {
 namespace {
 
-std::atomic<bool> g_hooks_installed{false};
-SpinLock g_hooks_lock;
+constinit std::atomic<bool> g_hooks_installed{false};
+constinit SpinLock g_hooks_lock;
 __thread bool t_installing_hooks MEMF_TLS = false;
 
 void fork_prepare() {

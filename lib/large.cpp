@@ -30,7 +30,7 @@ struct alignas(64) Stripe {
   size_t bytes = 0;
 };
 
-Stripe g_stripes[kStripes];
+constinit Stripe g_stripes[kStripes];
 
 MEMF_ALWAYS_INLINE uint64_t hash_pointer(uintptr_t key) { return (key >> 4) * 0x9E3779B97F4A7C15ull; }
 MEMF_ALWAYS_INLINE Stripe& stripe_for(uint64_t hash) { return g_stripes[hash >> (64 - kStripeBits)]; }
@@ -117,8 +117,8 @@ struct CachedMapping {
   uint64_t sequence;  // lower = freed earlier
 };
 
-SpinLock g_mapping_lock;
-CachedMapping g_cached[kMappingCacheSlots];
+constinit SpinLock g_mapping_lock;
+constinit CachedMapping g_cached[kMappingCacheSlots] = {};
 unsigned g_cached_count = 0;
 size_t g_cached_bytes = 0;
 uint64_t g_cache_sequence = 0;

@@ -63,7 +63,7 @@ void SpinLock::yield() { sched_yield(); }
 
 namespace {
 constexpr size_t kChunkBytes = 1 << 20;
-SpinLock g_internal_lock;
+constinit SpinLock g_internal_lock;
 char* g_chunk_cursor = nullptr;
 char* g_chunk_end = nullptr;
 }  // namespace

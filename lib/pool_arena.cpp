@@ -6,13 +6,13 @@
 
 namespace memf {
 
-PoolRange g_pool = {};
+constinit PoolRange g_pool = {};
 
 namespace {
 
-SpinLock g_arena_lock;
-SpinLock g_init_lock;
-std::atomic<bool> g_initialised{false};
+constinit SpinLock g_arena_lock;
+constinit SpinLock g_init_lock;
+constinit std::atomic<bool> g_initialised{false};
 size_t g_next_fresh_slab = 0;
 // Doubly linked, most recently emptied at the head; the tail is the oldest (next to purge).
 SlabMeta* g_empty_head = nullptr;

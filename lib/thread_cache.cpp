@@ -13,7 +13,7 @@ __thread ThreadState t_state MEMF_TLS = ThreadState::kNew;
 
 namespace {
 
-SpinLock g_registry_lock;
+constinit SpinLock g_registry_lock;
 ThreadCache* g_registry = nullptr;  // live caches
 ThreadCache* g_recycled = nullptr;  // caches of exited threads, linked by registry_next
 size_t g_live_caches = 0;
