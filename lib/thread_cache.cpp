@@ -57,7 +57,10 @@ void give_back(unsigned cls, FreeBlock* chain, unsigned count) {
     for (unsigned i = 1; i < batch; ++i) last = last->next;
     FreeBlock* rest = last->next;
     last->next = nullptr;
-    if (!central_push_batch(cls, chain)) break;
+    if (!central_push_batch(cls, chain)) {
+      last->next = rest;
+      break;
+    }
     chain = rest;
     count -= batch;
   }

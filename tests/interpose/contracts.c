@@ -49,15 +49,15 @@
 
 const char *contract_case_name = "?";
 
-void contract_fail(const char *file, int line, const char *fmt, ...)
+__attribute__((noreturn)) static void fail_vmsg(const char *file, int line, const char *cond, const char *fmt,
+                      va_list ap)
 {
-    char buf[1024];
+    char buf[1536];
     int n = snprintf(buf, sizeof buf, "FAIL [%s] %s:%d: ", contract_case_name, file, line);
-    va_list ap;
-    va_start(ap, fmt);
     if (n >= 0 && (size_t)n < sizeof buf)
         n += vsnprintf(buf + n, sizeof buf - (size_t)n, fmt, ap);
-    va_end(ap);
+    if (cond && n >= 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "  [check: %s]", cond);
     if (n < 0 || (size_t)n >= sizeof buf - 1)
         n = (int)sizeof buf - 2;
     buf[n++] = '\n';
@@ -65,6 +65,20 @@ void contract_fail(const char *file, int line, const char *fmt, ...)
     ssize_t w = write(2, buf, (size_t)n);
     (void)w;
     _exit(1);
+}
+
+void contract_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_vmsg(file, line, NULL, fmt, ap);
+}
+
+void contract_fail_cond(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_vmsg(file, line, cond, fmt, ap);
 }
 
 static uint64_t mix64(uint64_t z)
@@ -170,19 +184,6 @@ size_t rss_bytes(void)
     if (n != 2)
         contract_fail(__FILE__, __LINE__, "cannot parse /proc/self/statm");
     return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
-static size_t vm_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f)
-        contract_fail(__FILE__, __LINE__, "cannot open /proc/self/statm: %s", strerror(errno));
-    unsigned long size = 0;
-    int n = fscanf(f, "%lu", &size);
-    fclose(f);
-    if (n != 1)
-        contract_fail(__FILE__, __LINE__, "cannot parse /proc/self/statm");
-    return (size_t)size * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 #define MiB ((size_t)1 << 20)
@@ -890,9 +891,11 @@ static int case_aligned_forms(void)
             CHECK(malloc_usable_size(p) >= n, "aligned_alloc usable too small");
             memset(p, 0x11, malloc_usable_size(p));
             /* a size that is a multiple of the alignment (C11 wording) */
-            void *p2 = aligned_alloc(a, ((n + a - 1) / a) * a);
-            CHECK(p2 != NULL && is_aligned(p2, a), "aligned_alloc(%zu, k*%zu) failed", a, a);
-            memset(p2, 0x22, ((n + a - 1) / a) * a);
+            size_t n2 = ((n + a - 1) / a) * a;
+            void *p2 = aligned_alloc(a, n2);
+            CHECK(p2 != NULL, "aligned_alloc(%zu, %zu) returned NULL", a, n2);
+            CHECK(is_aligned(p2, a), "aligned_alloc(%zu, %zu) = %p misaligned", a, n2, p2);
+            memset(p2, 0x22, n2);
             void *m = memalign(a, n);
             CHECK(m != NULL, "memalign(%zu, %zu) returned NULL", a, n);
             CHECK(is_aligned(m, a), "memalign(%zu, %zu) = %p misaligned", a, n, m);

@@ -16,11 +16,20 @@ extern const char *contract_case_name;
 __attribute__((noreturn, format(printf, 3, 4)))
 void contract_fail(const char *file, int line, const char *fmt, ...);
 
+/* Same, naming the failed condition first. */
+__attribute__((noreturn, format(printf, 4, 5)))
+void contract_fail_cond(const char *file, int line, const char *cond, const char *fmt, ...);
+
 #define CHECK(cond, ...)                                                     \
     do {                                                                     \
         if (!(cond))                                                         \
-            contract_fail(__FILE__, __LINE__, "(" #cond ") " __VA_ARGS__);   \
+            contract_fail_cond(__FILE__, __LINE__, #cond, __VA_ARGS__);      \
     } while (0)
+
+/* The cases pass deliberately impossible sizes to the allocator. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Walloc-size-larger-than="
+#endif
 
 /* Deterministic byte pattern: byte i of a block filled with `seed`. */
 void pattern_fill(void *p, size_t n, uint64_t seed);

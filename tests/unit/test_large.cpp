@@ -1,0 +1,130 @@
+// The large path in-process: mimalloc blocks, whole mappings and their cache, the block table.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "engine.hpp"
+#include "large.hpp"
+
+using namespace memf;
+
+TEST_CASE("blocks above the pool limit are large blocks with a record") {
+  for (size_t size : {kMaxPoolSize + 1, size_t(20000), size_t(100000), size_t(1) << 20, size_t(5) << 20}) {
+    void* p = engine_malloc(size);
+    REQUIRE(p != nullptr);
+    REQUIRE_FALSE(pool_contains(p));
+    LargeRecord record;
+    REQUIRE(large_lookup(p, &record));
+    REQUIRE(record.requested == size);
+    REQUIRE(record.usable >= size);
+    REQUIRE(engine_usable_size(p) == record.usable);
+    REQUIRE(record.kind == (size >= config().huge_threshold ? LargeKind::kMapping : LargeKind::kMimalloc));
+    memset(p, 0x5a, record.usable);
+    engine_free(p);
+    REQUIRE_FALSE(large_lookup(p, &record));
+  }
+}
+
+TEST_CASE("the block table stays exact through growth and deletion") {
+  // Random inserts and erases against a model: backward-shift deletion must keep every chain.
+  std::mt19937 random(42);
+  std::unordered_map<void*, size_t> model;
+  std::vector<void*> live;
+  LargeStats start = large_stats();
+  for (int op = 0; op < 20000; ++op) {
+    if (live.size() < 3000 && (random() % 3 != 0 || live.empty())) {
+      size_t size = kMaxPoolSize + 1 + random() % 60000;
+      void* p = engine_malloc(size);
+      REQUIRE(p != nullptr);
+      model[p] = size;
+      live.push_back(p);
+    } else {
+      size_t index = random() % live.size();
+      void* p = live[index];
+      LargeRecord record;
+      REQUIRE(large_lookup(p, &record));
+      REQUIRE(record.requested == model[p]);
+      REQUIRE(large_free(p));
+      REQUIRE_FALSE(large_free(p));  // gone: a second free finds nothing
+      model.erase(p);
+      live[index] = live.back();
+      live.pop_back();
+    }
+  }
+  LargeStats middle = large_stats();
+  REQUIRE(middle.live_blocks == start.live_blocks + live.size());
+  for (void* p : live) {
+    LargeRecord record;
+    REQUIRE(large_lookup(p, &record));
+    REQUIRE(record.requested == model[p]);
+    engine_free(p);
+  }
+  REQUIRE(large_stats().live_blocks == start.live_blocks);
+}
+
+TEST_CASE("freed huge mappings are reused without new page faults, and calloc zeroes them") {
+  large_release_cache();
+  const size_t size = size_t(8) << 20;
+  char* first = static_cast<char*>(engine_malloc(size));
+  REQUIRE(first != nullptr);
+  memset(first, 0x77, size);
+  engine_free(first);
+  LargeStats before = large_stats();
+  REQUIRE(before.cached_mappings >= 1);
+  char* second = static_cast<char*>(engine_malloc(size - 12345));
+  REQUIRE(second == first);
+  REQUIRE(large_stats().mapping_cache_hits == before.mapping_cache_hits + 1);
+  engine_free(second);
+  char* zeroed = static_cast<char*>(engine_calloc(1, size));
+  REQUIRE(zeroed == first);
+  for (size_t i = 0; i < size; i += 4096) REQUIRE(zeroed[i] == 0);
+  REQUIRE(zeroed[size - 1] == 0);
+  engine_free(zeroed);
+  REQUIRE(large_release_cache() >= size);
+  REQUIRE(large_stats().cached_bytes == 0);
+}
+
+TEST_CASE("the mapping cache stays within its bound") {
+  large_release_cache();
+  std::vector<void*> blocks;
+  for (int i = 0; i < 40; ++i) blocks.push_back(engine_malloc(size_t(2 + i % 3) << 20));
+  for (void* p : blocks) engine_free(p);
+  LargeStats stats = large_stats();
+  REQUIRE(stats.cached_bytes <= config().huge_cache_bytes);
+  REQUIRE(stats.cached_mappings <= 32);
+  large_release_cache();
+}
+
+TEST_CASE("realloc of a huge block grows by remapping and keeps its contents") {
+  size_t size = size_t(3) << 20;
+  auto* p = static_cast<unsigned char*>(engine_malloc(size));
+  for (size_t i = 0; i < size; ++i) p[i] = static_cast<unsigned char>(i * 7);
+  for (size_t grown = size * 2; grown <= (size_t(48) << 20); grown *= 2) {
+    p = static_cast<unsigned char*>(engine_realloc(p, grown));
+    REQUIRE(p != nullptr);
+    REQUIRE(engine_usable_size(p) >= grown);
+  }
+  for (size_t i = 0; i < size; ++i)
+    if (p[i] != static_cast<unsigned char>(i * 7)) FAIL("byte " << i << " changed");
+  // Shrinking into the pools keeps the prefix.
+  p = static_cast<unsigned char*>(engine_realloc(p, 100));
+  REQUIRE(pool_contains(p));
+  for (size_t i = 0; i < 100; ++i) REQUIRE(p[i] == static_cast<unsigned char>(i * 7));
+  engine_free(p);
+}
+
+TEST_CASE("large aligned requests honour the alignment") {
+  for (size_t alignment : {size_t(32), size_t(4096), size_t(65536), size_t(1) << 20, size_t(1) << 24}) {
+    for (size_t size : {size_t(10000), size_t(300000), size_t(3) << 20}) {
+      void* p = engine_aligned_alloc(alignment, size);
+      REQUIRE(p != nullptr);
+      REQUIRE(uintptr_t(p) % alignment == 0);
+      memset(p, 1, size);
+      REQUIRE(engine_usable_size(p) >= size);
+      engine_free(p);
+    }
+  }
+}

@@ -1,0 +1,251 @@
+// The pools in-process, through lib/: slabs, thread caches, transfer batches, cross-thread frees,
+// thread exit and purging. The test runner's own allocations stay with glibc.
+#include <catch2/catch.hpp>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "central.hpp"
+#include "engine.hpp"
+
+using namespace memf;
+
+namespace {
+// Resident pages of [p, p + bytes) per mincore.
+size_t resident_pages(void* p, size_t bytes) {
+  std::vector<unsigned char> pages(bytes / kPageSize);
+  REQUIRE(mincore(p, bytes, pages.data()) == 0);
+  return size_t(std::count_if(pages.begin(), pages.end(), [](unsigned char c) { return c & 1; }));
+}
+}  // namespace
+
+TEST_CASE("small blocks come from the pools, aligned, distinct and writable") {
+  for (size_t size : {size_t(0), size_t(1), size_t(8), size_t(16), size_t(24), size_t(100), size_t(256), size_t(257),
+                      size_t(1000), size_t(4096), size_t(5000), size_t(8192)}) {
+    std::vector<void*> blocks;
+    std::set<void*> seen;
+    for (int i = 0; i < 500; ++i) {
+      void* p = engine_malloc(size);
+      REQUIRE(p != nullptr);
+      REQUIRE(pool_contains(p));
+      REQUIRE(uintptr_t(p) % kMinAlign == 0);
+      REQUIRE(engine_usable_size(p) >= size);
+      REQUIRE(engine_usable_size(p) == class_to_size(size_to_class(size)));
+      REQUIRE(seen.insert(p).second);
+      memset(p, 0xab, engine_usable_size(p));
+      blocks.push_back(p);
+    }
+    // No two blocks overlap.
+    std::sort(blocks.begin(), blocks.end());
+    for (size_t i = 1; i < blocks.size(); ++i)
+      REQUIRE(static_cast<char*>(blocks[i - 1]) + engine_usable_size(blocks[i - 1]) <= blocks[i]);
+    for (void* p : blocks) engine_free(p);
+  }
+}
+
+TEST_CASE("the slot state byte follows a block through malloc and free") {
+  void* p = engine_malloc(40);
+  REQUIRE(slot_state(p) != kSlotFree);
+  REQUIRE(engine_owns(p));
+  engine_free(p);
+  REQUIRE(slot_state(p) == kSlotFree);
+  REQUIRE_FALSE(engine_owns(p));
+  // The most recently freed block of a class is the next one handed out (LIFO cache).
+  void* q = engine_malloc(40);
+  REQUIRE(q == p);
+  engine_free(q);
+}
+
+TEST_CASE("a thread cache drains batches to the centre and blocks are reused") {
+  const unsigned cls = size_to_class(64);
+  const SizeClassInfo& info = kSizeClasses[cls];
+  std::vector<void*> blocks;
+  for (int i = 0; i < 4000; ++i) blocks.push_back(engine_malloc(64));
+  for (void* p : blocks) engine_free(p);
+  // The cache keeps at most its max; the rest went to the transfer stack or the slabs.
+  REQUIRE(t_cache->bins[cls].count <= info.cache_max);
+  // Reallocating them needs no slab that was not already in use.
+  const size_t never_used = pool_arena_stats().slabs_never_used;
+  std::vector<void*> again;
+  for (int i = 0; i < 4000; ++i) again.push_back(engine_malloc(64));
+  REQUIRE(pool_arena_stats().slabs_never_used == never_used);
+  for (void* p : again) engine_free(p);
+}
+
+TEST_CASE("empty slabs are released, and purged after the delay or on request") {
+  engine_release_memory();
+  PoolArenaStats start = pool_arena_stats();
+  std::vector<void*> blocks;
+  const size_t count = 20 * (kSlabSize / 512);  // twenty slabs of the 512 B class
+  for (size_t i = 0; i < count; ++i) {
+    blocks.push_back(engine_malloc(512));
+    memset(blocks.back(), 1, 512);
+  }
+  PoolArenaStats full = pool_arena_stats();
+  REQUIRE(full.slabs_in_use >= start.slabs_in_use + 20);
+  void* first_slab = slab_data(slab_of(blocks.front()));
+  REQUIRE(resident_pages(first_slab, kSlabSize) == kSlabSize / kPageSize);
+  for (void* p : blocks) engine_free(p);
+  engine_release_memory();  // flushes this thread's cache and the transfer batches, purges
+  PoolArenaStats after = pool_arena_stats();
+  REQUIRE(after.slabs_in_use <= start.slabs_in_use);
+  REQUIRE(after.slabs_empty == 0);
+  REQUIRE(after.slabs_purged >= 20);
+  REQUIRE(resident_pages(first_slab, kSlabSize) == 0);
+}
+
+TEST_CASE("frees from other threads reach the allocating thread's pool") {
+  // Producer allocates, consumer frees: the consumer's cache drains whole batches which the
+  // producer's next refills pick up, so the footprint stays bounded.
+  constexpr int kRounds = 200, kPerRound = 1000;
+  std::mutex mutex;
+  std::vector<void*> handoff;
+  std::atomic<bool> done{false};
+  std::atomic<size_t> freed{0};
+  std::atomic<int> corrupted{0};
+  PoolArenaStats before = pool_arena_stats();
+  std::thread consumer([&] {
+    std::vector<void*> local;
+    for (;;) {
+      // Everything pushed before done was set is in handoff by the time it is swapped below.
+      const bool finished = done.load();
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        local.swap(handoff);
+      }
+      for (void* p : local) {
+        uint64_t expected;
+        memcpy(&expected, static_cast<char*>(p) + 8, sizeof(expected));
+        if (expected != uint64_t(uintptr_t(p))) ++corrupted;
+        engine_free(p);
+        ++freed;
+      }
+      if (finished) break;
+      if (local.empty()) std::this_thread::yield();
+      local.clear();
+    }
+  });
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<void*> made;
+    for (int i = 0; i < kPerRound; ++i) {
+      void* p = engine_malloc(16 + (i % 8) * 16);
+      uint64_t tag = uintptr_t(p);
+      memcpy(static_cast<char*>(p) + 8, &tag, sizeof(tag));
+      made.push_back(p);
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    handoff.insert(handoff.end(), made.begin(), made.end());
+  }
+  done = true;
+  consumer.join();
+  REQUIRE(freed.load() == size_t(kRounds) * kPerRound);
+  REQUIRE(corrupted.load() == 0);
+  // 200k blocks went through; far fewer slabs were ever needed than 200k blocks would fill.
+  PoolArenaStats after = pool_arena_stats();
+  size_t grown = (after.slabs_in_use + after.slabs_empty + after.slabs_purged) -
+                 (before.slabs_in_use + before.slabs_empty + before.slabs_purged);
+  REQUIRE(grown < 200);
+}
+
+TEST_CASE("an exiting thread's cache is returned and recycled") {
+  size_t live_before = thread_cache_live_count();
+  std::vector<void*> survivors(64);
+  bool had_cache = true;
+  for (int wave = 0; wave < 50; ++wave) {
+    std::thread worker([&] {
+      std::vector<void*> mine;
+      for (int i = 0; i < 300; ++i) mine.push_back(engine_malloc(32 + i % 200));
+      for (size_t i = 0; i < mine.size(); ++i) {
+        if (i < survivors.size()) {
+          survivors[i] = mine[i];  // outlives the thread, freed below by the main thread
+        } else {
+          engine_free(mine[i]);
+        }
+      }
+      had_cache = had_cache && t_cache != nullptr;
+    });
+    worker.join();
+    for (void* p : survivors) engine_free(p);
+  }
+  REQUIRE(had_cache);
+  REQUIRE(thread_cache_live_count() == live_before);
+}
+
+TEST_CASE("many threads allocate and free concurrently without losing or sharing blocks") {
+  constexpr int kThreads = 8, kOps = 100000;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 random{unsigned(t)};
+      std::vector<std::pair<unsigned char*, size_t>> live;
+      for (int op = 0; op < kOps; ++op) {
+        if (live.size() < 500 && (random() & 1)) {
+          size_t size = 1 + random() % 2048;
+          auto* p = static_cast<unsigned char*>(engine_malloc(size));
+          memset(p, int(uintptr_t(p) >> 4) & 0xff, size);
+          live.emplace_back(p, size);
+        } else if (!live.empty()) {
+          size_t index = random() % live.size();
+          auto [p, size] = live[index];
+          unsigned char expected = (uintptr_t(p) >> 4) & 0xff;
+          for (size_t i = 0; i < size; ++i)
+            if (p[i] != expected) {
+              ++failures;
+              break;
+            }
+          engine_free(p);
+          live[index] = live.back();
+          live.pop_back();
+        }
+      }
+      for (auto [p, size] : live) engine_free(p);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  REQUIRE(failures.load() == 0);
+}
+
+TEST_CASE("the transfer stack hands out each batch once under contention") {
+  const unsigned cls = size_to_class(96);
+  const unsigned batch = kSizeClasses[cls].batch;
+  central_flush_transfers();
+  // Build batches from fresh blocks and push/pop them from two threads at once.
+  std::vector<FreeBlock*> batches;
+  for (int b = 0; b < 8; ++b) {
+    FreeBlock* chain = nullptr;
+    REQUIRE(central_take(cls, batch, &chain) == batch);
+    batches.push_back(chain);
+  }
+  std::atomic<int> popped_total{0};
+  std::atomic<int> refused{0};
+  auto worker = [&](std::vector<FreeBlock*> mine) {
+    for (int round = 0; round < 20000; ++round) {
+      for (FreeBlock* chain : mine)
+        if (!central_push_batch(cls, chain)) ++refused;
+      mine.clear();
+      while (mine.size() < 4) {
+        FreeBlock* chain = central_pop_batch(cls);
+        if (chain) mine.push_back(chain);
+      }
+    }
+    popped_total += int(mine.size());
+    for (FreeBlock* chain : mine) central_return(cls, chain, batch);
+  };
+  std::thread a(worker, std::vector<FreeBlock*>(batches.begin(), batches.begin() + 4));
+  std::thread b(worker, std::vector<FreeBlock*>(batches.begin() + 4, batches.end()));
+  a.join();
+  b.join();
+  REQUIRE(refused.load() == 0);
+  REQUIRE(popped_total.load() == 8);
+  REQUIRE(central_pop_batch(cls) == nullptr);
+}
