@@ -73,16 +73,16 @@ class Workload:
 WORKLOADS = [
     Workload("small_churn", "exe",
              "1 thread, malloc/free 8-256 B, ring of live blocks with LIFO/FIFO phases, 60M ops",
-             0.1, leak_scale=0.1),
+             0.1, leak_scale=0.5),
     Workload("cxx_churn", "exe",
              "new/delete (sized), std::map<int,std::string>, string building, shared_ptr, vector growth",
-             0.1, leak_scale=0.2),
+             0.1, leak_scale=0.5),
     Workload("xthread", "exe",
              "producer allocates 16-256 B, consumer thread frees, batches of 16384, 19.7M blocks",
              0.1),
     Workload("larson", "exe",
              "2 threads replace random slots (16-1000 B, 4000 per thread), blocks exchanged between threads, 60M ops",
-             0.1, leak_scale=0.05, deterministic=False),
+             0.1, leak_scale=0.2, deterministic=False),
     Workload("realloc_growth", "exe",
              "48 buffers grown round robin by realloc to 1 MiB, 40 rounds",
              0.15),
@@ -97,10 +97,10 @@ WORKLOADS = [
              0.25, final_rss=True),
     Workload("python", "python",
              "/usr/bin/python3 with PYTHONMALLOC=malloc: dicts, lists, strings, objects (alloc_heavy.py)",
-             0.15, leak_scale=0.3),
+             0.15, leak_scale=0.5),
     Workload("sqlite", "sqlite",
              "/usr/bin/sqlite3 in-memory: 60k single-row INSERTs, 150k bulk rows, indexes, 225k indexed lookups",
-             0.1, leak_scale=0.3),
+             0.1, leak_scale=0.5),
 ]
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
 EXE_SOURCES = {
@@ -155,8 +155,8 @@ def locate_programs(build_dir, need):
 # Running one measurement
 
 class Run:
-    __slots__ = ("workload", "config", "rep", "wall", "user", "sys", "maxrss_kib",
-                 "status", "stdout", "stderr_tail", "final_rss_kib")
+    __slots__ = ("workload", "config", "rep", "scale", "wall", "user", "sys", "maxrss_kib",
+                 "status", "stdout", "stderr_tail", "final_rss_kib", "signature")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -255,7 +255,7 @@ def run_measured(argv, env, stdin_path=None, timeout=300.0, cwd=None):
             if m:
                 st = describe_status(int(m.group(1)))  # a raw wait status: the signal
     if timed_out:
-        st = "timeout after %.0f s" % timeout
+        st = "timeout after %g s" % timeout
     if maxrss is None:
         maxrss = 0
     return t1 - t0, ru.ru_utime, ru.ru_stime, maxrss, st, stdout, stderr
@@ -284,7 +284,6 @@ class Bench:
         self.programs = {}
         self.sql_scripts = {}
         self.runs = []
-        self.reference = {}     # workload -> (config, signature) of the first ok run
         self.mismatch = {}      # (workload, config) -> note
 
     def close(self):
@@ -347,21 +346,32 @@ class Bench:
         if config == "heaptrack":
             shutil.rmtree(os.path.join(self.tmp, "heaptrack"), ignore_errors=True)
         final = parse_kv(stdout, "final_rss_kib")
-        run = Run(workload=w.name, config=config, rep=rep, wall=wall, user=user, sys=sys_t,
-                  maxrss_kib=maxrss, status=status, stdout=stdout[-2000:],
+        run = Run(workload=w.name, config=config, rep=rep, scale=scale, wall=wall, user=user,
+                  sys=sys_t, maxrss_kib=maxrss, status=status, stdout=stdout[-2000:],
                   stderr_tail=stderr[-1500:],
-                  final_rss_kib=int(final) if final is not None else None)
-        if run.ok and w.deterministic:
-            sig = output_signature(w, stdout)
-            ref = self.reference.get((w.name, scale))
-            if ref is None:
-                self.reference[(w.name, scale)] = (config, sig)
-            elif sig != ref[1]:
-                run.status = "wrong output"
-                self.mismatch[(w.name, config)] = (
-                    "output differs from the %s run: %r vs %r" % (ref[0], sig[:200] if sig else sig,
-                                                                  ref[1][:200] if ref[1] else ref[1]))
+                  final_rss_kib=int(final) if final is not None else None,
+                  signature=output_signature(w, stdout) if w.deterministic else None)
         return run
+
+    def validate(self):
+        """Marks runs whose result differs from the reference as failed.  The
+        reference is the most common result of the glibc runs of the same
+        workload and scale (of all runs if glibc did not run)."""
+        groups = {}
+        for r in self.runs:
+            if r.ok and r.signature is not None:
+                groups.setdefault((r.workload, r.scale), []).append(r)
+        for runs in groups.values():
+            pool = [r for r in runs if r.config == "glibc"] or runs
+            sigs = [r.signature for r in pool]
+            ref = max(set(sigs), key=sigs.count)
+            ref_from = "glibc" if pool[0].config == "glibc" else "most common"
+            for r in runs:
+                if r.signature != ref:
+                    r.status = "wrong output"
+                    self.mismatch[(r.workload, r.config)] = (
+                        "result %r, expected %r (%s result)"
+                        % ((r.signature or "")[:120], (ref or "")[:120], ref_from))
 
     # -- the phases -----------------------------------------------------------
 
@@ -378,7 +388,6 @@ class Bench:
             log("warm-up: one unrecorded glibc run of each workload")
             for w in workloads:
                 self.measure(w, "glibc", -1, self.scale(w), self.timeout(w))
-            self.reference.clear()
         total = len(plan)
         t_start = time.time()
         for i, (rep, w, config) in enumerate(plan):
@@ -398,7 +407,7 @@ class Bench:
             for wi, w in enumerate(workloads):
                 k = (rep + wi) % len(configs)
                 for config in configs[k:] + configs[:k]:
-                    scale = w.leak_scale * (0.5 if a.quick else 1.0)
+                    scale = w.quick_scale * 0.5 if a.quick else w.leak_scale
                     r = self.measure(w, config, rep, scale, self.timeout(w) * 4)
                     r.workload = "leak:" + w.name
                     self.runs.append(r)
@@ -633,7 +642,7 @@ def gnuplot_chart(path, title, ylabel, workloads, configs, values, note=None):
         with open(script, "w") as f:
             f.write("set terminal %s\n" % term)
             f.write("set output %s\n" % json.dumps(os.path.abspath(path)))
-            f.write("set title %s\n" % json.dumps(title + (("\\n" + note) if note else "")))
+            f.write("set title %s\n" % json.dumps(title + (("\n" + note) if note else "")))
             f.write("set ylabel %s\n" % json.dumps(ylabel))
             f.write("set style data histograms\nset style histogram clustered gap 1\n")
             f.write("set style fill solid 0.85 border -1\nset boxwidth 0.9\n")
@@ -859,10 +868,13 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
         w_("")
         w_("Each program run plain (glibc), under memf's default mode, under memf's leak-check "
            "mode (`%s`), with LeakSanitizer preloaded (`LD_PRELOAD=%s`, `%s`) and under "
-           "`heaptrack -o FILE`; median of %d runs, at a reduced scale so heaptrack finishes. "
-           "Overhead = time ÷ plain glibc time."
+           "`heaptrack -o FILE`; median of %d runs, at reduced scales (%s) so heaptrack "
+           "finishes in seconds. Overhead = time ÷ plain glibc time. Runs are interleaved "
+           "round robin as above."
            % (" ".join("%s=%s" % kv for kv in MEMF_LEAK_ENV.items()), LSAN,
-              " ".join("%s=%s" % kv for kv in LSAN_ENV.items()), a.leak_repeats))
+              " ".join("%s=%s" % kv for kv in LSAN_ENV.items()), a.leak_repeats,
+              ", ".join("%s %g" % (w.name, w.quick_scale * 0.5 if a.quick else w.leak_scale)
+                        for w in leak_workloads)))
         w_("")
         w_("| workload | " + " | ".join(leak_configs) + " | " +
            " | ".join("%s overhead" % c for c in leak_configs if c != "glibc") +
@@ -1071,10 +1083,9 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
                     w_("  " + line[:200])
                 w_("  ```")
     w_("")
-    for c in configs:
-        if c == "memf" and not (a.memf and os.path.exists(a.memf)):
-            w_("memf library `%s` does not exist; memf columns could not be measured." % a.memf)
-            w_("")
+    if a.memf_missing:
+        w_("memf was requested but `%s` does not exist, so it was not measured." % a.memf)
+        w_("")
     return "\n".join(L)
 
 
@@ -1166,10 +1177,12 @@ def main():
         if c not in PEER_NAMES + ["memf"]:
             ap.error("unknown allocator %r" % c)
     usable = []
+    a.memf_missing = False
     for c in configs:
         path = a.memf if c == "memf" else dict(PEERS)[c]
         if path and not os.path.exists(path):
             log("warning: %s library %s not found; skipping %s" % (c, path, c))
+            a.memf_missing = a.memf_missing or c == "memf"
             continue
         usable.append(c)
     configs = usable
@@ -1216,6 +1229,7 @@ def main():
             instr = bench.instruction_phase(instr_configs(configs))
         if leak_workloads:
             bench.leak_phase(leak_workloads, leak_configs)
+        bench.validate()
         finished = datetime.datetime.now(datetime.timezone.utc)
         report = write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
                               started, finished, load_before, loadavg())
