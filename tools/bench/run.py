@@ -561,6 +561,15 @@ def package_of(path):
     return None, None
 
 
+def file_digest(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def machine_facts():
     facts = []
     cpu = ""
@@ -609,14 +618,15 @@ def versions(args):
     for name, path in items:
         pkg, ver = package_of(path)
         rows.append((name, path, pkg or "?", ver or ("missing" if not os.path.exists(path) else "?")))
-    memf = args.memf
-    if memf and os.path.exists(memf):
+    if getattr(args, "memf_source", None):
         rev = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]) or "?"
         dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"])
-        rows.append(("memf", memf, "built from this repository",
-                     "git %s%s" % (rev, " + uncommitted changes" if dirty else "")))
+        rows.append(("memf", args.memf_source,
+                     "this repository (git %s%s)" % (rev, ", uncommitted changes in the tree"
+                                                      if dirty else ""),
+                     "sha256 " + args.memf_info))
     else:
-        rows.append(("memf", memf or "-", "-", "not built"))
+        rows.append(("memf", args.memf or "-", "-", "not measured"))
     return rows
 
 
@@ -683,8 +693,13 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
     w_("Command:")
     w_("")
     w_("```")
-    w_(" ".join(shlex.quote(x) for x in [sys.executable, os.path.relpath(sys.argv[0])]
-                + sys.argv[1:]))
+    script = os.path.abspath(sys.argv[0])
+    shown = os.path.relpath(script, ROOT) if script.startswith(ROOT + os.sep) else script
+    cwd = os.getcwd()
+    if cwd != ROOT:
+        w_("# in %s" % cwd)
+        shown = script
+    w_(" ".join(shlex.quote(x) for x in [sys.executable, shown] + sys.argv[1:]))
     w_("```")
     w_("")
     w_("Every cell is the median of %d runs (wall time from start to exit, peak RSS as "
@@ -1209,6 +1224,20 @@ def main():
         leak_workloads = []   # the comparison is about memf's leak-check mode
 
     bench = Bench(a)
+    if "memf" in configs:
+        # Measure a private copy: the build tree may be rebuilt during a long run.
+        a.memf_source = a.memf
+        st = os.stat(a.memf)
+        a.memf_info = "%s, %d bytes, modified %s UTC" % (
+            file_digest(a.memf)[:12], st.st_size,
+            datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc)
+            .strftime("%Y-%m-%d %H:%M"))
+        with open(a.memf, "rb") as f:
+            uses_origin = b"$ORIGIN" in f.read()
+        if not uses_origin:   # a copy elsewhere would not find its neighbours
+            copy = os.path.join(bench.tmp, "libmemf.so")
+            shutil.copy2(a.memf, copy)
+            a.memf = copy
     need = sorted({w.name for w in workloads + leak_workloads if w.kind == "exe"} |
                   ({"instructions"} if do_instr else set()))
     bench.programs = locate_programs(build_dir if os.path.isdir(build_dir) else None, need)
