@@ -998,7 +998,7 @@ static void fork_child_work(int iter)
     enum { SLOTS = 512 };
     unsigned char *slot[SLOTS] = { 0 };
     size_t len[SLOTS] = { 0 };
-    for (int op = 0; op < 20000; op++) {
+    for (int op = 0; op < 10000; op++) {
         uint64_t r = rng_next(&rs);
         size_t i = r % SLOTS;
         if (slot[i]) {
@@ -1038,7 +1038,7 @@ static void fork_child_work(int iter)
 
 static int case_fork(void)
 {
-    enum { WORKERS = 3, FORKS = 120 };
+    enum { WORKERS = 2, FORKS = 60 };
     pthread_t w[WORKERS];
     for (int i = 0; i < WORKERS; i++)
         CHECK(pthread_create(&w[i], NULL, fork_worker, (void *)(uintptr_t)(i + 1)) == 0,

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what memf needs to build, test and benchmark on Debian 12 (as root), then builds it
+# into build/. Safe to run again: it installs only what is missing and rebuilds incrementally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # build
+  meson ninja-build g++ pkg-config libmimalloc-dev libfmt-dev catch2
+  # integration tests: real programs run under memf
+  python3 libpython3.11-testsuite sqlite3 git perl coreutils
+  # peers and tools for tests and benchmarks
+  libjemalloc2 libtcmalloc-minimal4 liblsan0 valgrind heaptrack hyperfine gnuplot-nox time
+)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=release
+fi
+ninja -C build
