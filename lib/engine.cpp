@@ -5,12 +5,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "central.hpp"
 #include "errors.hpp"
 #include "large.hpp"
+#include "reporter.hpp"
 
 namespace memf {
 namespace {
@@ -125,7 +127,13 @@ void* aligned_impl(size_t alignment, size_t size) {
   return large_or_enomem(size, alignment, false);
 }
 
-__attribute__((constructor(101))) void load_config_at_start() { load_config(); }
+void print_stats_at_exit() { write_engine_stats(2); }
+
+// Runs before other constructors: the environment is readable now, even if malloc ran earlier.
+__attribute__((constructor(101))) void load_config_at_start() {
+  load_config();
+  if (config().stats) atexit(print_stats_at_exit);
+}
 
 }  // namespace
 

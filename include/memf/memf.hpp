@@ -1,0 +1,3 @@
+// memf's C++ interface (umbrella header).
+#pragma once
+#include <memf/memf.h>
