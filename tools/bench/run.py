@@ -285,6 +285,7 @@ class Bench:
         self.sql_scripts = {}
         self.runs = []
         self.mismatch = {}      # (workload, config) -> note
+        self.loads = []         # 1-minute load average before each timed run
 
     def close(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -391,6 +392,10 @@ class Bench:
         total = len(plan)
         t_start = time.time()
         for i, (rep, w, config) in enumerate(plan):
+            try:
+                self.loads.append(float(loadavg().split()[0]))
+            except (ValueError, IndexError):
+                pass
             r = self.measure(w, config, rep, self.scale(w), self.timeout(w))
             self.runs.append(r)
             elapsed = time.time() - t_start
@@ -716,6 +721,9 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
     for k, v in machine_facts():
         w_("| %s | %s |" % (k, v))
     w_("| load average before / after | %s / %s |" % (load_before, load_after))
+    if bench.loads:
+        w_("| 1-minute load average before each timed run | median %.2f, max %.2f |"
+           % (statistics.median(bench.loads), max(bench.loads)))
     w_("")
     w_("| component | path | package | version |")
     w_("|---|---|---|---|")
