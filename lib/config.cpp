@@ -12,11 +12,13 @@
 #include "size_classes.hpp"
 
 namespace memf {
-namespace {
 
 // constinit: malloc runs before constructors, so no global here may need dynamic initialisation
 // (it would overwrite what the first allocations set up).
 constinit Config g_config = default_config();
+
+namespace {
+
 constinit std::atomic<bool> g_loaded{false};
 
 bool parse_unsigned(const char* text, uint64_t* out) {
@@ -177,8 +179,6 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
     }
   }
 }
-
-const Config& config() { return g_config; }
 
 void load_config() {
   if (g_loaded.load(std::memory_order_acquire) || environ == nullptr) return;

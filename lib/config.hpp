@@ -54,7 +54,9 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
 bool parse_size(const char* text, size_t* out);
 
 // The process's configuration. Until load_config has seen the environment, the defaults.
-const Config& config();
+// Read on the malloc fast path (pool_limit), hence inline.
+extern Config g_config;
+inline const Config& config() { return g_config; }
 // Reads the environment (once it is available) and warns on stderr; later calls do nothing.
 void load_config();
 
