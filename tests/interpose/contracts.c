@@ -105,7 +105,7 @@ void pattern_fill(void *p, size_t n, uint64_t seed)
     size_t words = n / 8;
     for (size_t w = 0; w < words; w++) {
         uint64_t v = pattern_word(seed, w);
-        memcpy(b + w * 8, &v, 8);
+        __builtin_memcpy(b + w * 8, &v, 8);
     }
     if (n % 8) {
         uint64_t v = pattern_word(seed, words);
@@ -118,8 +118,9 @@ size_t pattern_check(const void *p, size_t n, uint64_t seed)
     const unsigned char *b = p;
     size_t words = n / 8;
     for (size_t w = 0; w < words; w++) {
-        uint64_t v = pattern_word(seed, w);
-        if (memcmp(b + w * 8, &v, 8) != 0) {
+        uint64_t v = pattern_word(seed, w), got;
+        __builtin_memcpy(&got, b + w * 8, 8);
+        if (got != v) {
             for (size_t i = 0; i < 8; i++)
                 if (b[w * 8 + i] != ((unsigned char *)&v)[i])
                     return w * 8 + i;
@@ -154,7 +155,7 @@ static void pattern_extend(void *p, size_t from, size_t to, uint64_t seed)
         size_t words = (to - from) / 8;
         for (size_t w = 0; w < words; w++) {
             uint64_t v = pattern_word(seed, from / 8 + w);
-            memcpy((unsigned char *)p + from + w * 8, &v, 8);
+            __builtin_memcpy((unsigned char *)p + from + w * 8, &v, 8);
         }
         size_t rest = (to - from) % 8;
         if (rest) {
