@@ -787,7 +787,10 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
             w_("| " + " | ".join(row) + " |")
         row = ["**geometric mean**"]
         for p in peers:
-            row.append("**%s**" % fmt_ratio(geomean([time_ratios[(n, p)] for n in names])))
+            vals = [time_ratios[(n, p)] for n in names]
+            have = [v for v in vals if v is not None]
+            row.append("**%s**" % fmt_ratio(geomean(have)) +
+                       ("" if len(have) == len(vals) else " (%d of %d)" % (len(have), len(vals))))
         w_("| " + " | ".join(row) + " |")
         w_("")
 
@@ -830,8 +833,10 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
             row.append(fmt_ratio(r))
         w_("| " + " | ".join(row) + " |")
     if has_memf and "mimalloc" in configs:
-        w_("| **geometric mean** |" + " |" * len(configs) + " **%s** |"
-           % fmt_ratio(geomean(list(rss_ratios.values()))))
+        have = [v for v in rss_ratios.values() if v is not None]
+        w_("| **geometric mean** |" + " |" * len(configs) + " **%s**%s |"
+           % (fmt_ratio(geomean(have)),
+              "" if len(have) == len(rss_ratios) else " (%d of %d)" % (len(have), len(rss_ratios))))
     w_("")
 
     frag = [w for w in workloads if w.final_rss]
