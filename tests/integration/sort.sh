@@ -31,10 +31,12 @@ mkdir "$WORK/tmp"
 run_both sort_mem sort -S 100M --parallel=2 -T "$WORK/tmp" "$WORK/input.txt"
 expect_rc sort_mem plain 0
 compare sort_mem checksum
+rm -f "$WORK"/sort_mem.*
 
 run_both sort_ext sort -S 8M --parallel=2 -T "$WORK/tmp" -k2,2 -k1,1n "$WORK/input.txt"
 expect_rc sort_ext plain 0
 compare sort_ext checksum
+rm -f "$WORK"/sort_ext.*
 
 run_plain sort_locale env LC_ALL=C.UTF-8 sort -S 100M --parallel=2 -T "$WORK/tmp" -k2,2 -u "$WORK/input.txt"
 run_memf sort_locale env LC_ALL=C.UTF-8 sort -S 100M --parallel=2 -T "$WORK/tmp" -k2,2 -u "$WORK/input.txt"
