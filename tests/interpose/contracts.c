@@ -840,6 +840,9 @@ static int case_posix_memalign(void)
             CHECK(v[i] != NULL, "posix_memalign(%zu, %zu) stored NULL", a, sizes[i]);
             CHECK(is_aligned(v[i], a), "posix_memalign(%zu, %zu) = %p is misaligned", a,
                   sizes[i], v[i]);
+            for (size_t j = 0; j < i; j++)
+                CHECK(v[j] != v[i], "posix_memalign(%zu, %zu) returned %p, which is still in "
+                      "use (posix_memalign(%zu, %zu))", a, sizes[i], v[i], a, sizes[j]);
             size_t u = malloc_usable_size(v[i]);
             CHECK(u >= sizes[i], "posix_memalign(%zu, %zu): usable %zu", a, sizes[i], u);
             pattern_fill(v[i], u, a + i);
