@@ -228,8 +228,9 @@ void* large_alloc(size_t size, size_t alignment, bool zero) {
   void* p;
   if (size >= config().huge_threshold || alignment > kMaxMimallocAlignment) {
     size_t mapped = 0;
-    p = alignment <= kPageSize ? mapping_alloc(round_up(size, kPageSize), zero, &mapped)
-                               : mapping_alloc_aligned(round_up(size, kPageSize), alignment, &mapped);
+    // A mapping is at least a page, so that even a zero-byte block has an address of its own.
+    const size_t need = size == 0 ? kPageSize : round_up(size, kPageSize);
+    p = alignment <= kPageSize ? mapping_alloc(need, zero, &mapped) : mapping_alloc_aligned(need, alignment, &mapped);
     if (!p) return nullptr;
     record.kind = LargeKind::kMapping;
     record.usable = mapped;

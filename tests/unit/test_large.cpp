@@ -116,6 +116,19 @@ TEST_CASE("realloc of a huge block grows by remapping and keeps its contents") {
   engine_free(p);
 }
 
+TEST_CASE("zero-byte blocks with a large alignment are distinct") {
+  for (size_t alignment : {size_t(1) << 17, size_t(1) << 22}) {
+    void* a = engine_aligned_alloc(alignment, 0);
+    void* b = engine_aligned_alloc(alignment, 0);
+    REQUIRE(a != nullptr);
+    REQUIRE(b != nullptr);
+    REQUIRE(a != b);
+    REQUIRE(engine_usable_size(a) > 0);
+    engine_free(a);
+    engine_free(b);
+  }
+}
+
 TEST_CASE("large aligned requests honour the alignment") {
   for (size_t alignment : {size_t(32), size_t(4096), size_t(65536), size_t(1) << 20, size_t(1) << 24}) {
     for (size_t size : {size_t(10000), size_t(300000), size_t(3) << 20}) {
