@@ -65,23 +65,20 @@ void install_hooks() {
 
 MEMF_ALWAYS_INLINE void mark_allocated(void* block) { slot_state(block) = kSlotAllocated; }
 
-// A block of class cls for this thread: from its cache (creating the cache on the thread's first
-// allocation), or one at a time under the class lock when the thread is exiting.
+// A block of class cls for this thread: from its cache (setting the cache up on the thread's
+// first allocation), or one at a time under the class lock when the thread is exiting.
 void* pool_alloc_class(unsigned cls) {
   if (!pool_init()) return nullptr;
   install_hooks();
-  ThreadCache* cache = t_cache;
-  if (!cache) cache = thread_cache_create();
   void* block;
-  if (cache) {
-    CacheBin& bin = cache->bins[cls];
-    if (bin.head) {
-      FreeBlock* head = bin.head;
+  if (thread_cache_activate()) {
+    CacheBin& bin = t_cache.bins[cls];
+    if (FreeBlock* head = bin.head) {
       bin.head = head->next;
-      --bin.count;
+      ++bin.room;
       block = head;
     } else {
-      block = thread_cache_refill(cache, cls);
+      block = thread_cache_refill(cls);
     }
   } else {
     block = pool_alloc_uncached(cls);
@@ -102,9 +99,9 @@ void* large_or_enomem(size_t size, size_t alignment, bool zero) {
 
 // A live pool block's class size, or 0 after reporting p as a bad pointer.
 size_t checked_pool_block_size(const void* p, const char* operation) {
-  const size_t offset = pool_offset(p);
-  if ((offset & 15) == 0 && g_pool.slot_states[offset >> 4] != kSlotFree)
-    return kSizeClasses[g_pool.slab_classes[offset >> kSlabShift]].size;
+  const size_t granule = pool_granule(p);
+  if (granule < g_pool.granules && g_pool.slot_states[granule] != kSlotFree)
+    return kSizeClasses[g_pool.slab_classes[granule >> (kSlabShift - 4)]].size;
   BadPointerDetail detail;
   BadPointer kind = classify_pool_pointer(p, &detail);
   report_bad_pointer(operation, p, kind, detail);
@@ -146,25 +143,13 @@ void* malloc_slow(size_t size) {
   return large_or_enomem(size, kMinAlign, false);
 }
 
-void cache_overflow(ThreadCache* cache, unsigned cls) { thread_cache_drain(cache, cls); }
+void cache_overflow(unsigned cls) { thread_cache_overflow(cls); }
 
 void free_slow(void* p) {
   if (!p) return;
   if (pool_contains(p)) {
-    if (checked_pool_block_size(p, "free") == 0) return;
-    const unsigned cls = g_pool.slab_classes[slab_index(p)];
-    slot_state(p) = kSlotFree;
-    ThreadCache* cache = t_cache;
-    if (!cache) cache = thread_cache_create();
-    if (!cache) {
-      pool_free_uncached(p, cls);
-      return;
-    }
-    CacheBin& bin = cache->bins[cls];
-    FreeBlock* block = static_cast<FreeBlock*>(p);
-    block->next = bin.head;
-    bin.head = block;
-    if (++bin.count > bin.max) thread_cache_drain(cache, cls);
+    // Only bad pointers get here: every live, aligned pool block takes the fast path.
+    checked_pool_block_size(p, "free");
     return;
   }
   if (!large_free(p)) report_bad_pointer("free", p, BadPointer::kForeign, BadPointerDetail{});
@@ -316,8 +301,8 @@ size_t engine_usable_size(const void* p) {
 bool engine_owns(const void* p) {
   if (!p) return false;
   if (pool_contains(p)) {
-    const size_t offset = pool_offset(p);
-    return (offset & 15) == 0 && g_pool.slot_states[offset >> 4] != kSlotFree;
+    const size_t granule = pool_granule(p);
+    return granule < g_pool.granules && g_pool.slot_states[granule] != kSlotFree;
   }
   LargeRecord record;
   return large_lookup(p, &record);

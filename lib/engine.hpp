@@ -20,17 +20,17 @@ constexpr size_t kMaxRequest = size_t(PTRDIFF_MAX);
 MEMF_NOINLINE void* malloc_slow(size_t size);
 MEMF_NOINLINE void free_slow(void* p);
 MEMF_NOINLINE void* new_slow(size_t size);
-MEMF_NOINLINE void cache_overflow(ThreadCache* cache, unsigned cls);
+MEMF_NOINLINE void cache_overflow(unsigned cls);
 
-// Pops a block of the class of size from this thread's cache, or nullptr (any other case).
+// Pops a block of the class of size from this thread's cache, or nullptr (any other case:
+// size above the pool limit, empty bin, thread not set up yet).
 MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
-  ThreadCache* cache = t_cache;
-  if (MEMF_LIKELY(size <= config().pool_limit && cache != nullptr)) {
-    CacheBin& bin = cache->bins[size_to_class(size)];
+  if (MEMF_LIKELY(size <= config().pool_limit)) {
+    CacheBin& bin = t_cache.bins[size_to_class(size)];
     FreeBlock* block = bin.head;
     if (MEMF_LIKELY(block != nullptr)) {
       bin.head = block->next;
-      --bin.count;
+      ++bin.room;
       slot_state(block) = kSlotAllocated;
       return block;
     }
@@ -39,20 +39,19 @@ MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
 }
 
 // Pushes p on this thread's cache when it is a live pool block; false for everything else
-// (not a pool block, bad pointer, no cache) which the slow path then sorts out.
+// (not a pool block, misaligned, already free) which the slow path then sorts out.
 MEMF_ALWAYS_INLINE bool pool_try_free(void* p) {
-  const size_t offset = pool_offset(p);
-  ThreadCache* cache = t_cache;
-  if (MEMF_LIKELY(offset < g_pool.usable_bytes && (offset & 15) == 0 && cache != nullptr)) {
-    uint8_t& state = g_pool.slot_states[offset >> 4];
+  const size_t granule = pool_granule(p);
+  if (MEMF_LIKELY(granule < g_pool.granules)) {
+    uint8_t& state = g_pool.slot_states[granule];
     if (MEMF_LIKELY(state != kSlotFree)) {
       state = kSlotFree;
-      const unsigned cls = g_pool.slab_classes[offset >> kSlabShift];
-      CacheBin& bin = cache->bins[cls];
+      const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
+      CacheBin& bin = t_cache.bins[cls];
       FreeBlock* block = static_cast<FreeBlock*>(p);
       block->next = bin.head;
       bin.head = block;
-      if (MEMF_UNLIKELY(++bin.count > bin.max)) cache_overflow(cache, cls);
+      if (MEMF_UNLIKELY(--bin.room < 0)) cache_overflow(cls);
       return true;
     }
   }

@@ -84,6 +84,8 @@ bool pool_init() {
     g_pool.slabs = static_cast<SlabMeta*>(metas);
     g_pool.slab_classes = static_cast<uint8_t*>(classes);
     g_pool.num_slabs = num_slabs;
+    g_pool.state_bias = uintptr_t(states) - (base >> 4);
+    g_pool.granules = (num_slabs * kSlabSize) >> 4;
     g_pool.usable_bytes = num_slabs * kSlabSize;
     g_initialised.store(true, std::memory_order_release);
     return true;

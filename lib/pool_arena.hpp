@@ -43,6 +43,8 @@ constexpr uint8_t kSlotAllocated = 1;
 struct alignas(64) PoolRange {
   uintptr_t base;
   size_t usable_bytes;    // 0 until initialised: every pointer is then "not ours"
+  size_t granules;        // usable_bytes / 16
+  uintptr_t state_bias;   // slot_states - base / 16: the state of block p is at state_bias + p / 16
   uint8_t* slot_states;   // one byte per 16-byte granule
   uint8_t* slab_classes;  // one byte per slab, written when the slab is assigned
   SlabMeta* slabs;
@@ -54,7 +56,15 @@ bool pool_init();  // idempotent; false if no range could be reserved
 
 MEMF_ALWAYS_INLINE size_t pool_offset(const void* p) { return uintptr_t(p) - g_pool.base; }
 MEMF_ALWAYS_INLINE bool pool_contains(const void* p) { return pool_offset(p) < g_pool.usable_bytes; }
-MEMF_ALWAYS_INLINE uint8_t& slot_state(const void* p) { return g_pool.slot_states[pool_offset(p) >> 4]; }
+MEMF_ALWAYS_INLINE uint8_t& slot_state(const void* p) {
+  return *reinterpret_cast<uint8_t*>(g_pool.state_bias + (uintptr_t(p) >> 4));
+}
+// The granule index of p when p is 16-byte aligned; a huge number (>= granules) when it is not
+// or when p is outside the range: one rotate and one compare test both.
+MEMF_ALWAYS_INLINE size_t pool_granule(const void* p) {
+  const size_t offset = uintptr_t(p) - g_pool.base;
+  return (offset >> 4) | (offset << 60);
+}
 MEMF_ALWAYS_INLINE size_t slab_index(const void* p) { return pool_offset(p) >> kSlabShift; }
 MEMF_ALWAYS_INLINE SlabMeta* slab_of(const void* p) { return &g_pool.slabs[slab_index(p)]; }
 inline char* slab_data(const SlabMeta* slab) {

@@ -42,6 +42,14 @@ constexpr uint16_t class_batch(uint32_t size) {
   return uint16_t(batch < 4 ? 4 : batch > 32 ? 32 : batch);
 }
 
+// A thread keeps up to four batches of a class, at most 64 KiB of it (but always two batches):
+// the wider the band between refill and drain, the rarer both are under random churn.
+constexpr uint16_t class_cache_max(uint32_t size, uint16_t batch) {
+  uint32_t by_bytes = 65536 / size;
+  uint32_t wanted = 4u * batch < by_bytes ? 4u * batch : by_bytes;
+  return uint16_t(wanted < 2u * batch ? 2u * batch : wanted);
+}
+
 struct ClassTable {
   SizeClassInfo info[kNumClasses];
 };
@@ -52,15 +60,15 @@ constexpr ClassTable make_classes() {
     uint32_t size = class_size(i);
     uint16_t batch = class_batch(size);
     table.info[i] = SizeClassInfo{size, uint32_t((uint64_t(1) << 32) / size + 1), uint16_t(kSlabSize / size), batch,
-                                  uint16_t(2 * batch)};
+                                  class_cache_max(size, batch)};
   }
   return table;
 }
 }  // namespace detail
 
-MEMF_ALWAYS_INLINE constexpr size_t size_lookup_index(size_t size) {
-  return size <= 1024 ? (size + 15) >> 4 : (size + 127 + (120 << 7)) >> 7;
-}
+// One byte per 16-byte step up to the pool limit (513 entries): no branch between small and
+// medium sizes on the fast path.
+MEMF_ALWAYS_INLINE constexpr size_t size_lookup_index(size_t size) { return (size + 15) >> 4; }
 
 namespace detail {
 constexpr size_t kLookupEntries = size_lookup_index(kMaxPoolSize) + 1;

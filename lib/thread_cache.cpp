@@ -2,50 +2,36 @@
 
 #include <pthread.h>
 
-#include <cstring>
-
 #include "central.hpp"
 
 namespace memf {
 
-__thread ThreadCache* t_cache MEMF_TLS = nullptr;
-__thread ThreadState t_state MEMF_TLS = ThreadState::kNew;
+__thread ThreadCache t_cache MEMF_TLS;
 
 namespace {
 
 constinit SpinLock g_registry_lock;
-ThreadCache* g_registry = nullptr;  // live caches
-ThreadCache* g_recycled = nullptr;  // caches of exited threads, linked by registry_next
+ThreadCache* g_registry = nullptr;  // active caches
 size_t g_live_caches = 0;
 pthread_key_t g_exit_key;
 bool g_exit_key_ready = false;
 
+void registry_add(ThreadCache* cache) {
+  LockGuard guard(g_registry_lock);
+  cache->registry_prev = nullptr;
+  cache->registry_next = g_registry;
+  if (g_registry) g_registry->registry_prev = cache;
+  g_registry = cache;
+  ++g_live_caches;
+}
+
+// Caller holds g_registry_lock (or is the only thread, in a fork child).
 void registry_unlink(ThreadCache* cache) {
   if (cache->registry_prev) cache->registry_prev->registry_next = cache->registry_next;
   else g_registry = cache->registry_next;
   if (cache->registry_next) cache->registry_next->registry_prev = cache->registry_prev;
+  cache->registry_next = cache->registry_prev = nullptr;
   --g_live_caches;
-}
-
-void reset_bins(ThreadCache* cache) {
-  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    cache->bins[cls].head = nullptr;
-    cache->bins[cls].count = 0;
-    cache->bins[cls].max = kSizeClasses[cls].cache_max;
-  }
-}
-
-// Runs at thread exit (pthread key destructor). Later allocations of this thread go uncached.
-void on_thread_exit(void* value) {
-  ThreadCache* cache = static_cast<ThreadCache*>(value);
-  if (!cache) return;
-  t_state = ThreadState::kDead;
-  t_cache = nullptr;
-  thread_cache_flush(cache);
-  LockGuard guard(g_registry_lock);
-  registry_unlink(cache);
-  cache->registry_next = g_recycled;
-  g_recycled = cache;
 }
 
 // Gives a chain of `count` blocks of cls back: whole batches to the transfer stack while it has
@@ -67,77 +53,90 @@ void give_back(unsigned cls, FreeBlock* chain, unsigned count) {
   if (count) central_return(cls, chain, count);
 }
 
+// Empties every bin; with `keep_room` the bins stay usable, otherwise they get no room at all
+// (every later free then takes the slow path: used for exiting threads).
+void flush(ThreadCache* cache, bool keep_room) {
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    CacheBin& bin = cache->bins[cls];
+    if (bin.head) give_back(cls, bin.head, bin.count());
+    bin.head = nullptr;
+    if (!keep_room) bin.max = 0;
+    bin.room = bin.max;
+  }
+}
+
+// Runs at thread exit (pthread key destructor). Later allocations of this thread go uncached.
+void on_thread_exit(void* value) {
+  ThreadCache* cache = static_cast<ThreadCache*>(value);
+  if (!cache || cache->state != ThreadState::kActive) return;
+  cache->state = ThreadState::kDead;
+  flush(cache, false);
+  LockGuard guard(g_registry_lock);
+  registry_unlink(cache);
+}
+
 }  // namespace
 
 void thread_cache_init() {
   if (!g_exit_key_ready && pthread_key_create(&g_exit_key, on_thread_exit) == 0) g_exit_key_ready = true;
 }
 
-ThreadCache* thread_cache_create() {
-  if (t_state == ThreadState::kDead) return nullptr;
-  ThreadCache* cache = nullptr;
-  {
-    LockGuard guard(g_registry_lock);
-    if (g_recycled) {
-      cache = g_recycled;
-      g_recycled = cache->registry_next;
-    }
+bool thread_cache_activate() {
+  ThreadCache* cache = &t_cache;
+  if (cache->state == ThreadState::kActive) return true;
+  if (cache->state == ThreadState::kDead) return false;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    CacheBin& bin = cache->bins[cls];
+    bin.max = kSizeClasses[cls].cache_max;
+    // A free may have pushed one block before the thread was set up (see thread_cache_overflow).
+    bin.room = bin.head ? bin.max - 1 : bin.max;
   }
-  if (!cache) cache = static_cast<ThreadCache*>(internal_alloc(sizeof(ThreadCache)));
-  if (!cache) return nullptr;
-  reset_bins(cache);
-  cache->owner_thread = uint64_t(pthread_self());
-  {
-    LockGuard guard(g_registry_lock);
-    cache->registry_prev = nullptr;
-    cache->registry_next = g_registry;
-    if (g_registry) g_registry->registry_prev = cache;
-    g_registry = cache;
-    ++g_live_caches;
-  }
-  t_cache = cache;
-  t_state = ThreadState::kActive;
+  cache->state = ThreadState::kActive;
+  registry_add(cache);
   // Keys below PTHREAD_KEY_2NDLEVEL_SIZE live in the thread descriptor: this does not allocate.
   if (g_exit_key_ready) pthread_setspecific(g_exit_key, cache);
-  return cache;
+  return true;
 }
 
-void* thread_cache_refill(ThreadCache* cache, unsigned cls) {
-  CacheBin& bin = cache->bins[cls];
+void* thread_cache_refill(unsigned cls) {
+  CacheBin& bin = t_cache.bins[cls];
   FreeBlock* chain = central_pop_batch(cls);
   unsigned count = kSizeClasses[cls].batch;
   if (!chain) {
     count = central_take(cls, kSizeClasses[cls].batch, &chain);
     if (count == 0) return nullptr;
   }
+  // The bin was empty: it now holds count - 1 blocks.
   bin.head = chain->next;
-  bin.count = count - 1;
+  bin.room = bin.max - int32_t(count - 1);
   return chain;
 }
 
-void thread_cache_drain(ThreadCache* cache, unsigned cls) {
+void thread_cache_overflow(unsigned cls) {
+  ThreadCache* cache = &t_cache;
   CacheBin& bin = cache->bins[cls];
+  if (cache->state != ThreadState::kActive) {
+    if (thread_cache_activate()) return;  // the pushed block stays, as the bin's only one
+    // Exiting thread: take the block back off the bin and return it to its slab.
+    FreeBlock* block = bin.head;
+    bin.head = block->next;
+    bin.room = 0;
+    pool_free_uncached(block, cls);
+    return;
+  }
+  // The bin holds max + 1 blocks: drain one batch from its head.
   const unsigned batch = kSizeClasses[cls].batch;
   FreeBlock* first = bin.head;
   FreeBlock* last = first;
   for (unsigned i = 1; i < batch; ++i) last = last->next;
   bin.head = last->next;
-  bin.count -= batch;
+  bin.room = int32_t(batch) - 1;
   last->next = nullptr;
   give_back(cls, first, batch);
 }
 
-void thread_cache_flush(ThreadCache* cache) {
-  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    CacheBin& bin = cache->bins[cls];
-    if (bin.count) give_back(cls, bin.head, bin.count);
-    bin.head = nullptr;
-    bin.count = 0;
-  }
-}
-
 void thread_cache_flush_current() {
-  if (t_cache) thread_cache_flush(t_cache);
+  if (t_cache.state == ThreadState::kActive) flush(&t_cache, true);
 }
 
 void* pool_alloc_uncached(unsigned cls) {
@@ -152,23 +151,16 @@ void pool_free_uncached(void* block, unsigned cls) {
 }
 
 void thread_cache_after_fork_child() {
-  // Only the forking thread exists in the child: the other caches have no owner any more.
-  ThreadCache* orphans = nullptr;
+  // Only the forking thread exists in the child; the other threads' TLS is still mapped (the
+  // whole address space was copied), so their cached blocks can be handed back.
   for (ThreadCache* cache = g_registry; cache;) {
     ThreadCache* next = cache->registry_next;
-    if (cache != t_cache) {
+    if (cache != &t_cache) {
       registry_unlink(cache);
-      cache->registry_next = orphans;
-      orphans = cache;
+      flush(cache, false);
+      cache->state = ThreadState::kDead;
     }
     cache = next;
-  }
-  while (orphans) {
-    ThreadCache* cache = orphans;
-    orphans = cache->registry_next;
-    thread_cache_flush(cache);
-    cache->registry_next = g_recycled;
-    g_recycled = cache;
   }
 }
 
@@ -177,6 +169,20 @@ SpinLock& thread_cache_registry_lock() { return g_registry_lock; }
 size_t thread_cache_live_count() {
   LockGuard guard(g_registry_lock);
   return g_live_caches;
+}
+
+void thread_cache_totals(size_t* blocks, size_t* bytes) {
+  *blocks = *bytes = 0;
+  LockGuard guard(g_registry_lock);
+  for (ThreadCache* cache = g_registry; cache; cache = cache->registry_next) {
+    for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+      const int32_t count = __atomic_load_n(&cache->bins[cls].max, __ATOMIC_RELAXED) -
+                            __atomic_load_n(&cache->bins[cls].room, __ATOMIC_RELAXED);
+      if (count <= 0) continue;
+      *blocks += count;
+      *bytes += size_t(count) * kSizeClasses[cls].size;
+    }
+  }
 }
 
 }  // namespace memf

@@ -1,5 +1,6 @@
-// Per-thread caches: one intrusive free list per size class. The fast paths in front.hpp only
-// touch the calling thread's cache; everything here is the slow path (refill, drain, thread exit).
+// Per-thread caches: one intrusive free list per size class, living in initial-exec TLS itself,
+// so the fast paths in engine.hpp reach a bin with one %fs-relative access and no pointer to
+// check. Everything here is the slow path (set-up, refill, drain, thread exit).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -10,37 +11,39 @@
 
 namespace memf {
 
+// room counts down to the next drain: a free that takes it below zero (the bin then holds
+// max + 1 blocks) drains a batch. A zero-initialised bin (new thread) has no blocks and no room,
+// so both fast paths fall to the slow path, which sets the thread up.
 struct CacheBin {
   FreeBlock* head;
-  uint32_t count;
-  uint32_t max;  // a free that makes count exceed max drains one batch to the centre
-};
-
-struct ThreadCache {
-  CacheBin bins[kNumClasses];
-  ThreadCache* registry_next;  // all live caches, for fork and for draining idle caches
-  ThreadCache* registry_prev;
-  uint64_t owner_thread;       // pthread_self() of the owner
+  int32_t room;  // max - (blocks in the bin)
+  int32_t max;
+  uint32_t count() const { return uint32_t(max - room); }
 };
 
 enum class ThreadState : uint8_t { kNew = 0, kActive, kDead };
 
-// initial-exec TLS: no allocation and no __tls_get_addr call, usable from the very first malloc.
-extern __thread ThreadCache* t_cache MEMF_TLS;
-extern __thread ThreadState t_state MEMF_TLS;
+struct ThreadCache {
+  CacheBin bins[kNumClasses];
+  ThreadCache* registry_next;  // live caches, for fork, statistics and releasing memory
+  ThreadCache* registry_prev;
+  ThreadState state;
+};
 
-// Creates this thread's cache (first allocation in a thread); nullptr if the thread is exiting.
-ThreadCache* thread_cache_create();
+// Zero-initialised (.tbss): no allocation, usable from the very first malloc of every thread.
+extern __thread ThreadCache t_cache MEMF_TLS;
+
+// Sets up this thread's cache (its first allocation); false once the thread is exiting.
+bool thread_cache_activate();
 // Refills the bin of cls and returns one block, or nullptr when the pools are exhausted.
-void* thread_cache_refill(ThreadCache* cache, unsigned cls);
-// Drains one batch of cls to the centre (the bin went over its max).
-void thread_cache_drain(ThreadCache* cache, unsigned cls);
-// Returns every cached block to the centre (thread exit, fork child, memory release).
-void thread_cache_flush(ThreadCache* cache);
-// Flushes this thread's cache now (memf_release_memory); the cache stays usable.
+void* thread_cache_refill(unsigned cls);
+// A free found the bin of cls full (room was 0, the block is already pushed): drains a batch,
+// or sets the thread up, or (exiting thread) hands the block back to its slab.
+void thread_cache_overflow(unsigned cls);
+// Returns every block cached by this thread to the centre (memf_release_memory); stays usable.
 void thread_cache_flush_current();
 
-// Pool access for threads without a cache (exiting threads): one block at a time, under the
+// Pool access for threads whose cache is gone (exiting threads): one block at a time, under the
 // class lock.
 void* pool_alloc_uncached(unsigned cls);
 void pool_free_uncached(void* block, unsigned cls);
@@ -52,5 +55,7 @@ void thread_cache_after_fork_child();
 SpinLock& thread_cache_registry_lock();
 
 size_t thread_cache_live_count();
+// Blocks and bytes sitting in all live threads' caches (read without stopping them: approximate).
+void thread_cache_totals(size_t* blocks, size_t* bytes);
 
 }  // namespace memf

@@ -72,7 +72,7 @@ TEST_CASE("a thread cache drains batches to the centre and blocks are reused") {
   for (int i = 0; i < 4000; ++i) blocks.push_back(engine_malloc(64));
   for (void* p : blocks) engine_free(p);
   // The cache keeps at most its max; the rest went to the transfer stack or the slabs.
-  REQUIRE(t_cache->bins[cls].count <= info.cache_max);
+  REQUIRE(t_cache.bins[cls].count() <= info.cache_max);
   // Reallocating them needs no slab that was not already in use.
   const size_t never_used = pool_arena_stats().slabs_never_used;
   std::vector<void*> again;
@@ -171,7 +171,7 @@ TEST_CASE("an exiting thread's cache is returned and recycled") {
           engine_free(mine[i]);
         }
       }
-      had_cache = had_cache && t_cache != nullptr;
+      had_cache = had_cache && t_cache.state == ThreadState::kActive;
     });
     worker.join();
     for (void* p : survivors) engine_free(p);

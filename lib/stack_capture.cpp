@@ -1,0 +1,212 @@
+#include "stack_capture.hpp"
+
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <unwind.h>
+
+#include <cerrno>
+
+#include "platform.hpp"
+
+extern "C" void* __libc_stack_end;  // ld.so: the initial stack pointer of the main thread
+
+namespace memf {
+namespace {
+
+// Stack mappings of the main thread lie below __libc_stack_end; the kernel places every mmap at
+// least 128 MiB below the stack top (mmap_base gap), so a stack pointer less than this far below
+// __libc_stack_end is on the main stack and [sp, __libc_stack_end) is mapped.
+constexpr uintptr_t kMainStackWindow = uintptr_t(64) << 20;
+
+enum : uint8_t { kBoundsUnknown = 0, kBoundsKnown = 1, kBoundsUnavailable = 2 };
+
+// The mapping that held this thread's stack pointer at its first capture. Other threads' stacks
+// are fixed mappings, so the cache stays right for the thread's life; a pointer outside it
+// (coroutine stacks, sigaltstack) gets no frame-pointer walk rather than a guess.
+struct ThreadStack {
+  uintptr_t lo;
+  uintptr_t hi;
+  uint8_t state;
+};
+constinit __thread ThreadStack t_stack MEMF_TLS = {0, 0, kBoundsUnknown};
+// Set while this thread is inside the DWARF unwinder: a nested capture (malloc from the unwinder
+// or from a signal handler) falls back to the reentrant frame-pointer walk.
+constinit __thread bool t_in_unwinder MEMF_TLS = false;
+
+inline long raw_syscall_keep_errno(long number, long a, long b, long c, long d = 0) {
+  const int saved = errno;
+  const long result = syscall(number, a, b, c, d);
+  errno = saved;
+  return result;
+}
+
+// Finds the mapping that contains addr in /proc/self/maps with raw syscalls (no stdio, no
+// malloc, not a cancellation point), parsing the stream byte by byte so that no line has to fit
+// the buffer. Runs once per thread.
+bool find_mapping(uintptr_t addr, uintptr_t* lo, uintptr_t* hi) {
+  const long fd = raw_syscall_keep_errno(SYS_openat, AT_FDCWD, long("/proc/self/maps"), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buffer[512];
+  uintptr_t start = 0, end = 0;
+  int field = 0;  // 0: start address, 1: end address, 2: rest of the line
+  bool found = false;
+  for (;;) {
+    const long n = raw_syscall_keep_errno(SYS_read, fd, long(buffer), sizeof buffer);
+    if (n <= 0) break;
+    for (long i = 0; i < n && !found; ++i) {
+      const char c = buffer[i];
+      if (field == 2) {
+        if (c == '\n') field = 0, start = 0, end = 0;
+        continue;
+      }
+      unsigned digit;
+      if (c >= '0' && c <= '9') digit = unsigned(c - '0');
+      else if (c >= 'a' && c <= 'f') digit = unsigned(c - 'a' + 10);
+      else digit = 16;
+      if (digit < 16) {
+        uintptr_t& value = field == 0 ? start : end;
+        value = value << 4 | digit;
+      } else if (field == 0 && c == '-') {
+        field = 1;
+      } else if (field == 1) {
+        if (start <= addr && addr < end) found = true;
+        field = c == '\n' ? 0 : 2;
+        if (field == 0) start = 0, end = 0;
+      } else {
+        field = c == '\n' ? 0 : 2;  // malformed line: skip it
+      }
+    }
+    if (found) break;
+  }
+  raw_syscall_keep_errno(SYS_close, fd, 0, 0);
+  if (found) *lo = start, *hi = end;
+  return found;
+}
+
+// Bounds for a walk that starts at sp on the calling thread's stack; false if sp is not on it.
+bool stack_bounds_for(uintptr_t sp, uintptr_t* lo, uintptr_t* hi) {
+  const uintptr_t main_top = reinterpret_cast<uintptr_t>(__libc_stack_end);
+  if (sp < main_top && main_top - sp < kMainStackWindow) {
+    *lo = main_top - kMainStackWindow;
+    *hi = main_top;
+    return true;
+  }
+  ThreadStack& cached = t_stack;
+  if (MEMF_UNLIKELY(cached.state == kBoundsUnknown)) {
+    uintptr_t map_lo, map_hi;
+    if (find_mapping(sp, &map_lo, &map_hi)) cached.lo = map_lo, cached.hi = map_hi, cached.state = kBoundsKnown;
+    else cached.state = kBoundsUnavailable;
+  }
+  if (cached.state != kBoundsKnown || sp < cached.lo || sp >= cached.hi) return false;
+  *lo = cached.lo;
+  *hi = cached.hi;
+  return true;
+}
+
+// Follows frame records ([fp] = caller's fp, [fp + 8] = return address) from fp. Every read is
+// inside [lo, hi) -- mapped, this thread's own stack -- and fp strictly increases, so a broken
+// chain (code without frame pointers leaves anything in rbp) ends the walk instead of faulting
+// or looping. Not instrumented: a stray fp may point into a sanitizer's stack redzone.
+__attribute__((no_sanitize("address", "thread")))
+unsigned walk_frame_records(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t* frames, unsigned n,
+                            unsigned max_depth, unsigned skip) {
+  while (n < max_depth) {
+    if (fp < lo || fp >= hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)) != 0) break;
+    const uintptr_t* record = reinterpret_cast<const uintptr_t*>(fp);
+    const uintptr_t pc = record[1];
+    if (pc < kPageSize) break;  // not code: the chain's end (zeroed rbp) or garbage
+    if (skip > 0) --skip;
+    else frames[n++] = pc;
+    const uintptr_t next = record[0];
+    if (next <= fp) break;
+    fp = next;
+  }
+  return n;
+}
+
+MEMF_NOINLINE unsigned capture_frame_pointers(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth,
+                                              unsigned skip) {
+  unsigned n = 0;
+  if (skip > 0) --skip;
+  else frames[n++] = origin.pc;
+  // Frames of the origin's callers lie above this function's own frame.
+  const uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  uintptr_t lo, hi;
+  if (n < max_depth && origin.frame != 0 && stack_bounds_for(here, &lo, &hi))
+    n = walk_frame_records(origin.frame, here > lo ? here : lo, hi, frames, n, max_depth, skip);
+  return n;
+}
+
+struct PreciseWalk {
+  uintptr_t* frames;
+  unsigned max_depth;
+  unsigned n;
+  unsigned skip;
+  uintptr_t origin_pc;
+  unsigned seek_budget;  // frames of memf's own allowed above the origin before giving up
+  bool found;
+};
+
+_Unwind_Reason_Code precise_step(_Unwind_Context* context, void* arg) {
+  PreciseWalk& walk = *static_cast<PreciseWalk*>(arg);
+  int before_insn = 0;
+  uintptr_t pc = _Unwind_GetIPInfo(context, &before_insn);
+  if (pc == 0) return _URC_END_OF_STACK;
+  // A signal frame's pc is the interrupted instruction itself; + 1 keeps the rule that every
+  // stored entry is a return address (looked up at pc - 1).
+  if (before_insn) ++pc;
+  if (!walk.found) {
+    if (pc != walk.origin_pc) return --walk.seek_budget == 0 ? _URC_END_OF_STACK : _URC_NO_REASON;
+    walk.found = true;
+  }
+  if (walk.skip > 0) {
+    --walk.skip;
+    return _URC_NO_REASON;
+  }
+  walk.frames[walk.n++] = pc;
+  return walk.n == walk.max_depth ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+
+MEMF_NOINLINE unsigned capture_precise(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth,
+                                       unsigned skip) {
+  if (t_in_unwinder) return capture_frame_pointers(origin, frames, max_depth, skip);
+  t_in_unwinder = true;
+  const int saved_errno = errno;
+  PreciseWalk walk{frames, max_depth, 0, skip, origin.pc, 16, false};
+  _Unwind_Backtrace(precise_step, &walk);
+  errno = saved_errno;
+  t_in_unwinder = false;
+  if (!walk.found) {  // the origin is not on this stack: keep only what is certain
+    if (skip > 0) return 0;
+    frames[0] = origin.pc;
+    return 1;
+  }
+  return walk.n;
+}
+
+unsigned capture(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, unsigned skip,
+                 UnwindMode mode) {
+  if (max_depth == 0 || frames == nullptr) return 0;
+  if (max_depth > kMaxStackDepth) max_depth = kMaxStackDepth;
+  return mode == UnwindMode::kPrecise ? capture_precise(origin, frames, max_depth, skip)
+                                      : capture_frame_pointers(origin, frames, max_depth, skip);
+}
+
+}  // namespace
+
+MEMF_NOINLINE unsigned capture_stack(uintptr_t* frames, unsigned max_depth, unsigned skip, UnwindMode mode) {
+  // This function's own frame record is exact whatever its caller was compiled with.
+  const StackOrigin origin = MEMF_STACK_ORIGIN();
+  return capture(origin, frames, max_depth, skip, mode);
+}
+
+unsigned capture_stack_from(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, UnwindMode mode) {
+  return capture(origin, frames, max_depth, 0, mode);
+}
+
+bool thread_stack_bounds(uintptr_t* lo, uintptr_t* hi) {
+  return stack_bounds_for(reinterpret_cast<uintptr_t>(__builtin_frame_address(0)), lo, hi);
+}
+
+}  // namespace memf

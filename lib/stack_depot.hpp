@@ -1,0 +1,93 @@
+// Deduplicating store of call stacks: each distinct stack is kept once and named by a 32-bit id,
+// so that an allocation record carries 4 bytes instead of its frames. Runs inside malloc: never
+// allocates, lookups of stored stacks are lock-free, inserting a new stack takes one short spin
+// lock. Stored stacks are never removed or moved: a frames pointer from get() stays valid for
+// the life of the process.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "platform.hpp"
+
+namespace memf {
+
+using StackId = uint32_t;  // 0 = no stack
+constexpr size_t kDefaultStackDepotBytes = size_t(64) << 20;
+
+struct StackDepotStats {
+  uint64_t stacks;          // distinct stacks stored
+  uint64_t bytes;           // bytes of stored stack records
+  uint64_t mapped_bytes;    // memory mapped for the depot (record chunks, bucket and chunk tables)
+  uint64_t capacity_bytes;  // the bound on `bytes`
+  uint64_t dropped;         // puts of a new stack refused because the depot was full
+  uint64_t hits;            // puts that found their stack already stored
+};
+
+class StackDepot {
+ public:
+  constexpr StackDepot() = default;
+  StackDepot(const StackDepot&) = delete;
+  StackDepot& operator=(const StackDepot&) = delete;
+
+  // Sets the bound on stored bytes (clamped to 64 KiB .. 16 GiB) and maps the tables. Only the
+  // first call (or put()'s implicit one, with kDefaultStackDepotBytes) takes effect: false if
+  // the depot was already initialised or its tables could not be mapped.
+  bool init(size_t max_bytes);
+  // Interns frames[0..depth) (depth is capped at kMaxStackDepth) and returns its id: the same id
+  // for the same frames, from any thread. 0 for depth 0, and when a new stack does not fit any
+  // more (then `dropped` counts it; stacks already stored are still found).
+  StackId put(const uintptr_t* frames, unsigned depth);
+  // The frames of a stack put() returned; 0 (and *frames = nullptr) for 0 or an id never issued.
+  unsigned get(StackId id, const uintptr_t** frames) const;
+  StackDepotStats stats() const;
+
+  // fork(): the prepare handler locks, the parent unlocks, the child resets.
+  void lock_all() { lock_.lock(); }
+  void unlock_all() { lock_.unlock(); }
+  void reset_after_fork() { lock_.reset_after_fork(); }
+
+  // Unmaps everything; the depot may be initialised again. Only for depots nobody else uses
+  // (tests): ids and frame pointers handed out before become invalid.
+  void destroy();
+
+ private:
+  struct Record;
+  static constexpr unsigned kHitStripes = 16;
+  struct alignas(64) HitStripe {
+    std::atomic<uint64_t> count{0};
+  };
+
+  bool init_locked(size_t max_bytes);
+  const Record* record(StackId id) const;
+  const Record* find(uint64_t hash, const uintptr_t* frames, unsigned depth, StackId first, StackId stop,
+                     StackId* id) const;
+  StackId insert_locked(uint64_t hash, const uintptr_t* frames, unsigned depth, std::atomic<StackId>& bucket);
+
+  SpinLock lock_;  // insertion, chunk mapping, init
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> full_{false};
+  std::atomic<StackId>* buckets_ = nullptr;
+  size_t bucket_mask_ = 0;
+  std::atomic<char*>* chunks_ = nullptr;
+  size_t max_chunks_ = 0;
+  size_t capacity_bytes_ = 0;
+  std::atomic<uint64_t> mapped_bytes_{0};
+  // Next free word: chunk index << kChunkWordsShift | word offset (under lock_; read by get()).
+  std::atomic<uint64_t> cursor_{0};
+  std::atomic<uint64_t> stacks_{0};
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> dropped_{0};
+  HitStripe hits_[kHitStripes];
+};
+
+// The process-wide depot the engine uses.
+bool stack_depot_init(size_t max_bytes = kDefaultStackDepotBytes);
+StackId stack_depot_put(const uintptr_t* frames, unsigned depth);
+unsigned stack_depot_get(StackId id, const uintptr_t** frames);
+StackDepotStats stack_depot_stats();
+void stack_depot_lock_all();
+void stack_depot_unlock_all();
+void stack_depot_reset_after_fork();
+
+}  // namespace memf
