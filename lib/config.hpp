@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "platform.hpp"
+
 #ifndef MEMF_POOL_LIMIT_DEFAULT
 #define MEMF_POOL_LIMIT_DEFAULT 8192
 #endif
@@ -55,7 +57,7 @@ bool parse_size(const char* text, size_t* out);
 
 // The process's configuration. Until load_config has seen the environment, the defaults.
 // Read on the malloc fast path (pool_limit), hence inline.
-extern Config g_config;
+extern Config g_config MEMF_HIDDEN;
 inline const Config& config() { return g_config; }
 // Reads the environment (once it is available) and warns on stderr; later calls do nothing.
 void load_config();

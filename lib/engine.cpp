@@ -143,7 +143,7 @@ void* malloc_slow(size_t size) {
   return large_or_enomem(size, kMinAlign, false);
 }
 
-void cache_overflow(unsigned cls) { thread_cache_overflow(cls); }
+void cache_overflow(CacheBin* bin) { thread_cache_overflow(unsigned(bin - t_cache.bins)); }
 
 void free_slow(void* p) {
   if (!p) return;

@@ -20,7 +20,7 @@ constexpr size_t kMaxRequest = size_t(PTRDIFF_MAX);
 MEMF_NOINLINE void* malloc_slow(size_t size);
 MEMF_NOINLINE void free_slow(void* p);
 MEMF_NOINLINE void* new_slow(size_t size);
-MEMF_NOINLINE void cache_overflow(unsigned cls);
+MEMF_NOINLINE void cache_overflow(CacheBin* bin);
 
 // Pops a block of the class of size from this thread's cache, or nullptr (any other case:
 // size above the pool limit, empty bin, thread not set up yet).
@@ -51,7 +51,7 @@ MEMF_ALWAYS_INLINE bool pool_try_free(void* p) {
       FreeBlock* block = static_cast<FreeBlock*>(p);
       block->next = bin.head;
       bin.head = block;
-      if (MEMF_UNLIKELY(--bin.room < 0)) cache_overflow(cls);
+      if (MEMF_UNLIKELY(--bin.room < 0)) cache_overflow(&bin);
       return true;
     }
   }

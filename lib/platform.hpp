@@ -9,6 +9,9 @@
 #define MEMF_NOINLINE __attribute__((noinline))
 #define MEMF_ALWAYS_INLINE inline __attribute__((always_inline))
 #define MEMF_TLS __attribute__((tls_model("initial-exec")))
+// On the declarations of globals the fast paths read: lets the compiler address them directly
+// (RIP-relative) instead of through the GOT.
+#define MEMF_HIDDEN __attribute__((visibility("hidden")))
 
 namespace memf {
 

@@ -50,7 +50,7 @@ struct alignas(64) PoolRange {
   SlabMeta* slabs;
   size_t num_slabs;
 };
-extern PoolRange g_pool;
+extern PoolRange g_pool MEMF_HIDDEN;
 
 bool pool_init();  // idempotent; false if no range could be reserved
 

@@ -31,7 +31,7 @@ struct ThreadCache {
 };
 
 // Zero-initialised (.tbss): no allocation, usable from the very first malloc of every thread.
-extern __thread ThreadCache t_cache MEMF_TLS;
+extern __thread ThreadCache t_cache MEMF_TLS MEMF_HIDDEN;
 
 // Sets up this thread's cache (its first allocation); false once the thread is exiting.
 bool thread_cache_activate();
