@@ -35,7 +35,7 @@ constexpr Config default_config() {
   Config config{};
   config.pool_limit = MEMF_POOL_LIMIT_DEFAULT;
   config.purge_delay_ms = 1000;
-  config.huge_threshold = size_t(1) << 20;
+  config.huge_threshold = size_t(2) << 20;
   config.huge_cache_bytes = size_t(256) << 20;
   config.on_error = OnError::kAbort;
   config.stacks = StacksMode::kOff;
