@@ -1,9 +1,11 @@
 #include "symbolizer.hpp"
 
 #include <cxxabi.h>
+#include <dlfcn.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <link.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -17,11 +19,33 @@
 namespace memf {
 namespace {
 
-const Dwfl_Callbacks kCallbacks = {
-    .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,  // .gnu_debuglink and build-id under /usr/lib/debug
-    .section_address = nullptr,
-    .debuginfo_path = nullptr,
+// libdw is loaded when the first address is symbolized, not linked: memf is preloaded into every
+// process it runs, most of which never print a stack, and libdw brings five more libraries
+// (libelf, libz, liblzma, libbz2, libzstd) and their symbols into the global scope. Without
+// libdw.so.1 the symbolizer falls back to dladdr (exported symbols, module and offset only).
+struct Libdw {
+#define MEMF_LIBDW_FUNCTIONS(X)                                                                      \
+  X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_begin_add) X(dwfl_report_end)        \
+  X(dwfl_linux_proc_report) X(dwfl_linux_proc_find_elf) X(dwfl_standard_find_debuginfo)             \
+  X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_addrinfo)             \
+  X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_addrdie) X(dwarf_getscopes)                 \
+  X(dwarf_getsrcfiles) X(dwarf_filesrc) X(dwarf_tag) X(dwarf_attr) X(dwarf_attr_integrate)         \
+  X(dwarf_formstring) X(dwarf_formudata)
+#define MEMF_LIBDW_POINTER(name) decltype(&::name) name = nullptr;
+  MEMF_LIBDW_FUNCTIONS(MEMF_LIBDW_POINTER)
+#undef MEMF_LIBDW_POINTER
+
+  bool load() {
+    void* handle = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) return false;
+    bool complete = true;
+#define MEMF_LIBDW_RESOLVE(name) \
+  complete = complete && (name = reinterpret_cast<decltype(&::name)>(dlsym(handle, #name))) != nullptr;
+    MEMF_LIBDW_FUNCTIONS(MEMF_LIBDW_RESOLVE)
+#undef MEMF_LIBDW_RESOLVE
+    if (!complete) dlclose(handle);
+    return complete;
+  }
 };
 
 // One per process. libdw keeps every module's ELF and DWARF open once read (its per-module
@@ -54,7 +78,7 @@ class Symbolizer {
 
   void reset() {
     std::lock_guard<std::mutex> guard(mutex_);
-    if (dwfl_ != nullptr) dwfl_end(dwfl_);
+    if (dwfl_ != nullptr) dw_.dwfl_end(dwfl_);
     dwfl_ = nullptr;
     cache_.clear();
     strings_.clear();
@@ -72,24 +96,34 @@ class Symbolizer {
     return result;
   }
 
+  bool have_libdw() {
+    if (libdw_state_ == 0) {
+      libdw_state_ = dw_.load() ? 1 : 2;
+      callbacks_.find_elf = dw_.dwfl_linux_proc_find_elf;
+      // .gnu_debuglink and build-id files under /usr/lib/debug (Debian's -dbg/-dbgsym packages).
+      callbacks_.find_debuginfo = dw_.dwfl_standard_find_debuginfo;
+    }
+    return libdw_state_ == 1;
+  }
+
   // Reads the module list from /proc/self/maps (again: modules dlopen'ed since are added).
   bool report_modules() {
     if (dwfl_ == nullptr) {
-      dwfl_ = dwfl_begin(&kCallbacks);
+      dwfl_ = dw_.dwfl_begin(&callbacks_);
       if (dwfl_ == nullptr) return false;
-      dwfl_report_begin(dwfl_);
+      dw_.dwfl_report_begin(dwfl_);
     } else {
-      dwfl_report_begin_add(dwfl_);
+      dw_.dwfl_report_begin_add(dwfl_);
     }
-    const int error = dwfl_linux_proc_report(dwfl_, getpid());
-    dwfl_report_end(dwfl_, nullptr, nullptr);
+    const int error = dw_.dwfl_linux_proc_report(dwfl_, getpid());
+    dw_.dwfl_report_end(dwfl_, nullptr, nullptr);
     return error == 0;
   }
 
   Dwfl_Module* module_of(uintptr_t address) {
     if (dwfl_ == nullptr && !report_modules()) return nullptr;
-    Dwfl_Module* module = dwfl_addrmodule(dwfl_, address);
-    if (module == nullptr && report_modules()) module = dwfl_addrmodule(dwfl_, address);
+    Dwfl_Module* module = dw_.dwfl_addrmodule(dwfl_, address);
+    if (module == nullptr && report_modules()) module = dw_.dwfl_addrmodule(dwfl_, address);
     return module;
   }
 
@@ -98,93 +132,125 @@ class Symbolizer {
   const char* die_name(Dwarf_Die* die) {
     Dwarf_Attribute attribute;
     for (int at : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name})
-      if (dwarf_attr_integrate(die, at, &attribute) != nullptr)
-        if (const char* linkage = dwarf_formstring(&attribute)) return intern_demangled(linkage);
-    if (dwarf_attr_integrate(die, DW_AT_name, &attribute) != nullptr)
-      if (const char* name = dwarf_formstring(&attribute)) return intern(name);
+      if (dw_.dwarf_attr_integrate(die, at, &attribute) != nullptr)
+        if (const char* linkage = dw_.dwarf_formstring(&attribute)) return intern_demangled(linkage);
+    if (dw_.dwarf_attr_integrate(die, DW_AT_name, &attribute) != nullptr)
+      if (const char* name = dw_.dwarf_formstring(&attribute)) return intern(name);
     return "?";
   }
 
+  unsigned udata(Dwarf_Die* die, int name) {
+    Dwarf_Attribute attribute;
+    Dwarf_Word value = 0;
+    return dw_.dwarf_formudata(dw_.dwarf_attr(die, name, &attribute), &value) == 0 ? unsigned(value) : 0;
+  }
+
   std::vector<SymbolizedFrame> resolve(uintptr_t pc, PcKind kind) {
-    std::vector<SymbolizedFrame> frames;
     const uintptr_t address = kind == PcKind::kReturnAddress && pc > 0 ? pc - 1 : pc;
+    return have_libdw() ? resolve_libdw(pc, address) : resolve_dladdr(pc, address);
+  }
+
+  std::vector<SymbolizedFrame> resolve_libdw(uintptr_t pc, uintptr_t address) {
+    std::vector<SymbolizedFrame> frames;
     Dwfl_Module* module = module_of(address);
     if (module == nullptr) return frames;
 
     SymbolizedFrame base;
     base.pc = pc;
     Dwarf_Addr start = 0;
-    const char* module_name = dwfl_module_info(module, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
+    const char* module_name = dw_.dwfl_module_info(module, nullptr, &start, nullptr, nullptr, nullptr, nullptr, nullptr);
     base.module = intern(module_name != nullptr ? module_name : "?");
     GElf_Addr bias = 0;
-    base.offset = dwfl_module_getelf(module, &bias) != nullptr ? pc - bias : pc - start;
+    base.offset = dw_.dwfl_module_getelf(module, &bias) != nullptr ? pc - bias : pc - start;
 
     GElf_Off symbol_offset = 0;
     GElf_Sym symbol;
-    const char* symbol_name = dwfl_module_addrinfo(module, address, &symbol_offset, &symbol, nullptr, nullptr, nullptr);
-    const char* physical_name = symbol_name != nullptr ? intern_demangled(symbol_name) : nullptr;
+    const char* symbol_name =
+        dw_.dwfl_module_addrinfo(module, address, &symbol_offset, &symbol, nullptr, nullptr, nullptr);
+    std::string unversioned;  // "__libc_start_main@@GLIBC_2.34": the version is not the name
+    if (symbol_name != nullptr) {
+      if (const char* at = strchr(symbol_name, '@')) symbol_name = unversioned.assign(symbol_name, at).c_str();
+    }
+    const char* physical_name = symbol_name != nullptr ? intern_demangled(symbol_name) : "?";
 
     // The innermost source position, from the line table.
     const char* file = nullptr;
     int line = 0, column = 0;
-    if (Dwfl_Line* source = dwfl_module_getsrc(module, address))
-      file = intern(dwfl_lineinfo(source, nullptr, &line, &column, nullptr, nullptr));
+    if (Dwfl_Line* source = dw_.dwfl_module_getsrc(module, address))
+      file = intern(dw_.dwfl_lineinfo(source, nullptr, &line, &column, nullptr, nullptr));
+    auto frame_here = [&](const char* function, bool inlined) {
+      SymbolizedFrame frame = base;
+      frame.function = function;
+      frame.file = file;
+      frame.line = unsigned(line > 0 ? line : 0);
+      frame.column = unsigned(column > 0 ? column : 0);
+      frame.inlined = inlined;
+      frames.push_back(frame);
+    };
 
     // Inline scopes, innermost first: each inlined_subroutine is a frame at the current
-    // position, whose call site (DW_AT_call_file/line) is the position in the next one out.
+    // position, and its call site (DW_AT_call_file/line) is the position in the next one out.
     Dwarf_Addr dwarf_bias = 0;
-    if (Dwarf_Die* cu = dwfl_module_addrdie(module, address, &dwarf_bias)) {
+    if (Dwarf_Die* cu = dw_.dwfl_module_addrdie(module, address, &dwarf_bias)) {
       Dwarf_Die* scopes = nullptr;
-      const int count = dwarf_getscopes(cu, address - dwarf_bias, &scopes);
+      const int count = dw_.dwarf_getscopes(cu, address - dwarf_bias, &scopes);
       Dwarf_Files* files = nullptr;
       size_t file_count = 0;
-      if (dwarf_getsrcfiles(cu, &files, &file_count) != 0) files = nullptr;
+      if (dw_.dwarf_getsrcfiles(cu, &files, &file_count) != 0) files = nullptr;
       for (int i = 0; i < count; ++i) {
-        const int tag = dwarf_tag(&scopes[i]);
-        if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram) continue;
-        SymbolizedFrame frame = base;
-        frame.file = file;
-        frame.line = unsigned(line);
-        frame.column = unsigned(column);
+        const int tag = dw_.dwarf_tag(&scopes[i]);
         if (tag == DW_TAG_subprogram) {
-          frame.function = physical_name != nullptr ? physical_name : die_name(&scopes[i]);
-          frames.push_back(frame);
+          // The ELF symbol names what the code is (and is what the linker saw); DWARF when stripped.
+          frame_here(symbol_name != nullptr ? physical_name : die_name(&scopes[i]), false);
           break;
         }
-        frame.function = die_name(&scopes[i]);
-        frame.inlined = true;
-        frames.push_back(frame);
-        Dwarf_Attribute attribute;
-        Dwarf_Word value = 0;
-        file = nullptr;
-        if (files != nullptr && dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &attribute), &value) == 0)
-          file = intern(dwarf_filesrc(files, value, nullptr, nullptr));
-        line = dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &attribute), &value) == 0 ? int(value) : 0;
-        column = dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_column, &attribute), &value) == 0 ? int(value) : 0;
+        if (tag != DW_TAG_inlined_subroutine) continue;
+        frame_here(die_name(&scopes[i]), true);
+        const unsigned call_file = udata(&scopes[i], DW_AT_call_file);
+        file = files != nullptr && call_file != 0 ? intern(dw_.dwarf_filesrc(files, call_file, nullptr, nullptr)) : nullptr;
+        line = int(udata(&scopes[i], DW_AT_call_line));
+        column = int(udata(&scopes[i], DW_AT_call_column));
       }
       free(scopes);
-      // Inlined frames without their subprogram (no DIE for it): close with the ELF symbol.
-      if (!frames.empty() && frames.back().inlined) {
-        SymbolizedFrame frame = base;
-        frame.function = physical_name != nullptr ? physical_name : "?";
-        frame.file = file;
-        frame.line = unsigned(line);
-        frame.column = unsigned(column);
-        frames.push_back(frame);
-      }
     }
-    if (frames.empty()) {  // no DWARF for pc: the symbol table and whatever the line table said
-      SymbolizedFrame frame = base;
-      frame.function = physical_name != nullptr ? physical_name : "?";
-      frame.file = file;
-      frame.line = unsigned(line);
-      frame.column = unsigned(column);
-      frames.push_back(frame);
+    if (frames.empty()) {
+      // No function DIE covers pc (code from assembly or another object, like _start): a line
+      // row found for it belongs to a neighbour, so keep only the symbol.
+      file = nullptr;
+      line = column = 0;
+      frame_here(physical_name, false);
+    } else if (frames.back().inlined) {
+      frame_here(physical_name, false);  // the subprogram has no DIE: close with the symbol
     }
     return frames;
   }
 
+  // Without libdw: the dynamic symbol table through the loader (no file or line).
+  std::vector<SymbolizedFrame> resolve_dladdr(uintptr_t pc, uintptr_t address) {
+    std::vector<SymbolizedFrame> frames;
+    Dl_info info;
+    link_map* map = nullptr;
+    if (dladdr1(reinterpret_cast<void*>(address), &info, reinterpret_cast<void**>(&map), RTLD_DL_LINKMAP) == 0)
+      return frames;
+    SymbolizedFrame frame;
+    frame.pc = pc;
+    frame.offset = pc - (map != nullptr ? map->l_addr : uintptr_t(info.dli_fbase));
+    std::string module = info.dli_fname != nullptr ? info.dli_fname : "";
+    if (module.empty() || (map != nullptr && map->l_name[0] == '\0')) {  // the executable
+      char path[4096];
+      const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+      if (n > 0) module.assign(path, size_t(n));
+    }
+    frame.module = intern(module.empty() ? "?" : module.c_str());
+    if (info.dli_sname != nullptr) frame.function = intern_demangled(info.dli_sname);
+    frames.push_back(frame);
+    return frames;
+  }
+
   std::mutex mutex_;
+  Libdw dw_;
+  int libdw_state_ = 0;  // 0 not tried, 1 loaded, 2 unavailable
+  Dwfl_Callbacks callbacks_{};
   Dwfl* dwfl_ = nullptr;
   std::unordered_map<uint64_t, std::vector<SymbolizedFrame>> cache_;
   std::unordered_set<std::string> strings_;  // node-based: c_str() pointers stay put
