@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <unwind.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "platform.hpp"
@@ -14,29 +15,36 @@ extern "C" void* __libc_stack_end;  // ld.so: the initial stack pointer of the m
 namespace memf {
 namespace {
 
-// Stack mappings of the main thread lie below __libc_stack_end; the kernel places every mmap at
-// least 128 MiB below the stack top (mmap_base gap), so a stack pointer less than this far below
-// __libc_stack_end is on the main stack and [sp, __libc_stack_end) is mapped.
-constexpr uintptr_t kMainStackWindow = uintptr_t(64) << 20;
-
-enum : uint8_t { kBoundsUnknown = 0, kBoundsKnown = 1, kBoundsUnavailable = 2 };
-
-// The mapping that held this thread's stack pointer at its first capture. Other threads' stacks
-// are fixed mappings, so the cache stays right for the thread's life; a pointer outside it
-// (coroutine stacks, sigaltstack) gets no frame-pointer walk rather than a guess.
+// Where a frame-pointer walk may read: the calling thread's own stack, found without
+// allocating (pthread_getattr_np allocates) and never guessed (a guessed range can span an
+// unmapped hole, and one stray rbp would then fault inside malloc).
+//
+// Threads other than the main one: from the start of the mapping that holds this thread's
+// static TLS up to that TLS. glibc puts the thread descriptor and static TLS at the top of every
+// thread's stack block (its own or one given with pthread_attr_setstack), and the block stays
+// mapped while the thread runs, so the range is mapped and holds every frame of the thread.
+// Anchoring on the TLS, not on the stack pointer of the first capture, means a first capture on
+// a coroutine stack or a sigaltstack cannot leave a wrong range cached.
+//
+// The main thread's TLS is elsewhere and its stack grows: its range is the [stack] mapping that
+// holds __libc_stack_end, from its lowest address seen so far, read again when the stack pointer
+// is below that (the stack grew; bounded by the stack's size in pages over the process's life).
+enum : uint8_t { kBoundsUnknown = 0, kBoundsThread = 1, kBoundsMain = 2, kBoundsUnavailable = 3 };
 struct ThreadStack {
   uintptr_t lo;
   uintptr_t hi;
   uint8_t state;
 };
 constinit __thread ThreadStack t_stack MEMF_TLS = {0, 0, kBoundsUnknown};
+constinit std::atomic<uintptr_t> g_main_stack_lo{0};  // 0: not read yet
+
 // Set while this thread is inside the DWARF unwinder: a nested capture (malloc from the unwinder
 // or from a signal handler) falls back to the reentrant frame-pointer walk.
 constinit __thread bool t_in_unwinder MEMF_TLS = false;
 
-inline long raw_syscall_keep_errno(long number, long a, long b, long c, long d = 0) {
+long raw_syscall_keep_errno(long number, long a, long b, long c) {
   const int saved = errno;
-  const long result = syscall(number, a, b, c, d);
+  const long result = syscall(number, a, b, c);
   errno = saved;
   return result;
 }
@@ -70,7 +78,7 @@ bool find_mapping(uintptr_t addr, uintptr_t* lo, uintptr_t* hi) {
       } else if (field == 0 && c == '-') {
         field = 1;
       } else if (field == 1) {
-        if (start <= addr && addr < end) found = true;
+        found = start <= addr && addr < end;
         field = c == '\n' ? 0 : 2;
         if (field == 0) start = 0, end = 0;
       } else {
@@ -84,23 +92,51 @@ bool find_mapping(uintptr_t addr, uintptr_t* lo, uintptr_t* hi) {
   return found;
 }
 
+// Re-reads the main stack's mapping when sp is below its known start; true if sp is on it.
+// Otherwise remembers the mapping sp is on (a coroutine stack, a sigaltstack) in cached, so
+// that captures there do not read the maps again.
+bool main_stack_contains(uintptr_t sp, uintptr_t top, ThreadStack& cached) {
+  uintptr_t lo, hi;
+  if (!find_mapping(sp, &lo, &hi)) return false;
+  if (hi < top) {  // sp is on some other mapping
+    cached.lo = lo, cached.hi = hi;
+    return false;
+  }
+  uintptr_t known = g_main_stack_lo.load(std::memory_order_relaxed);
+  while ((known == 0 || lo < known) &&
+         !g_main_stack_lo.compare_exchange_weak(known, lo, std::memory_order_relaxed)) {
+  }
+  return true;
+}
+
 // Bounds for a walk that starts at sp on the calling thread's stack; false if sp is not on it.
 bool stack_bounds_for(uintptr_t sp, uintptr_t* lo, uintptr_t* hi) {
-  const uintptr_t main_top = reinterpret_cast<uintptr_t>(__libc_stack_end);
-  if (sp < main_top && main_top - sp < kMainStackWindow) {
-    *lo = main_top - kMainStackWindow;
-    *hi = main_top;
+  ThreadStack& cached = t_stack;
+  if (MEMF_LIKELY(cached.state == kBoundsThread)) {
+    if (sp < cached.lo || sp >= cached.hi) return false;
+    *lo = cached.lo;
+    *hi = cached.hi;
     return true;
   }
-  ThreadStack& cached = t_stack;
-  if (MEMF_UNLIKELY(cached.state == kBoundsUnknown)) {
+  if (cached.state == kBoundsUnknown) {
+    const int saved = errno;
+    const bool is_main = syscall(SYS_gettid) == syscall(SYS_getpid);
+    errno = saved;
     uintptr_t map_lo, map_hi;
-    if (find_mapping(sp, &map_lo, &map_hi)) cached.lo = map_lo, cached.hi = map_hi, cached.state = kBoundsKnown;
+    const uintptr_t tls = reinterpret_cast<uintptr_t>(&cached);
+    if (is_main) cached.lo = cached.hi = 0, cached.state = kBoundsMain;
+    else if (find_mapping(tls, &map_lo, &map_hi)) cached.lo = map_lo, cached.hi = tls, cached.state = kBoundsThread;
     else cached.state = kBoundsUnavailable;
+    return stack_bounds_for(sp, lo, hi);
   }
-  if (cached.state != kBoundsKnown || sp < cached.lo || sp >= cached.hi) return false;
-  *lo = cached.lo;
-  *hi = cached.hi;
+  if (cached.state != kBoundsMain) return false;
+  // The main thread; cached.lo/hi is the last other mapping its stack pointer was seen on.
+  const uintptr_t top = reinterpret_cast<uintptr_t>(__libc_stack_end);
+  const uintptr_t known = g_main_stack_lo.load(std::memory_order_relaxed);
+  if (sp >= top || (sp >= cached.lo && sp < cached.hi)) return false;
+  if ((known == 0 || sp < known) && !main_stack_contains(sp, top, cached)) return false;
+  *lo = g_main_stack_lo.load(std::memory_order_relaxed);
+  *hi = top;
   return true;
 }
 

@@ -1,0 +1,218 @@
+// The stack depot: deduplication, ids stable across threads, the bound, fork.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "stack_capture.hpp"
+#include "stack_depot.hpp"
+
+using namespace memf;
+
+namespace {
+
+// A distinct, deterministic stack for each seed (code-address-like values).
+std::vector<uintptr_t> make_stack(uint64_t seed, unsigned depth) {
+  std::vector<uintptr_t> frames(depth);
+  for (unsigned i = 0; i < depth; ++i) frames[i] = 0x555500000000ull + seed * 0x1000 + i * 0x40 + 5;
+  return frames;
+}
+
+std::vector<uintptr_t> frames_of(const StackDepot& depot, StackId id) {
+  const uintptr_t* frames = nullptr;
+  const unsigned depth = depot.get(id, &frames);
+  return depth == 0 ? std::vector<uintptr_t>{} : std::vector<uintptr_t>(frames, frames + depth);
+}
+
+struct LocalDepot {
+  explicit LocalDepot(size_t bytes) { REQUIRE(depot->init(bytes)); }
+  ~LocalDepot() { depot->destroy(); }
+  std::unique_ptr<StackDepot> depot = std::make_unique<StackDepot>();
+};
+
+}  // namespace
+
+TEST_CASE("the same stack gets the same id, a different one a different id") {
+  LocalDepot local(1 << 20);
+  StackDepot& depot = *local.depot;
+  const auto a = make_stack(1, 12);
+  auto b = a;
+  b[11] += 1;  // differs in the outermost frame only
+  const auto prefix = std::vector<uintptr_t>(a.begin(), a.begin() + 11);
+
+  const StackId id_a = depot.put(a.data(), unsigned(a.size()));
+  REQUIRE(id_a != 0);
+  REQUIRE(depot.put(a.data(), unsigned(a.size())) == id_a);
+  const auto copy = a;  // equal contents at another address
+  REQUIRE(depot.put(copy.data(), unsigned(copy.size())) == id_a);
+
+  const StackId id_b = depot.put(b.data(), unsigned(b.size()));
+  const StackId id_prefix = depot.put(prefix.data(), unsigned(prefix.size()));
+  REQUIRE(id_b != 0);
+  REQUIRE(id_prefix != 0);
+  REQUIRE(std::set<StackId>{id_a, id_b, id_prefix}.size() == 3);
+
+  REQUIRE(frames_of(depot, id_a) == a);
+  REQUIRE(frames_of(depot, id_b) == b);
+  REQUIRE(frames_of(depot, id_prefix) == prefix);
+
+  const StackDepotStats stats = depot.stats();
+  REQUIRE(stats.stacks == 3);
+  REQUIRE(stats.hits == 2);
+  REQUIRE(stats.dropped == 0);
+  REQUIRE(stats.bytes == (2 + 12 + 2 + 12 + 2 + 11) * 8);
+  REQUIRE(stats.capacity_bytes == 1 << 20);
+  REQUIRE(stats.mapped_bytes >= stats.bytes);
+}
+
+TEST_CASE("empty stacks, unknown ids and over-deep stacks") {
+  LocalDepot local(1 << 20);
+  StackDepot& depot = *local.depot;
+  const auto a = make_stack(2, 4);
+  REQUIRE(depot.put(a.data(), 0) == 0);
+  REQUIRE(depot.put(nullptr, 3) == 0);
+
+  const uintptr_t* frames = reinterpret_cast<const uintptr_t*>(1);
+  REQUIRE(depot.get(0, &frames) == 0);
+  REQUIRE(frames == nullptr);
+  const StackId id = depot.put(a.data(), 4);
+  REQUIRE(depot.get(id + 1000, &frames) == 0);  // never issued
+  REQUIRE(frames == nullptr);
+
+  // Deeper than kMaxStackDepth: the innermost kMaxStackDepth frames are what is kept and matched.
+  const auto deep = make_stack(3, kMaxStackDepth + 20);
+  const StackId deep_id = depot.put(deep.data(), unsigned(deep.size()));
+  REQUIRE(deep_id != 0);
+  REQUIRE(frames_of(depot, deep_id) == std::vector<uintptr_t>(deep.begin(), deep.begin() + kMaxStackDepth));
+  REQUIRE(depot.put(deep.data(), kMaxStackDepth) == deep_id);
+}
+
+TEST_CASE("a second init does not change the bound") {
+  LocalDepot local(1 << 20);
+  REQUIRE_FALSE(local.depot->init(4 << 20));
+  REQUIRE(local.depot->stats().capacity_bytes == 1 << 20);
+}
+
+TEST_CASE("threads putting overlapping stacks agree on every id") {
+  LocalDepot local(16 << 20);
+  StackDepot& depot = *local.depot;
+  constexpr unsigned kStacks = 3000, kThreads = 4;
+  std::vector<std::vector<uintptr_t>> stacks;
+  for (unsigned i = 0; i < kStacks; ++i) stacks.push_back(make_stack(1000 + i, 4 + i % 29));
+
+  std::vector<std::vector<StackId>> ids(kThreads, std::vector<StackId>(kStacks));
+  std::atomic<unsigned> ready{0};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<unsigned> order(kStacks);
+      for (unsigned i = 0; i < kStacks; ++i) order[i] = i;
+      std::shuffle(order.begin(), order.end(), std::mt19937(t));
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) std::this_thread::yield();  // start together: races on insert
+      for (int round = 0; round < 3; ++round)
+        for (unsigned i : order) {
+          const StackId id = depot.put(stacks[i].data(), unsigned(stacks[i].size()));
+          if (round == 0) ids[t][i] = id;
+          else if (ids[t][i] != id) ids[t][i] = 0;  // unstable: fails below
+        }
+    });
+  for (auto& thread : threads) thread.join();
+
+  std::set<StackId> distinct;
+  for (unsigned i = 0; i < kStacks; ++i) {
+    REQUIRE(ids[0][i] != 0);
+    for (unsigned t = 1; t < kThreads; ++t) REQUIRE(ids[t][i] == ids[0][i]);
+    REQUIRE(frames_of(depot, ids[0][i]) == stacks[i]);
+    distinct.insert(ids[0][i]);
+  }
+  REQUIRE(distinct.size() == kStacks);
+  const StackDepotStats stats = depot.stats();
+  REQUIRE(stats.stacks == kStacks);
+  REQUIRE(stats.hits == uint64_t(kThreads) * 3 * kStacks - kStacks);
+}
+
+TEST_CASE("a full depot refuses new stacks, counts them and still finds the old ones") {
+  LocalDepot local(64 << 10);  // the smallest bound
+  StackDepot& depot = *local.depot;
+  std::vector<std::vector<uintptr_t>> stored;
+  std::vector<StackId> ids;
+  for (uint64_t seed = 0;; ++seed) {
+    auto stack = make_stack(seed, 14);  // 128 bytes a record
+    const StackId id = depot.put(stack.data(), 14);
+    if (id == 0) break;
+    ids.push_back(id);
+    stored.push_back(std::move(stack));
+    REQUIRE(seed < 10000);  // the bound must be reached
+  }
+  REQUIRE(stored.size() == (64 << 10) / 128);
+  StackDepotStats stats = depot.stats();
+  REQUIRE(stats.stacks == stored.size());
+  REQUIRE(stats.bytes <= stats.capacity_bytes);
+  REQUIRE(stats.dropped == 1);
+
+  for (uint64_t seed = 100000; seed < 100010; ++seed) {
+    const auto fresh = make_stack(seed, 3);  // even small stacks: full is full
+    REQUIRE(depot.put(fresh.data(), 3) == 0);
+  }
+  for (size_t i = 0; i < stored.size(); ++i) {
+    REQUIRE(depot.put(stored[i].data(), 14) == ids[i]);
+    REQUIRE(frames_of(depot, ids[i]) == stored[i]);
+  }
+  stats = depot.stats();
+  REQUIRE(stats.dropped == 11);
+  REQUIRE(stats.stacks == stored.size());
+  REQUIRE(stats.hits == stored.size());
+}
+
+TEST_CASE("the process-wide depot interns captured stacks") {
+  uintptr_t frames[64];
+  const unsigned depth = capture_stack(frames, 64, 0);
+  REQUIRE(depth >= 1);
+  const StackDepotStats before = stack_depot_stats();
+  const StackId id = stack_depot_put(frames, depth);
+  REQUIRE(id != 0);
+  REQUIRE(stack_depot_put(frames, depth) == id);
+  const uintptr_t* stored = nullptr;
+  REQUIRE(stack_depot_get(id, &stored) == depth);
+  REQUIRE(std::memcmp(stored, frames, depth * sizeof(uintptr_t)) == 0);
+  const StackDepotStats after = stack_depot_stats();
+  REQUIRE(after.hits >= before.hits + 1);
+  REQUIRE(after.stacks >= 1);
+  REQUIRE(after.capacity_bytes == kDefaultStackDepotBytes);
+}
+
+TEST_CASE("fork: the child resets the lock, the parent unlocks, both keep inserting") {
+  const auto old_stack = make_stack(7, 9);
+  const StackId old_id = stack_depot_put(old_stack.data(), 9);
+  REQUIRE(old_id != 0);
+
+  stack_depot_lock_all();  // what the engine's prepare handler does
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    stack_depot_reset_after_fork();
+    const auto fresh = make_stack(8, 9);
+    const StackId fresh_id = stack_depot_put(fresh.data(), 9);
+    const bool ok = stack_depot_put(old_stack.data(), 9) == old_id && fresh_id != 0 && fresh_id != old_id &&
+                    stack_depot_put(fresh.data(), 9) == fresh_id;
+    _exit(ok ? 0 : 1);
+  }
+  stack_depot_unlock_all();
+  const auto fresh = make_stack(9, 9);
+  REQUIRE(stack_depot_put(fresh.data(), 9) != 0);
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+}
