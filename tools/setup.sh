@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   # build
-  meson ninja-build g++ pkg-config libmimalloc-dev libfmt-dev catch2
+  meson ninja-build g++ pkg-config libmimalloc-dev libfmt-dev catch2 libdw-dev
   # integration tests: real programs run under memf
   python3 libpython3.11-testsuite sqlite3 git perl coreutils
   # peers and tools for tests and benchmarks
