@@ -286,6 +286,8 @@ class Bench:
         self.runs = []
         self.mismatch = {}      # (workload, config) -> note
         self.loads = []         # 1-minute load average before each timed run
+        self.busy = []          # CPU use by other processes just before each timed run
+        self.settle_waited = 0.0
 
     def close(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -396,6 +398,8 @@ class Bench:
                 self.loads.append(float(loadavg().split()[0]))
             except (ValueError, IndexError):
                 pass
+            if a.settle > 0:
+                self.busy.append(self.settle(a.settle))
             r = self.measure(w, config, rep, self.scale(w), self.timeout(w))
             self.runs.append(r)
             elapsed = time.time() - t_start
@@ -403,6 +407,19 @@ class Bench:
             log("[%d/%d] %-15s %-9s rep %d: %7.3f s %8.1f MiB %s   (eta %.0f s)" % (
                 i + 1, total, w.name, config, rep, r.wall, r.maxrss_kib / 1024.0,
                 "" if r.ok else "** " + r.status + " **", eta))
+
+    def settle(self, limit):
+        """Waits (at most limit seconds) until the CPUs have been mostly idle
+        for a moment, so a run does not start in the middle of someone
+        else's burst of work.  Returns the busy fraction last seen."""
+        t0 = time.time()
+        limit = min(limit, max(0.0, self.args.settle_total - self.settle_waited))
+        while True:
+            busy = cpu_busy(0.3)
+            if busy < SETTLE_BUSY or time.time() - t0 >= limit:
+                self.settle_waited += time.time() - t0
+                return busy
+            time.sleep(0.7)
 
     def leak_phase(self, workloads, configs):
         a = self.args
@@ -729,6 +746,13 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
     if bench.loads:
         w_("| 1-minute load average before each timed run | median %.2f, max %.2f |"
            % (statistics.median(bench.loads), max(bench.loads)))
+    if bench.busy:
+        quiet = sum(1 for b in bench.busy if b < SETTLE_BUSY)
+        w_("| CPU use by other work just before each timed run | median %.0f%%, max %.0f%%; "
+           "%d of %d runs started on a quiet machine (waited %.0f s in all; limits %g s "
+           "per run, %g s in total) |"
+           % (100 * statistics.median(bench.busy), 100 * max(bench.busy), quiet,
+              len(bench.busy), bench.settle_waited, a.settle, a.settle_total))
     w_("")
     w_("| component | path | package | version |")
     w_("|---|---|---|---|")
@@ -817,6 +841,38 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
         g = geomean(rs)
         gm_row.append(fmt_ratio(g) + ("" if complete else " (partial)"))
     w_("| " + " | ".join(gm_row) + " |")
+    w_("")
+
+    w_("### CPU time (median user+system seconds)")
+    w_("")
+    w_("Less disturbed than wall time when other work shares the machine; for the "
+       "threaded workloads it also counts time spent spinning or contending.")
+    w_("")
+    hdr = ["workload"] + configs + (["memf ÷ fastest peer"] if has_memf and peers else [])
+    w_("| " + " | ".join(hdr) + " |")
+    w_("|" + "---|" * len(hdr))
+    cpu_ratio = []
+    for n in names:
+        row = [n]
+        meds = {}
+        for c in configs:
+            cell = cells.get((n, c))
+            if cell is None or cell.failed_any:
+                row.append(cell.failure_text() if cell else "not run")
+                continue
+            meds[c] = statistics.median(r.user + r.sys for r in cell.ok_runs)
+            row.append(fmt_time(meds[c]))
+        if has_memf and peers:
+            pv = [meds[p] for p in peers if p in meds]
+            r = meds["memf"] / min(pv) if "memf" in meds and pv and min(pv) > 0 else None
+            cpu_ratio.append(r)
+            row.append(fmt_ratio(r))
+        w_("| " + " | ".join(row) + " |")
+    if has_memf and peers:
+        have = [v for v in cpu_ratio if v is not None]
+        w_("| **geometric mean** |" + " |" * len(configs) + " **%s**%s |"
+           % (fmt_ratio(geomean(have)),
+              "" if len(have) == len(cpu_ratio) else " (%d of %d)" % (len(have), len(cpu_ratio))))
     w_("")
 
     # ---- RSS
@@ -1149,6 +1205,28 @@ def instr_configs(configs):
     return out
 
 
+SETTLE_BUSY = 0.15   # fraction of all CPUs busy that counts as "quiet"
+
+
+def cpu_times():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields[:8]), idle
+
+
+def cpu_busy(interval):
+    """Fraction of all CPUs busy over interval seconds (this process sleeps)."""
+    try:
+        t1, i1 = cpu_times()
+        time.sleep(interval)
+        t2, i2 = cpu_times()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = t2 - t1
+    return 0.0 if total <= 0 else max(0.0, 1.0 - (i2 - i1) / float(total))
+
+
 def loadavg():
     try:
         with open("/proc/loadavg") as f:
@@ -1188,11 +1266,20 @@ def main():
                     help="time chart PNG (default docs/bench/time.png; with --quick, "
                          "build/bench-quick-time.png); the RSS chart goes beside it")
     ap.add_argument("--json", default=None, help="also write every run as JSON here")
+    ap.add_argument("--settle", type=float, default=None,
+                    help="before each timed run wait up to this many seconds for the CPUs "
+                         "to be quiet (under %d%% busy); default 10, quick 0"
+                    % (100 * SETTLE_BUSY))
+    ap.add_argument("--settle-total", type=float, default=300.0,
+                    help="at most this many seconds of such waiting in the whole run "
+                         "(default 300)")
     a = ap.parse_args()
 
     a.timeout_given = a.timeout is not None
     if a.timeout is None:
         a.timeout = 180.0
+    if a.settle is None:
+        a.settle = 0.0 if a.quick else 10.0
     if a.repeats is None:
         a.repeats = 2 if a.quick else 5
     if a.leak_repeats is None:

@@ -4,10 +4,11 @@
 //   user    D frames of user code -> malloc
 //   qsort   D frames -> qsort (libc, no frame pointers) -> comparator -> malloc
 //   stream  D frames -> std::ostream::write (libstdc++.so, no frame pointers) -> operator new
-// It also counts malloc calls made by each method (cold, on a fresh thread, and warm).
+// It also counts malloc calls made by each method (cold, on a fresh thread, and warm), and times
+// the stack depot (lib/stack_depot.cpp): inserting new stacks and finding stored ones.
 // Built by hand, twice (docs/stacks.md has the commands and the results):
 //   g++ -O2 -std=c++20 -g [-fno-omit-frame-pointer] -Ilib tools/bench/unwind_bench.cpp \
-//       lib/stack_capture.cpp lib/platform.cpp -ldl -pthread -o /tmp/unwind_bench
+//       lib/stack_capture.cpp lib/stack_depot.cpp lib/platform.cpp -ldl -pthread -o /tmp/unwind_bench
 #include <dlfcn.h>
 #include <pthread.h>
 #include <time.h>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "stack_capture.hpp"
+#include "stack_depot.hpp"
 
 // --- malloc calls made while t_count is set ------------------------------------------------------
 extern "C" {
@@ -284,5 +286,43 @@ int main(int argc, char** argv) {
     std::sort(second.begin(), second.end());
     printf("%-24s first %8.0f ns  second %8.0f ns  mallocs %ld\n", kMethodNames[m], first[7], second[7], mallocs);
   }
+
+  // Stack depot: 4096 distinct stacks of 28 frames (a captured stack's depth here).
+  constexpr unsigned kStacks = 4096, kDepth = 28;
+  std::vector<uintptr_t> stacks(size_t(kStacks) * kDepth);
+  for (size_t i = 0; i < stacks.size(); ++i) stacks[i] = 0x555555554000ull + (i * 0x9e3779b9ull) % 0x200000;
+  memf::StackDepot depot;
+  depot.init(memf::kDefaultStackDepotBytes);
+  double t0 = now_ns();
+  for (unsigned i = 0; i < kStacks; ++i) depot.put(&stacks[size_t(i) * kDepth], kDepth);
+  const double insert_ns = (now_ns() - t0) / kStacks;
+  double hit_ns = 1e18;
+  for (int round = 0; round < 7; ++round) {
+    t0 = now_ns();
+    for (unsigned r = 0; r < 10; ++r)
+      for (unsigned i = 0; i < kStacks; ++i) depot.put(&stacks[size_t(i) * kDepth], kDepth);
+    hit_ns = std::min(hit_ns, (now_ns() - t0) / (10.0 * kStacks));
+  }
+  double pair_ns = 0;  // two threads finding the same stacks at once
+  {
+    std::atomic<int> go{0};
+    auto hammer = [&] {
+      go.fetch_add(1);
+      while (go.load() < 2) {
+      }
+      for (unsigned r = 0; r < 20; ++r)
+        for (unsigned i = 0; i < kStacks; ++i) depot.put(&stacks[size_t(i) * kDepth], kDepth);
+    };
+    t0 = now_ns();
+    pthread_t other;
+    pthread_create(&other, nullptr, [](void* f) -> void* { (*static_cast<decltype(hammer)*>(f))(); return nullptr; }, &hammer);
+    hammer();
+    pthread_join(other, nullptr);
+    pair_ns = (now_ns() - t0) / (20.0 * kStacks);
+  }
+  const memf::StackDepotStats stats = depot.stats();
+  printf("\nstack depot, %u stacks of %u frames: insert %.0f ns/put, stored (hit) %.1f ns/put, "
+         "two threads at once %.1f ns/put each; %lu bytes in records, %lu mapped\n",
+         kStacks, kDepth, insert_ns, hit_ns, pair_ns, (unsigned long)stats.bytes, (unsigned long)stats.mapped_bytes);
   return 0;
 }
