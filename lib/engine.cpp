@@ -1,5 +1,7 @@
 #include "engine.hpp"
 
+#include <dlfcn.h>
+#include <link.h>
 #include <mimalloc.h>
 #include <pthread.h>
 
@@ -13,8 +15,18 @@
 #include "errors.hpp"
 #include "large.hpp"
 #include "reporter.hpp"
+#include "stack_capture.hpp"
+#include "stack_depot.hpp"
+#include "tracker.hpp"
 
 namespace memf {
+
+// The leak checker's entry point (lib/leak_check.cpp); this weak fallback only says it is absent.
+__attribute__((weak)) void run_exit_leak_check() {
+  static const char message[] = "memf: warning: MEMF_LEAK_CHECK=1 but this build has no leak checker\n";
+  os::write_stderr(message, sizeof(message) - 1);
+}
+
 namespace {
 
 constinit std::atomic<bool> g_hooks_installed{false};
@@ -63,11 +75,60 @@ void install_hooks() {
   t_installing_hooks = false;
 }
 
-MEMF_ALWAYS_INLINE void mark_allocated(void* block) { slot_state(block) = kSlotAllocated; }
+// The stack id for the allocation being served, when every allocation is recorded: captured
+// once, by the outermost entry point (calloc calls malloc's path; the program's call site is
+// calloc's caller).
+__thread uint32_t t_pending_stack MEMF_TLS = 0;
+__thread bool t_capturing MEMF_TLS = false;
+
+// memf's own code, so that captured stacks start at the program's call site.
+uintptr_t g_own_text_begin = 0, g_own_text_end = 0;
+
+class StackScope {
+ public:
+  explicit StackScope(const StackOrigin& origin) {
+    if (MEMF_LIKELY(!g_record_all) || t_pending_stack != 0 || t_capturing) return;
+    const StackMode mode = config().stacks;
+    if (mode == StacksMode::kOff) return;
+    t_capturing = true;
+    uintptr_t frames[kMaxStackDepth];
+    unsigned depth = capture_stack_from(origin, frames, config().stack_depth + 4, UnwindMode::kFramePointer);
+    unsigned first = 0;
+    while (first < depth && frames[first] >= g_own_text_begin && frames[first] < g_own_text_end) ++first;
+    unsigned kept = depth - first;
+    if (kept > config().stack_depth) kept = config().stack_depth;
+    t_pending_stack = kept ? stack_depot_put(frames + first, kept) : 0;
+    t_capturing = false;
+    owner_ = true;
+  }
+  ~StackScope() {
+    if (owner_) t_pending_stack = 0;
+  }
+  StackScope(const StackScope&) = delete;
+  StackScope& operator=(const StackScope&) = delete;
+
+ private:
+  using StackMode = StacksMode;
+  bool owner_ = false;
+};
+
+// Tags a fresh pool block and records it (category counters; requested size and stack when
+// every allocation is recorded).
+void record_pool_block(void* block, unsigned cls, size_t requested) {
+  const uint8_t tag = current_category();
+  slot_state(block) = tag;
+  if (tag != kCategoryUnknown) category_account_alloc(tag, kSizeClasses[cls].size);
+  if (MEMF_UNLIKELY(g_record_all)) {
+    if (SlotInfo* info = slot_info(block)) {
+      info->stack_id = t_pending_stack;
+      info->requested = uint32_t(requested);
+    }
+  }
+}
 
 // A block of class cls for this thread: from its cache (setting the cache up on the thread's
 // first allocation), or one at a time under the class lock when the thread is exiting.
-void* pool_alloc_class(unsigned cls) {
+void* pool_alloc_class(unsigned cls, size_t requested) {
   if (!pool_init()) return nullptr;
   install_hooks();
   void* block;
@@ -80,10 +141,11 @@ void* pool_alloc_class(unsigned cls) {
     } else {
       block = thread_cache_refill(cls);
     }
+    if (block) ++bin.allocations;
   } else {
     block = pool_alloc_uncached(cls);
   }
-  if (block) mark_allocated(block);
+  if (block) record_pool_block(block, cls, requested);
   return block;
 }
 
@@ -92,7 +154,7 @@ void* large_or_enomem(size_t size, size_t alignment, bool zero) {
     errno = ENOMEM;
     return nullptr;
   }
-  void* p = large_alloc(size, alignment, zero);
+  void* p = large_alloc(size, alignment, zero, current_category(), t_pending_stack);
   if (!p) errno = ENOMEM;
   return p;
 }
@@ -114,7 +176,7 @@ void* aligned_impl(size_t alignment, size_t size) {
   if (size <= limit && alignment <= limit) {
     unsigned cls = aligned_size_to_class(size, alignment, limit);
     if (cls != kNoClass) {
-      if (void* p = pool_alloc_class(cls)) return p;
+      if (void* p = pool_alloc_class(cls, size)) return p;
     }
   }
   if (size > kMaxRequest - alignment) {
@@ -126,9 +188,41 @@ void* aligned_impl(size_t alignment, size_t size) {
 
 void print_stats_at_exit() { write_engine_stats(2); }
 
+void leak_check_at_exit() { run_exit_leak_check(); }
+
+int find_own_text(dl_phdr_info* info, size_t, void* context) {
+  const uintptr_t probe = *static_cast<uintptr_t*>(context);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& header = info->dlpi_phdr[i];
+    if (header.p_type != PT_LOAD || !(header.p_flags & PF_X)) continue;
+    const uintptr_t begin = info->dlpi_addr + header.p_vaddr;
+    if (probe >= begin && probe < begin + header.p_memsz) {
+      g_own_text_begin = begin;
+      g_own_text_end = begin + header.p_memsz;
+      return 1;
+    }
+  }
+  return 0;
+}
+
 // Runs before other constructors: the environment is readable now, even if malloc ran earlier.
 __attribute__((constructor(101))) void load_config_at_start() {
   load_config();
+  if (config().leak_check) {
+    // Leave out of captured stacks the code of libmemf.so (not of a program memf is linked into
+    // statically: then the engine's frames are the program's too).
+    Dl_info self;
+    if (dladdr(reinterpret_cast<void*>(&malloc_slow), &self) && self.dli_fname &&
+        strstr(self.dli_fname, "libmemf") != nullptr) {
+      uintptr_t probe = uintptr_t(&malloc_slow);
+      dl_iterate_phdr(find_own_text, &probe);
+    }
+    if (pool_enable_slot_info() && stack_depot_init()) {
+      g_record_all = true;
+      thread_cache_update_fast_bound();
+    }
+    atexit(leak_check_at_exit);
+  }
   if (config().stats) atexit(print_stats_at_exit);
 }
 
@@ -136,26 +230,38 @@ __attribute__((constructor(101))) void load_config_at_start() {
 
 void* malloc_slow(size_t size) {
   load_config();
+  StackScope stack(MEMF_STACK_ORIGIN());
   if (size <= config().pool_limit) {
-    if (void* p = pool_alloc_class(size_to_class(size))) return p;
+    if (void* p = pool_alloc_class(size_to_class(size), size)) return p;
     // The pools' range is exhausted: mimalloc serves small blocks too.
   }
   return large_or_enomem(size, kMinAlign, false);
 }
 
-void cache_overflow(CacheBin* bin) { thread_cache_overflow(unsigned(bin - t_cache.bins)); }
+void cache_overflow(void* freed_block) { thread_cache_overflow(g_pool.slab_classes[slab_index(freed_block)]); }
 
 void free_slow(void* p) {
   if (!p) return;
   if (pool_contains(p)) {
-    // Only bad pointers get here: every live, aligned pool block takes the fast path.
-    checked_pool_block_size(p, "free");
+    if (checked_pool_block_size(p, "free") == 0) return;
+    // A live block that missed the fast path is tagged with a category.
+    const size_t granule = pool_granule(p);
+    const uint8_t tag = g_pool.slot_states[granule];
+    const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
+    category_account_free(tag, kSizeClasses[cls].size);
+    g_pool.slot_states[granule] = kSlotFree;
+    CacheBin& bin = t_cache.bins[cls];
+    FreeBlock* block = static_cast<FreeBlock*>(p);
+    block->next = bin.head;
+    bin.head = block;
+    if (--bin.room < 0) thread_cache_overflow(cls);
     return;
   }
   if (!large_free(p)) report_bad_pointer("free", p, BadPointer::kForeign, BadPointerDetail{});
 }
 
 void* new_slow(size_t size) {
+  StackScope stack(MEMF_STACK_ORIGIN());
   for (;;) {
     void* p = malloc_slow(size);
     if (p) return p;
@@ -174,6 +280,7 @@ void* engine_new_nothrow(size_t size) noexcept {
 }
 
 void* engine_new_aligned(size_t size, size_t alignment) {
+  StackScope stack(MEMF_STACK_ORIGIN());
   for (;;) {
     void* p = aligned_impl(alignment, size);
     if (p) return p;
@@ -192,6 +299,7 @@ void* engine_new_aligned_nothrow(size_t size, size_t alignment) noexcept {
 }
 
 void* engine_calloc(size_t count, size_t size) {
+  StackScope stack(MEMF_STACK_ORIGIN());
   size_t bytes;
   if (__builtin_mul_overflow(count, size, &bytes)) {
     errno = ENOMEM;
@@ -206,6 +314,7 @@ void* engine_calloc(size_t count, size_t size) {
 }
 
 void* engine_realloc(void* p, size_t size) {
+  StackScope stack(MEMF_STACK_ORIGIN());
   if (!p) return engine_malloc(size);
   if (size == 0) {
     // glibc's behaviour, which programs written for Linux expect: free and return NULL.
@@ -221,7 +330,11 @@ void* engine_realloc(void* p, size_t size) {
     old_usable = checked_pool_block_size(p, "realloc");
     if (old_usable == 0) return nullptr;
     // Stay in place unless the block would be less than half used.
-    if (size <= old_usable && size >= old_usable / 2) return p;
+    if (size <= old_usable && size >= old_usable / 2) {
+      if (MEMF_UNLIKELY(g_record_all))
+        if (SlotInfo* info = slot_info(p)) info->requested = uint32_t(size);
+      return p;
+    }
   } else {
     LargeRecord record;
     if (!large_lookup(p, &record)) {
@@ -250,6 +363,7 @@ void* engine_reallocarray(void* p, size_t count, size_t size) {
 }
 
 int engine_posix_memalign(void** out, size_t alignment, size_t size) {
+  StackScope stack(MEMF_STACK_ORIGIN());
   if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
   const int saved = errno;
   void* p = aligned_impl(alignment, size);
@@ -260,6 +374,7 @@ int engine_posix_memalign(void** out, size_t alignment, size_t size) {
 }
 
 void* engine_aligned_alloc(size_t alignment, size_t size) {
+  StackScope stack(MEMF_STACK_ORIGIN());
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
     errno = EINVAL;
     return nullptr;
@@ -268,6 +383,7 @@ void* engine_aligned_alloc(size_t alignment, size_t size) {
 }
 
 void* engine_memalign(size_t alignment, size_t size) {
+  StackScope stack(MEMF_STACK_ORIGIN());
   // glibc rounds an alignment that is not a power of two up to the next one.
   if (alignment > (size_t(1) << 62)) {
     errno = EINVAL;
@@ -278,13 +394,17 @@ void* engine_memalign(size_t alignment, size_t size) {
   return aligned_impl(power, size);
 }
 
-void* engine_valloc(size_t size) { return aligned_impl(kPageSize, size); }
+void* engine_valloc(size_t size) {
+  StackScope stack(MEMF_STACK_ORIGIN());
+  return aligned_impl(kPageSize, size);
+}
 
 void* engine_pvalloc(size_t size) {
   if (size > kMaxRequest) {
     errno = ENOMEM;
     return nullptr;
   }
+  StackScope stack(MEMF_STACK_ORIGIN());
   size_t rounded = size == 0 ? kPageSize : round_up(size, kPageSize);
   return aligned_impl(kPageSize, rounded);
 }

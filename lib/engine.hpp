@@ -20,38 +20,43 @@ constexpr size_t kMaxRequest = size_t(PTRDIFF_MAX);
 MEMF_NOINLINE void* malloc_slow(size_t size);
 MEMF_NOINLINE void free_slow(void* p);
 MEMF_NOINLINE void* new_slow(size_t size);
-MEMF_NOINLINE void cache_overflow(CacheBin* bin);
+// The bin of freed_block's class went over its max (freed_block is already on it).
+MEMF_NOINLINE void cache_overflow(void* freed_block);
 
-// Pops a block of the class of size from this thread's cache, or nullptr (any other case:
-// size above the pool limit, empty bin, thread not set up yet).
+// Pops a block of the class of size from this thread's cache, or nullptr (any other case: size
+// above the pool limit, empty bin, thread not set up, allocations being recorded one by one).
 MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
-  if (MEMF_LIKELY(size <= config().pool_limit)) {
-    CacheBin& bin = t_cache.bins[size_to_class(size)];
+  ThreadCache& cache = t_cache;
+  if (MEMF_LIKELY(size < cache.fast_alloc_bound)) {
+    CacheBin& bin =
+        *reinterpret_cast<CacheBin*>(reinterpret_cast<char*>(cache.bins) + kBinOffsetTable[size_lookup_index(size)]);
     FreeBlock* block = bin.head;
     if (MEMF_LIKELY(block != nullptr)) {
+      slot_state(block) = kSlotAllocated;
       bin.head = block->next;
       ++bin.room;
-      slot_state(block) = kSlotAllocated;
+      ++bin.allocations;
       return block;
     }
   }
   return nullptr;
 }
 
-// Pushes p on this thread's cache when it is a live pool block; false for everything else
-// (not a pool block, misaligned, already free) which the slow path then sorts out.
+// Pushes p on this thread's cache when it is a live untagged pool block; false for everything
+// else (not a pool block, misaligned, already free, tagged) which the slow path sorts out.
 MEMF_ALWAYS_INLINE bool pool_try_free(void* p) {
   const size_t granule = pool_granule(p);
   if (MEMF_LIKELY(granule < g_pool.granules)) {
     uint8_t& state = g_pool.slot_states[granule];
-    if (MEMF_LIKELY(state != kSlotFree)) {
+    // Untagged live blocks only: tagged ones are accounted to their category on the slow path.
+    if (MEMF_LIKELY(state == kSlotAllocated)) {
       state = kSlotFree;
       const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
       CacheBin& bin = t_cache.bins[cls];
       FreeBlock* block = static_cast<FreeBlock*>(p);
       block->next = bin.head;
       bin.head = block;
-      if (MEMF_UNLIKELY(--bin.room < 0)) cache_overflow(&bin);
+      if (MEMF_UNLIKELY(--bin.room < 0)) cache_overflow(p);
       return true;
     }
   }

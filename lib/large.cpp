@@ -2,11 +2,13 @@
 
 #include <mimalloc.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
 #include "config.hpp"
+#include "tracker.hpp"
 
 namespace memf {
 namespace {
@@ -31,6 +33,9 @@ struct alignas(64) Stripe {
 };
 
 constinit Stripe g_stripes[kStripes];
+constinit std::atomic<uint64_t> g_large_allocations{0};
+constinit std::atomic<uint64_t> g_large_frees{0};
+constinit std::atomic<uint64_t> g_large_allocated_bytes{0};
 
 MEMF_ALWAYS_INLINE uint64_t hash_pointer(uintptr_t key) { return (key >> 4) * 0x9E3779B97F4A7C15ull; }
 MEMF_ALWAYS_INLINE Stripe& stripe_for(uint64_t hash) { return g_stripes[hash >> (64 - kStripeBits)]; }
@@ -223,8 +228,8 @@ void insert_or_die(void* p, const LargeRecord& record) {
 
 }  // namespace
 
-void* large_alloc(size_t size, size_t alignment, bool zero) {
-  LargeRecord record{size, 0, LargeKind::kMimalloc, 1};
+void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, uint32_t stack_id) {
+  LargeRecord record{size, 0, LargeKind::kMimalloc, category, stack_id};
   void* p;
   if (size >= config().huge_threshold || alignment > kMaxMimallocAlignment) {
     size_t mapped = 0;
@@ -245,12 +250,17 @@ void* large_alloc(size_t size, size_t alignment, bool zero) {
     else mi_free(p);
     return nullptr;
   }
+  g_large_allocations.fetch_add(1, std::memory_order_relaxed);
+  g_large_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
+  if (category != 1) category_account_alloc(category, size);
   return p;
 }
 
 bool large_free(void* p) {
   LargeRecord record;
   if (!table_remove(p, &record)) return false;
+  g_large_frees.fetch_add(1, std::memory_order_relaxed);
+  if (record.category != 1) category_account_free(record.category, record.requested);
   if (record.kind == LargeKind::kMapping) mapping_free(p, record.usable);
   else mi_free(p);
   return true;
@@ -283,6 +293,14 @@ void* large_realloc(void* p, size_t new_size) {
   }
   if (moved) {
     insert_or_die(moved, updated);
+    // A resize counts as the free of the old size and the allocation of the new one.
+    g_large_allocations.fetch_add(1, std::memory_order_relaxed);
+    g_large_frees.fetch_add(1, std::memory_order_relaxed);
+    g_large_allocated_bytes.fetch_add(new_size, std::memory_order_relaxed);
+    if (record.category != 1) {
+      category_account_free(record.category, record.requested);
+      category_account_alloc(record.category, new_size);
+    }
     return moved;
   }
   // The kinds differ (or the move failed): the block stays where it was; the caller copies.
@@ -310,12 +328,39 @@ LargeStats large_stats() {
     stats.live_blocks += stripe.count;
     stats.live_bytes += stripe.bytes;
   }
+  stats.allocations = g_large_allocations.load(std::memory_order_relaxed);
+  stats.frees = g_large_frees.load(std::memory_order_relaxed);
+  stats.allocated_bytes = g_large_allocated_bytes.load(std::memory_order_relaxed);
   LockGuard guard(g_mapping_lock);
   stats.cached_mappings = g_cached_count;
   stats.cached_bytes = g_cached_bytes;
   stats.mapping_cache_hits = g_cache_hits;
   stats.mapping_cache_misses = g_cache_misses;
   return stats;
+}
+
+void large_for_each(bool (*visit)(const void* address, const LargeRecord& record, void* context), void* context) {
+  for (Stripe& stripe : g_stripes) {
+    LockGuard guard(stripe.lock);
+    for (size_t i = 0; i < stripe.capacity; ++i) {
+      if (stripe.slots[i].key && !visit(reinterpret_cast<const void*>(stripe.slots[i].key), stripe.slots[i].record, context))
+        return;
+    }
+  }
+}
+
+size_t large_table_ranges(uintptr_t* begins, uintptr_t* ends, size_t capacity) {
+  size_t count = 0;
+  for (Stripe& stripe : g_stripes) {
+    LockGuard guard(stripe.lock);
+    if (!stripe.slots) continue;
+    if (count < capacity) {
+      begins[count] = uintptr_t(stripe.slots);
+      ends[count] = uintptr_t(stripe.slots) + stripe.capacity * sizeof(Entry);
+    }
+    ++count;
+  }
+  return count;
 }
 
 void large_lock_all() {

@@ -17,10 +17,17 @@ struct LargeRecord {
   size_t usable;     // bytes it may use
   LargeKind kind;
   uint8_t category;  // tracker tag
+  uint32_t stack_id;  // allocating stack (stack depot), 0 = none
 };
 
-// alignment: a power of two >= 16. zero: the block must read as zero.
-void* large_alloc(size_t size, size_t alignment, bool zero);
+// Visits every live large block under its stripe's lock (visit must not allocate large blocks).
+void large_for_each(bool (*visit)(const void* address, const LargeRecord& record, void* context), void* context);
+// The large-block table's own storage, for the leak checker to leave out of its roots.
+size_t large_table_ranges(uintptr_t* begins, uintptr_t* ends, size_t capacity);
+
+// alignment: a power of two >= 16. zero: the block must read as zero. category and stack_id
+// are the tracker's record of the block.
+void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category = 1, uint32_t stack_id = 0);
 // false when p is not a live large block (nothing is done then).
 bool large_free(void* p);
 // false when p is not a live large block.
@@ -35,6 +42,9 @@ size_t large_release_cache();
 struct LargeStats {
   size_t live_blocks;
   size_t live_bytes;        // requested bytes of live large blocks
+  uint64_t allocations;     // large blocks ever allocated
+  uint64_t frees;
+  uint64_t allocated_bytes;  // requested bytes ever allocated
   size_t cached_mappings;
   size_t cached_bytes;
   uint64_t mapping_cache_hits;

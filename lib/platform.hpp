@@ -6,7 +6,7 @@
 
 #define MEMF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define MEMF_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define MEMF_NOINLINE __attribute__((noinline))
+#define MEMF_NOINLINE __attribute__((noinline, noipa))
 #define MEMF_ALWAYS_INLINE inline __attribute__((always_inline))
 #define MEMF_TLS __attribute__((tls_model("initial-exec")))
 // On the declarations of globals the fast paths read: lets the compiler address them directly

@@ -155,3 +155,31 @@ PoolArenaStats pool_arena_stats() {
 SpinLock& pool_arena_lock() { return g_arena_lock; }
 
 }  // namespace memf
+
+namespace memf {
+
+bool pool_enable_slot_info() {
+  if (!pool_init()) return false;
+  LockGuard guard(g_init_lock);
+  if (g_pool.slot_info) return true;
+  void* table = os::reserve(g_pool.num_slabs * kMaxSlotsPerSlab * sizeof(SlotInfo));
+  if (!table) return false;
+  __atomic_store_n(&g_pool.slot_info, static_cast<SlotInfo*>(table), __ATOMIC_RELEASE);
+  return true;
+}
+
+SlotInfo* slot_info(const void* p) {
+  SlotInfo* table = __atomic_load_n(&g_pool.slot_info, __ATOMIC_ACQUIRE);
+  if (!table) return nullptr;
+  const size_t index = slab_index(p);
+  const SizeClassInfo& info = kSizeClasses[g_pool.slab_classes[index]];
+  const size_t slot = ((pool_offset(p) & (kSlabSize - 1)) * info.reciprocal) >> 32;
+  return &table[index * kMaxSlotsPerSlab + slot];
+}
+
+size_t pool_slabs_touched() {
+  LockGuard guard(g_arena_lock);
+  return g_next_fresh_slab;
+}
+
+}  // namespace memf

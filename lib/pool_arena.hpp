@@ -39,6 +39,8 @@ static_assert(sizeof(SlabMeta) == 48, "slab metadata layout");
 constexpr uint8_t kSlotFree = 0;
 constexpr uint8_t kSlotAllocated = 1;
 
+struct SlotInfo;
+
 // Read on every malloc and free; written once by pool_init.
 struct alignas(64) PoolRange {
   uintptr_t base;
@@ -49,6 +51,7 @@ struct alignas(64) PoolRange {
   uint8_t* slab_classes;  // one byte per slab, written when the slab is assigned
   SlabMeta* slabs;
   size_t num_slabs;
+  SlotInfo* slot_info;  // num_slabs * kMaxSlotsPerSlab records, or nullptr
 };
 extern PoolRange g_pool MEMF_HIDDEN;
 
@@ -91,5 +94,20 @@ struct PoolArenaStats {
 PoolArenaStats pool_arena_stats();
 
 SpinLock& pool_arena_lock();
+
+// Per-slot records kept only while every allocation is recorded (leak check): the requested
+// size and the allocating stack. Indexed densely by slot, so a slab of large blocks touches
+// little of its table.
+struct SlotInfo {
+  uint32_t stack_id;
+  uint32_t requested;
+};
+constexpr size_t kMaxSlotsPerSlab = kSlabSize / kMinAlign;
+// Reserves the table (address space only); idempotent; false if it cannot be reserved.
+bool pool_enable_slot_info();
+// The record of the block starting at p, or nullptr when records are not kept.
+SlotInfo* slot_info(const void* p);
+// Slabs [0, n) have been used at some point; the others never.
+size_t pool_slabs_touched();
 
 }  // namespace memf

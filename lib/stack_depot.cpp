@@ -191,12 +191,12 @@ unsigned StackDepot::get(StackId id, const uintptr_t** frames) const {
 
 StackDepotStats StackDepot::stats() const {
   StackDepotStats s{};
-  if (!ready_.load(std::memory_order_acquire)) return s;  // capacity and tables are set before ready_
+  s.dropped = dropped_.load(std::memory_order_relaxed);  // also counts puts when init failed
+  if (!ready_.load(std::memory_order_acquire)) return s;  // capacity is set before ready_
   s.stacks = stacks_.load(std::memory_order_relaxed);
   s.bytes = bytes_.load(std::memory_order_relaxed);
   s.mapped_bytes = mapped_bytes_.load(std::memory_order_relaxed);
   s.capacity_bytes = capacity_bytes_;
-  s.dropped = dropped_.load(std::memory_order_relaxed);
   for (const HitStripe& stripe : hits_) s.hits += stripe.count.load(std::memory_order_relaxed);
   return s;
 }

@@ -2,17 +2,29 @@
 
 #include <pthread.h>
 
+#include <atomic>
+
 #include "central.hpp"
+#include "config.hpp"
+#include "heap_walk.hpp"
 
 namespace memf {
 
 __thread ThreadCache t_cache MEMF_TLS;
+constinit bool g_record_all = false;
 
 namespace {
 
 constinit SpinLock g_registry_lock;
 ThreadCache* g_registry = nullptr;  // active caches
 size_t g_live_caches = 0;
+
+// Figures of threads that exited (folded in under g_registry_lock) and of uncached operations.
+struct RetiredUsage {
+  std::atomic<uint64_t> allocations[kNumClasses];
+  std::atomic<int64_t> live[kNumClasses];
+};
+constinit RetiredUsage g_retired = {};
 pthread_key_t g_exit_key;
 bool g_exit_key_ready = false;
 
@@ -58,10 +70,23 @@ void give_back(unsigned cls, FreeBlock* chain, unsigned count) {
 void flush(ThreadCache* cache, bool keep_room) {
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     CacheBin& bin = cache->bins[cls];
-    if (bin.head) give_back(cls, bin.head, bin.count());
+    if (bin.head) {
+      cache->moved_out[cls] += bin.count();
+      give_back(cls, bin.head, bin.count());
+    }
     bin.head = nullptr;
     if (!keep_room) bin.max = 0;
     bin.room = bin.max;
+  }
+}
+
+// Caller holds g_registry_lock (or is alone, in a fork child) and has flushed the cache: folds its
+// figures into the retired totals and forgets it.
+void retire(ThreadCache* cache) {
+  registry_unlink(cache);
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    g_retired.allocations[cls].fetch_add(cache->bins[cls].allocations, std::memory_order_relaxed);
+    g_retired.live[cls].fetch_add(int64_t(cache->bins[cls].moved_in - cache->moved_out[cls]), std::memory_order_relaxed);
   }
 }
 
@@ -70,9 +95,10 @@ void on_thread_exit(void* value) {
   ThreadCache* cache = static_cast<ThreadCache*>(value);
   if (!cache || cache->state != ThreadState::kActive) return;
   cache->state = ThreadState::kDead;
+  cache->fast_alloc_bound = 0;
   flush(cache, false);
   LockGuard guard(g_registry_lock);
-  registry_unlink(cache);
+  retire(cache);
 }
 
 }  // namespace
@@ -91,7 +117,11 @@ bool thread_cache_activate() {
     // A free may have pushed one block before the thread was set up (see thread_cache_overflow).
     bin.room = bin.head ? bin.max - 1 : bin.max;
   }
+  if (cache->category == 0) cache->category = kCategoryUnknown;
+  int here = 0;
+  cache->stack_hint = uintptr_t(&here);
   cache->state = ThreadState::kActive;
+  thread_cache_update_fast_bound();
   registry_add(cache);
   // Keys below PTHREAD_KEY_2NDLEVEL_SIZE live in the thread descriptor: this does not allocate.
   if (g_exit_key_ready) pthread_setspecific(g_exit_key, cache);
@@ -107,6 +137,7 @@ void* thread_cache_refill(unsigned cls) {
     if (count == 0) return nullptr;
   }
   // The bin was empty: it now holds count - 1 blocks.
+  bin.moved_in += count;
   bin.head = chain->next;
   bin.room = bin.max - int32_t(count - 1);
   return chain;
@@ -132,6 +163,7 @@ void thread_cache_overflow(unsigned cls) {
   bin.head = last->next;
   bin.room = int32_t(batch) - 1;
   last->next = nullptr;
+  cache->moved_out[cls] += batch;
   give_back(cls, first, batch);
 }
 
@@ -141,13 +173,16 @@ void thread_cache_flush_current() {
 
 void* pool_alloc_uncached(unsigned cls) {
   FreeBlock* block = nullptr;
-  return central_take(cls, 1, &block) ? block : nullptr;
+  if (!central_take(cls, 1, &block)) return nullptr;
+  account_uncached(cls, 1, 1);
+  return block;
 }
 
 void pool_free_uncached(void* block, unsigned cls) {
   FreeBlock* single = static_cast<FreeBlock*>(block);
   single->next = nullptr;
   central_return(cls, single, 1);
+  account_uncached(cls, -1, 0);
 }
 
 void thread_cache_after_fork_child() {
@@ -156,9 +191,9 @@ void thread_cache_after_fork_child() {
   for (ThreadCache* cache = g_registry; cache;) {
     ThreadCache* next = cache->registry_next;
     if (cache != &t_cache) {
-      registry_unlink(cache);
       flush(cache, false);
       cache->state = ThreadState::kDead;
+      retire(cache);
     }
     cache = next;
   }
@@ -171,16 +206,46 @@ size_t thread_cache_live_count() {
   return g_live_caches;
 }
 
-void thread_cache_totals(size_t* blocks, size_t* bytes) {
-  *blocks = *bytes = 0;
+size_t thread_cache_stack_hints(uintptr_t* out, size_t capacity) {
+  size_t count = 0;
   LockGuard guard(g_registry_lock);
+  for (ThreadCache* cache = g_registry; cache; cache = cache->registry_next, ++count)
+    if (count < capacity) out[count] = cache->stack_hint;
+  return count;
+}
+
+void thread_cache_update_fast_bound() {
+  ThreadCache& cache = t_cache;
+  const bool fast = cache.state == ThreadState::kActive && !g_record_all && cache.category == kCategoryUnknown;
+  cache.fast_alloc_bound = fast ? config().pool_limit + 1 : 0;
+}
+
+void account_uncached(unsigned cls, int64_t live_delta, uint64_t allocations) {
+  g_retired.live[cls].fetch_add(live_delta, std::memory_order_relaxed);
+  if (allocations) g_retired.allocations[cls].fetch_add(allocations, std::memory_order_relaxed);
+}
+
+// Other threads' bins are read while they run: the relaxed atomic loads make the figures at
+// worst as old as those threads' last few operations.
+void thread_cache_usage(PoolUsage* usage) {
+  *usage = PoolUsage{};
+  LockGuard guard(g_registry_lock);
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    usage->allocations[cls] = g_retired.allocations[cls].load(std::memory_order_relaxed);
+    usage->live[cls] = g_retired.live[cls].load(std::memory_order_relaxed);
+  }
   for (ThreadCache* cache = g_registry; cache; cache = cache->registry_next) {
     for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-      const int32_t count = __atomic_load_n(&cache->bins[cls].max, __ATOMIC_RELAXED) -
-                            __atomic_load_n(&cache->bins[cls].room, __ATOMIC_RELAXED);
-      if (count <= 0) continue;
-      *blocks += count;
-      *bytes += size_t(count) * kSizeClasses[cls].size;
+      CacheBin& bin = cache->bins[cls];
+      const int32_t count = __atomic_load_n(&bin.max, __ATOMIC_RELAXED) - __atomic_load_n(&bin.room, __ATOMIC_RELAXED);
+      const uint64_t moved_in = __atomic_load_n(&bin.moved_in, __ATOMIC_RELAXED);
+      const uint64_t moved_out = __atomic_load_n(&cache->moved_out[cls], __ATOMIC_RELAXED);
+      usage->allocations[cls] += __atomic_load_n(&bin.allocations, __ATOMIC_RELAXED);
+      usage->live[cls] += int64_t(moved_in - moved_out) - count;
+      if (count > 0) {
+        usage->cached_blocks += uint64_t(count);
+        usage->cached_bytes += uint64_t(count) * kSizeClasses[cls].size;
+      }
     }
   }
 }

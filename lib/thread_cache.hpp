@@ -18,15 +18,30 @@ struct CacheBin {
   FreeBlock* head;
   int32_t room;  // max - (blocks in the bin)
   int32_t max;
+  uint64_t allocations;  // fast-path pops, the thread's allocation count for the class
+  uint64_t moved_in;     // blocks that entered the bin from the centre (refills)
   uint32_t count() const { return uint32_t(max - room); }
 };
+static_assert(sizeof(CacheBin) == kBinStride, "the bin-offset table assumes this stride");
 
 enum class ThreadState : uint8_t { kNew = 0, kActive, kDead };
 
+// Usage accounting without work on the fast path: a thread's live pool blocks of a class are
+// (blocks moved into its bin) - (blocks moved out to the centre) - (blocks in the bin now);
+// frees need no counter of their own. Those figures change only on slow paths, plus the bin
+// count, which is the thread's own.
 struct ThreadCache {
   CacheBin bins[kNumClasses];
+  uint64_t moved_out[kNumClasses];  // blocks drained to the centre
+  // malloc takes the fast path for sizes below this: pool_limit + 1 once the thread is set up;
+  // 0 while the thread records every allocation (leak check, a category scope) or is not set up.
+  size_t fast_alloc_bound;
+  uintptr_t stack_hint;  // an address in this thread's stack, for the leak checker's roots
   ThreadCache* registry_next;  // live caches, for fork, statistics and releasing memory
   ThreadCache* registry_prev;
+  uint8_t category;            // tag of allocations made now (kCategoryUnknown when none)
+  uint8_t category_depth;      // nested scopes
+  uint8_t category_stack[14];  // tags of the enclosing scopes
   ThreadState state;
 };
 
@@ -55,7 +70,25 @@ void thread_cache_after_fork_child();
 SpinLock& thread_cache_registry_lock();
 
 size_t thread_cache_live_count();
-// Blocks and bytes sitting in all live threads' caches (read without stopping them: approximate).
-void thread_cache_totals(size_t* blocks, size_t* bytes);
+// stack_hint of every live cache (see ThreadCache); returns how many there are.
+size_t thread_cache_stack_hints(uintptr_t* out, size_t capacity);
+
+// Pool usage as the threads see it, per class, summed over live threads and those that exited.
+struct PoolUsage {
+  uint64_t allocations[kNumClasses];  // blocks handed out (fast and slow paths)
+  int64_t live[kNumClasses];          // blocks with the program now
+  uint64_t cached_blocks;             // blocks sitting in thread caches
+  uint64_t cached_bytes;
+};
+// Reads other threads' counters without stopping them: each thread's figures may lag its last
+// fast-path operations by at most its cache band (cache_max blocks per class).
+void thread_cache_usage(PoolUsage* usage);
+// Blocks allocated and freed one at a time (exiting threads), accounted globally.
+void account_uncached(unsigned cls, int64_t live_delta, uint64_t allocations);
+
+// Sets the thread's allocation fast path: off while it must record each allocation.
+void thread_cache_update_fast_bound();
+// Whether every allocation is recorded (leak check): set once at start-up.
+extern bool g_record_all MEMF_HIDDEN;
 
 }  // namespace memf
