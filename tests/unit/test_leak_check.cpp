@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "leak_check.hpp"
+#include "leak_report.hpp"
 
 using namespace memf;
 
@@ -363,4 +364,189 @@ TEST_CASE("kind names are the report's words") {
   CHECK(std::string(leak_kind_name(LeakKind::kIndirect)) == "indirect");
   CHECK(std::string(leak_kind_name(LeakKind::kPossible)) == "possible");
   CHECK(std::string(leak_kind_name(LeakKind::kReachable)) == "reachable");
+}
+
+// --- grouping, suppressions, formats --------------------------------------------------------------
+
+namespace {
+
+ReportFrame frame(const char* function, const char* module, const char* file = "", unsigned line = 0) {
+  ReportFrame f;
+  f.pc = 0x1000 + line;
+  f.function = function;
+  f.module = module;
+  f.offset = 0x40 + line;
+  f.file = file;
+  f.line = line;
+  return f;
+}
+
+// Stacks 1..4 of a made-up program; 5 is a library's.
+std::vector<ReportFrame> fake_stack(uint32_t id) {
+  switch (id) {
+    case 1: return {frame("leak_one", "/bin/prog", "/src/prog.c", 10), frame("main", "/bin/prog", "/src/prog.c", 40)};
+    case 2: return {frame("make_owner", "/bin/prog", "/src/prog.c", 20), frame("main", "/bin/prog", "/src/prog.c", 41)};
+    case 3: return {frame("keep", "/bin/prog", "/src/prog.c", 30)};
+    case 4: return {frame("interior", "/bin/prog", "/src/prog.c", 35)};
+    case 5: return {frame("lib_init", "/usr/lib/libthing.so.1"), frame("main", "/bin/prog", "/src/prog.c", 42)};
+  }
+  return {};
+}
+
+ScanBlock classified(uintptr_t address, uint64_t size, uint32_t stack, LeakKind kind, uint8_t category = kCategoryUnknown) {
+  return ScanBlock{address, size, stack, category, kind, 0, 0};
+}
+
+std::vector<ScanBlock> sample_blocks() {
+  return {classified(0x1000, 100, 1, LeakKind::kDefinite), classified(0x2000, 50, 1, LeakKind::kDefinite),
+          classified(0x3000, 16, 2, LeakKind::kDefinite), classified(0x4000, 200, 2, LeakKind::kIndirect),
+          classified(0x5000, 300, 3, LeakKind::kReachable), classified(0x6000, 400, 4, LeakKind::kPossible),
+          classified(0x7000, 1000, 5, LeakKind::kDefinite), classified(0x8000, 8, 1, LeakKind::kDefinite, 7)};
+}
+
+std::string namer(uint8_t tag) { return tag == kCategoryUnknown ? "Unknown" : "tag" + std::to_string(tag); }
+
+}  // namespace
+
+TEST_CASE("suppression patterns: '*' globs, substring unless anchored") {
+  CHECK(suppression_matches("leak_one", "leak_one"));
+  CHECK(suppression_matches("leak", "my_leak_one"));
+  CHECK(suppression_matches("^leak", "leak_one"));
+  CHECK_FALSE(suppression_matches("^leak", "my_leak"));
+  CHECK(suppression_matches("one$", "leak_one"));
+  CHECK_FALSE(suppression_matches("one$", "one_more"));
+  CHECK(suppression_matches("^lib*.so.1$", "libthing.so.1"));
+  CHECK(suppression_matches("libthing*", "/usr/lib/libthing.so.1"));
+  CHECK(suppression_matches("^a*b*c$", "axxbyyc"));
+  CHECK_FALSE(suppression_matches("^a*b*c$", "axxbyy"));
+  CHECK_FALSE(suppression_matches("", "anything"));
+}
+
+TEST_CASE("suppressions file: leak: lines, comments, and complaints about the rest") {
+  Suppressions s;
+  std::vector<std::string> problems;
+  s.parse("# comment\n\nleak:lib_init\n  leak: make_owner  \nrace:foo\nleak:\n", &problems);
+  REQUIRE(s.patterns().size() == 2);
+  CHECK(s.patterns()[0] == "lib_init");
+  CHECK(s.patterns()[1] == "make_owner");
+  REQUIRE(problems.size() == 2);
+  CHECK_THAT(problems[0], Catch::Contains("line 5"));
+  CHECK(s.match(fake_stack(5)) == 0);
+  CHECK(s.match(fake_stack(2)) == 1);
+  CHECK(s.match(fake_stack(1)) == -1);
+  Suppressions by_module;
+  by_module.parse("leak:libthing.so\n");
+  CHECK(by_module.match(fake_stack(5)) == 0);
+  CHECK(by_module.match(fake_stack(3)) == -1);
+  CHECK_FALSE(Suppressions().load("/nonexistent/memf-suppressions"));
+}
+
+TEST_CASE("groups: by kind, stack and category, summed, largest first within a kind") {
+  const std::vector<ScanBlock> blocks = sample_blocks();
+  const LeakReport r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
+  REQUIRE(r.groups.size() == 7);
+  // Definite: stack 5 (1000), stack 1 (150 in 2), stack 2 (16), stack 1 in category 7 (8).
+  CHECK(r.groups[0].kind == LeakKind::kDefinite);
+  CHECK(r.groups[0].stack_id == 5);
+  CHECK(r.groups[1].stack_id == 1);
+  CHECK(r.groups[1].bytes == 150);
+  CHECK(r.groups[1].count == 2);
+  CHECK(r.groups[2].stack_id == 2);
+  CHECK(r.groups[3].category == 7);
+  CHECK(r.groups[4].kind == LeakKind::kIndirect);
+  CHECK(r.groups[5].kind == LeakKind::kPossible);
+  CHECK(r.groups[6].kind == LeakKind::kReachable);
+  CHECK(r.totals[unsigned(LeakKind::kDefinite)].bytes == 1174);
+  CHECK(r.totals[unsigned(LeakKind::kDefinite)].count == 5);
+  CHECK(r.totals[unsigned(LeakKind::kIndirect)].bytes == 200);
+  CHECK(r.totals[unsigned(LeakKind::kPossible)].bytes == 400);
+  CHECK(r.totals[unsigned(LeakKind::kReachable)].bytes == 300);
+  CHECK(r.fails());
+}
+
+TEST_CASE("suppressed groups leave the totals, count as suppressed, and no longer fail the run") {
+  std::vector<ScanBlock> blocks = sample_blocks();
+  Suppressions s;
+  s.parse("leak:main\n");  // every stack but 3 and 4 has main
+  const LeakReport r = build_leak_report(blocks.data(), blocks.size(), s, fake_stack);
+  CHECK(r.totals[unsigned(LeakKind::kDefinite)].count == 0);
+  CHECK(r.totals[unsigned(LeakKind::kIndirect)].count == 0);
+  CHECK(r.totals[unsigned(LeakKind::kPossible)].bytes == 400);
+  CHECK(r.totals[unsigned(LeakKind::kReachable)].bytes == 300);  // never suppressed
+  CHECK(r.suppressed.bytes == 1174 + 200);
+  CHECK(r.suppressed.count == 6);
+  REQUIRE(r.suppression_hits.size() == 1);
+  CHECK(r.suppression_hits[0].count == 6);
+  CHECK_FALSE(r.fails());
+  const std::string text = format_leak_text(r, namer);
+  CHECK(text.find("Direct leak") == std::string::npos);
+  CHECK_THAT(text, Catch::Contains("Possible leak of 400 byte(s) in 1 object(s) allocated from:"));
+  CHECK_THAT(text, Catch::Contains("      6       1374 main"));
+  CHECK_THAT(text, Catch::Contains("suppressed 1374 in 6)"));
+}
+
+TEST_CASE("text report: LeakSanitizer's layout, frames with file:line and module+offset, one summary line") {
+  const std::vector<ScanBlock> blocks = sample_blocks();
+  const LeakReport r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
+  const std::string text = format_leak_text(r, namer);
+  CHECK_THAT(text, Catch::Contains("Direct leak of 150 byte(s) in 2 object(s) allocated from:\n"
+                                   "    #0 0x100a in leak_one /src/prog.c:10 (prog+0x4a)\n"
+                                   "    #1 0x1028 in main /src/prog.c:40 (prog+0x68)\n"));
+  CHECK_THAT(text, Catch::Contains("Direct leak of 8 byte(s) in 1 object(s) [category tag7] allocated from:"));
+  CHECK_THAT(text, Catch::Contains("    #0 0x1000 in lib_init (libthing.so.1+0x40)\n"));
+  CHECK_THAT(text, Catch::Contains("Indirect leak of 200 byte(s) in 1 object(s) allocated from:"));
+  CHECK(text.find("Still reachable") == std::string::npos);
+  // Largest first: the 1000-byte group comes before the 150-byte one.
+  CHECK(text.find("Direct leak of 1000") < text.find("Direct leak of 150"));
+  CHECK_THAT(text, Catch::EndsWith("memf: SUMMARY: 1774 bytes leaked in 7 allocations (definite 1174 in 5, indirect 200 in 1, "
+                                   "possible 400 in 1; still reachable 300 in 1; suppressed 0 in 0)\n"));
+  CHECK(std::count(text.begin(), text.end(), '\n') > 10);
+}
+
+TEST_CASE("text report without stacks says how to get them; no leaks gives the summary alone") {
+  std::vector<ScanBlock> blocks = {classified(0x1000, 64, 0, LeakKind::kDefinite)};
+  LeakReport r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
+  CHECK_THAT(format_leak_text(r, namer), Catch::Contains("Direct leak of 64 byte(s) in 1 object(s) (allocation stacks are off: MEMF_STACKS=all)"));
+  blocks = {classified(0x1000, 64, 3, LeakKind::kReachable)};
+  r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
+  CHECK(format_leak_text(r, namer) ==
+        "memf: SUMMARY: 0 bytes leaked in 0 allocations (definite 0 in 0, indirect 0 in 0, possible 0 in 0; "
+        "still reachable 64 in 1; suppressed 0 in 0)\n");
+  CHECK_FALSE(r.fails());
+}
+
+TEST_CASE("JSON report: the brief's fields, escaped strings, totals") {
+  const std::vector<ScanBlock> blocks = sample_blocks();
+  Suppressions s;
+  s.parse("leak:lib_init\n");
+  const LeakReport r = build_leak_report(blocks.data(), blocks.size(), s, fake_stack);
+  ReportProcess p;
+  p.pid = 42;
+  p.exe = "/bin/pr\"og\x01\xff";
+  p.current_bytes = 5;
+  p.categories.push_back({"Unknown", 1, 2, 3});
+  p.stacks_mode = "all";
+  const std::string json = format_leak_json(r, p, namer);
+  CHECK_THAT(json, Catch::StartsWith("{\n  \"memf_report\": 1,\n  \"pid\": 42,\n  \"exe\": \"/bin/pr\\\"og\\u0001\\u00ff\","));
+  CHECK_THAT(json, Catch::Contains("\"stats\": {\"current_bytes\": 5, \"peak_bytes\": 0, \"total_allocated_bytes\": 0, "
+                                   "\"total_freed_bytes\": 0, \"allocations\": 0, \"frees\": 0}"));
+  CHECK_THAT(json, Catch::Contains("{\"name\": \"Unknown\", \"current_bytes\": 1, \"peak_bytes\": 2, \"allocations\": 3}"));
+  CHECK_THAT(json, Catch::Contains("{\"kind\": \"definite\", \"bytes\": 150, \"count\": 2, \"category\": \"Unknown\", "
+                                   "\"stack_id\": 1, \"suppressed\": null, \"stack\": ["));
+  CHECK_THAT(json, Catch::Contains("{\"function\": \"leak_one\", \"module\": \"/bin/prog\", \"offset\": 74, \"file\": "
+                                   "\"/src/prog.c\", \"line\": 10, \"pc\": 4106, \"inlined\": false}"));
+  CHECK_THAT(json, Catch::Contains("\"suppressed\": \"lib_init\""));
+  CHECK_THAT(json, Catch::Contains("\"file\": null, \"line\": 0"));
+  CHECK_THAT(json, Catch::Contains("\"leak_totals\": {\"definite\": {\"bytes\": 174, \"count\": 4}, \"indirect\": "
+                                   "{\"bytes\": 200, \"count\": 1}, \"possible\": {\"bytes\": 400, \"count\": 1}, "
+                                   "\"reachable\": {\"bytes\": 300, \"count\": 1}}"));
+  CHECK_THAT(json, Catch::Contains("\"suppressed\": {\"bytes\": 1000, \"count\": 1}"));
+  CHECK_THAT(json, Catch::Contains("\"suppressions\": [{\"pattern\": \"lib_init\", \"bytes\": 1000, \"count\": 1}]"));
+  CHECK_THAT(json, Catch::EndsWith("}\n}\n"));
+}
+
+TEST_CASE("report paths: %p is the pid") {
+  CHECK(expand_report_path("/tmp/memf.%p.json", 1234) == "/tmp/memf.1234.json");
+  CHECK(expand_report_path("a%%p%p", 7) == "a%p7");
+  CHECK(expand_report_path("plain", 7) == "plain");
 }

@@ -1,0 +1,540 @@
+#include "leak_report.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+#include "config.hpp"
+#include "platform.hpp"
+#include "stack_depot.hpp"
+#include "symbolizer.hpp"
+#include "tracker.hpp"
+
+namespace memf {
+
+// --- stacks --------------------------------------------------------------------------------------
+
+std::vector<ReportFrame> symbolize_depot_stack(uint32_t stack_id) {
+  std::vector<ReportFrame> out;
+  const uintptr_t* pcs = nullptr;
+  const unsigned depth = stack_id ? stack_depot_get(stack_id, &pcs) : 0;
+  for (unsigned i = 0; i < depth; ++i) {
+    SymbolizedFrame frames[16];
+    unsigned n = symbolize_inlined(pcs[i], frames, 16);
+    if (n == 0) n = 1;  // a pc in no module: frames[0] says so
+    for (unsigned k = 0; k < n; ++k) {
+      ReportFrame f;
+      f.pc = pcs[i];
+      f.function = frames[k].function ? frames[k].function : "?";
+      f.module = frames[k].module ? frames[k].module : "?";
+      f.offset = frames[k].offset;
+      if (frames[k].file) f.file = frames[k].file;
+      f.line = frames[k].line;
+      f.inlined = frames[k].inlined;
+      out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
+// --- suppressions --------------------------------------------------------------------------------
+
+namespace {
+
+// '*'-glob of the whole text (greedy with one backtrack point: linear for a single '*').
+bool glob_whole(std::string_view p, std::string_view t) {
+  size_t pi = 0, ti = 0, star = std::string_view::npos, mark = 0;
+  while (ti < t.size()) {
+    if (pi < p.size() && p[pi] == '*') {
+      star = pi++;
+      mark = ti;
+    } else if (pi < p.size() && p[pi] == t[ti]) {
+      ++pi, ++ti;
+    } else if (star != std::string_view::npos) {
+      pi = star + 1;
+      ti = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '*') ++pi;
+  return pi == p.size();
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+bool suppression_matches(std::string_view pattern, std::string_view text) {
+  if (pattern.empty()) return false;
+  std::string glob;
+  const bool anchored_start = pattern.front() == '^';
+  if (anchored_start) pattern.remove_prefix(1);
+  const bool anchored_end = !pattern.empty() && pattern.back() == '$';
+  if (anchored_end) pattern.remove_suffix(1);
+  if (!anchored_start) glob += '*';
+  glob += pattern;
+  if (!anchored_end) glob += '*';
+  return glob_whole(glob, text);
+}
+
+void Suppressions::parse(std::string_view text, std::vector<std::string>* problems) {
+  unsigned number = 0;
+  while (!text.empty()) {
+    const size_t eol = text.find('\n');
+    std::string_view line = trim(text.substr(0, eol));
+    text.remove_prefix(eol == std::string_view::npos ? text.size() : eol + 1);
+    ++number;
+    if (line.empty() || line.front() == '#') continue;
+    constexpr std::string_view kLeak = "leak:";
+    if (line.substr(0, kLeak.size()) == kLeak && !trim(line.substr(kLeak.size())).empty()) {
+      patterns_.emplace_back(trim(line.substr(kLeak.size())));
+    } else if (problems) {
+      problems->push_back("line " + std::to_string(number) + ": expected leak:<pattern>, got '" + std::string(line) + "'");
+    }
+  }
+}
+
+bool Suppressions::load(const char* path, std::vector<std::string>* problems) {
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string text;
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int saved = errno;
+      close(fd);
+      errno = saved;
+      return false;
+    }
+    if (n == 0) break;
+    text.append(buffer, size_t(n));
+  }
+  close(fd);
+  parse(text, problems);
+  return true;
+}
+
+int Suppressions::match(const std::vector<ReportFrame>& frames) const {
+  for (size_t i = 0; i < patterns_.size(); ++i)
+    for (const ReportFrame& f : frames)
+      if (suppression_matches(patterns_[i], f.function) || suppression_matches(patterns_[i], f.module)) return int(i);
+  return -1;
+}
+
+// --- grouping ------------------------------------------------------------------------------------
+
+LeakReport build_leak_report(const ScanBlock* blocks, size_t count, const Suppressions& suppressions,
+                             const StackResolver& resolve) {
+  LeakReport report;
+  std::map<std::tuple<unsigned, uint32_t, uint8_t>, KindTotal> sums;
+  for (size_t i = 0; i < count; ++i) {
+    const ScanBlock& b = blocks[i];
+    KindTotal& t = sums[{unsigned(b.kind), b.stack_id, b.category}];
+    t.bytes += b.size;
+    ++t.count;
+    report.stacks_known |= b.stack_id != 0;
+  }
+  report.suppression_patterns = suppressions.patterns();
+  report.suppression_hits.resize(suppressions.patterns().size());
+  for (const auto& [key, total] : sums) {
+    const auto [kind, stack_id, category] = key;
+    auto [it, fresh] = report.stacks.try_emplace(stack_id);
+    if (fresh && stack_id != 0) it->second = resolve(stack_id);
+    LeakGroup g{LeakKind(kind), stack_id, category, total.bytes, total.count, -1};
+    if (g.kind != LeakKind::kReachable) g.suppression = suppressions.match(it->second);
+    KindTotal& sum = g.suppression < 0 ? report.totals[kind] : report.suppressed;
+    sum.bytes += g.bytes;
+    sum.count += g.count;
+    if (g.suppression >= 0) {
+      report.suppression_hits[size_t(g.suppression)].bytes += g.bytes;
+      report.suppression_hits[size_t(g.suppression)].count += g.count;
+    }
+    report.groups.push_back(g);
+  }
+  std::sort(report.groups.begin(), report.groups.end(), [](const LeakGroup& a, const LeakGroup& b) {
+    if (a.kind != b.kind) return a.kind < b.kind;
+    if (a.bytes != b.bytes) return a.bytes > b.bytes;
+    if (a.count != b.count) return a.count > b.count;
+    return std::tie(a.stack_id, a.category) < std::tie(b.stack_id, b.category);
+  });
+  return report;
+}
+
+// --- text ----------------------------------------------------------------------------------------
+
+namespace {
+
+void appendf(std::string& out, const char* format, ...) __attribute__((format(printf, 2, 3)));
+void appendf(std::string& out, const char* format, ...) {
+  char buffer[1024];
+  va_list args;
+  va_start(args, format);
+  const int n = vsnprintf(buffer, sizeof buffer, format, args);
+  va_end(args);
+  if (n < 0) return;
+  if (size_t(n) < sizeof buffer) {
+    out.append(buffer, size_t(n));
+    return;
+  }
+  std::string big(size_t(n) + 1, '\0');
+  va_start(args, format);
+  vsnprintf(big.data(), big.size(), format, args);
+  va_end(args);
+  out.append(big.data(), size_t(n));
+}
+
+std::string_view basename_of(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+const char* heading(LeakKind kind) {
+  switch (kind) {
+    case LeakKind::kDefinite: return "Direct leak";
+    case LeakKind::kIndirect: return "Indirect leak";
+    case LeakKind::kPossible: return "Possible leak";
+    case LeakKind::kReachable: return "Still reachable";
+  }
+  return "?";
+}
+
+void append_frames(std::string& out, const std::vector<ReportFrame>& frames) {
+  unsigned number = 0;
+  for (const ReportFrame& f : frames) {
+    const std::string module(basename_of(f.module));
+    appendf(out, "    #%u 0x%" PRIxPTR, number++, f.pc);
+    if (f.function != "?") appendf(out, " in %s", f.function.c_str());
+    if (!f.file.empty()) {
+      appendf(out, " %s", f.file.c_str());
+      if (f.line) appendf(out, ":%u", f.line);
+    }
+    appendf(out, " (%s+0x%" PRIxPTR ")\n", module.c_str(), f.offset);
+  }
+}
+
+}  // namespace
+
+std::string format_leak_text(const LeakReport& report, const CategoryNamer& category_name) {
+  std::string out;
+  bool any = false;
+  for (const LeakGroup& g : report.groups) {
+    if (g.kind == LeakKind::kReachable || g.suppression >= 0) continue;
+    if (!any) {
+      appendf(out, "\nmemf: detected memory leaks (pid %ld)\n", long(getpid()));
+      any = true;
+    }
+    appendf(out, "\n%s of %" PRIu64 " byte(s) in %" PRIu64 " object(s)", heading(g.kind), g.bytes, g.count);
+    if (g.category != kCategoryUnknown) appendf(out, " [category %s]", category_name(g.category).c_str());
+    const auto it = report.stacks.find(g.stack_id);
+    if (g.stack_id == 0 || it == report.stacks.end() || it->second.empty()) {
+      out += report.stacks_known ? " (allocation stack not recorded)\n" : " (allocation stacks are off: MEMF_STACKS=all)\n";
+    } else {
+      out += " allocated from:\n";
+      append_frames(out, it->second);
+    }
+  }
+  bool used = false;
+  for (size_t i = 0; i < report.suppression_hits.size(); ++i) {
+    if (report.suppression_hits[i].count == 0) continue;
+    if (!used) {
+      out += "\nmemf: suppressions used:\n  count      bytes pattern\n";
+      used = true;
+    }
+    appendf(out, "%7" PRIu64 " %10" PRIu64 " %s\n", report.suppression_hits[i].count, report.suppression_hits[i].bytes,
+            report.suppression_patterns[i].c_str());
+  }
+  if (any || used) out += "\n";
+  const KindTotal& d = report.totals[unsigned(LeakKind::kDefinite)];
+  const KindTotal& in = report.totals[unsigned(LeakKind::kIndirect)];
+  const KindTotal& p = report.totals[unsigned(LeakKind::kPossible)];
+  const KindTotal& r = report.totals[unsigned(LeakKind::kReachable)];
+  appendf(out,
+          "memf: SUMMARY: %" PRIu64 " bytes leaked in %" PRIu64 " allocations (definite %" PRIu64 " in %" PRIu64
+          ", indirect %" PRIu64 " in %" PRIu64 ", possible %" PRIu64 " in %" PRIu64 "; still reachable %" PRIu64
+          " in %" PRIu64 "; suppressed %" PRIu64 " in %" PRIu64 ")\n",
+          d.bytes + in.bytes + p.bytes, d.count + in.count + p.count, d.bytes, d.count, in.bytes, in.count, p.bytes,
+          p.count, r.bytes, r.count, report.suppressed.bytes, report.suppressed.count);
+  return out;
+}
+
+// --- JSON ----------------------------------------------------------------------------------------
+
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i..), 0 if invalid.
+size_t utf8_sequence(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  size_t n;
+  uint32_t min;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) n = 2, min = 0x80;
+  else if ((c & 0xF0) == 0xE0) n = 3, min = 0x800;
+  else if ((c & 0xF8) == 0xF0) n = 4, min = 0x10000;
+  else return 0;
+  if (i + n > s.size()) return 0;
+  uint32_t cp = c & (0x7F >> n);
+  for (size_t k = 1; k < n; ++k) {
+    const auto cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = cp << 6 | (cc & 0x3F);
+  }
+  return cp >= min && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF) ? n : 0;
+}
+
+// A JSON string; bytes that are not valid UTF-8 (paths may hold any) become \u00XX.
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += char(c);
+      ++i;
+    } else if (c < 0x20) {
+      appendf(out, "\\u%04x", c);
+      ++i;
+    } else if (const size_t n = utf8_sequence(s, i); n > 0) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      appendf(out, "\\u%04x", c);
+      ++i;
+    }
+  }
+  out += '"';
+}
+
+void append_total(std::string& out, const char* name, const KindTotal& t) {
+  appendf(out, "\"%s\": {\"bytes\": %" PRIu64 ", \"count\": %" PRIu64 "}", name, t.bytes, t.count);
+}
+
+}  // namespace
+
+std::string format_leak_json(const LeakReport& report, const ReportProcess& process,
+                             const CategoryNamer& category_name) {
+  std::string out;
+  appendf(out, "{\n  \"memf_report\": 1,\n  \"pid\": %ld,\n  \"exe\": ", process.pid);
+  append_json_string(out, process.exe);
+  appendf(out,
+          ",\n  \"stats\": {\"current_bytes\": %" PRIu64 ", \"peak_bytes\": %" PRIu64
+          ", \"total_allocated_bytes\": %" PRIu64 ", \"total_freed_bytes\": %" PRIu64 ", \"allocations\": %" PRIu64
+          ", \"frees\": %" PRIu64 "},\n  \"categories\": [",
+          process.current_bytes, process.peak_bytes, process.total_allocated_bytes, process.total_freed_bytes,
+          process.allocations, process.frees);
+  for (size_t i = 0; i < process.categories.size(); ++i) {
+    const auto& c = process.categories[i];
+    out += i ? ",\n    {\"name\": " : "\n    {\"name\": ";
+    append_json_string(out, c.name);
+    appendf(out, ", \"current_bytes\": %" PRIu64 ", \"peak_bytes\": %" PRIu64 ", \"allocations\": %" PRIu64 "}",
+            c.current_bytes, c.peak_bytes, c.allocations);
+  }
+  out += process.categories.empty() ? "],\n  \"leaks\": [" : "\n  ],\n  \"leaks\": [";
+  bool first = true;
+  for (const LeakGroup& g : report.groups) {
+    out += first ? "\n    {" : ",\n    {";
+    first = false;
+    appendf(out, "\"kind\": \"%s\", \"bytes\": %" PRIu64 ", \"count\": %" PRIu64 ", \"category\": ", leak_kind_name(g.kind),
+            g.bytes, g.count);
+    append_json_string(out, category_name(g.category));
+    appendf(out, ", \"stack_id\": %" PRIu32 ", \"suppressed\": ", g.stack_id);
+    if (g.suppression >= 0) append_json_string(out, report.suppression_patterns[size_t(g.suppression)]);
+    else out += "null";
+    out += ", \"stack\": [";
+    const auto it = report.stacks.find(g.stack_id);
+    if (it != report.stacks.end()) {
+      bool first_frame = true;
+      for (const ReportFrame& f : it->second) {
+        out += first_frame ? "\n      {\"function\": " : ",\n      {\"function\": ";
+        first_frame = false;
+        append_json_string(out, f.function);
+        out += ", \"module\": ";
+        append_json_string(out, f.module);
+        appendf(out, ", \"offset\": %" PRIuPTR ", \"file\": ", f.offset);
+        if (f.file.empty()) out += "null";
+        else append_json_string(out, f.file);
+        appendf(out, ", \"line\": %u, \"pc\": %" PRIuPTR ", \"inlined\": %s}", f.line, f.pc, f.inlined ? "true" : "false");
+      }
+      if (!first_frame) out += "\n    ";
+    }
+    out += "]}";
+  }
+  out += report.groups.empty() ? "],\n  \"leak_totals\": {" : "\n  ],\n  \"leak_totals\": {";
+  for (unsigned k = 0; k < kLeakKinds; ++k) {
+    if (k) out += ", ";
+    append_total(out, leak_kind_name(LeakKind(k)), report.totals[k]);
+  }
+  out += "},\n  ";
+  append_total(out, "suppressed", report.suppressed);
+  out += ",\n  \"suppressions\": [";
+  for (size_t i = 0; i < report.suppression_patterns.size(); ++i) {
+    out += i ? ", {\"pattern\": " : "{\"pattern\": ";
+    append_json_string(out, report.suppression_patterns[i]);
+    appendf(out, ", \"bytes\": %" PRIu64 ", \"count\": %" PRIu64 "}", report.suppression_hits[i].bytes,
+            report.suppression_hits[i].count);
+  }
+  out += "],\n  \"leak_check\": {\"stacks\": ";
+  append_json_string(out, process.stacks_mode);
+  appendf(out,
+          ", \"blocks\": %zu, \"root_ranges\": %" PRIu64 ", \"root_bytes\": %" PRIu64 ", \"block_bytes_scanned\": %" PRIu64
+          ", \"faults\": %" PRIu64 ", \"scan_seconds\": %.6f}\n}\n",
+          process.blocks, process.scan.root_ranges, process.scan.root_bytes, process.scan.block_bytes, process.scan.faults,
+          double(process.scan_ns) / 1e9);
+  return out;
+}
+
+std::string expand_report_path(std::string_view pattern, long pid) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '%' && i + 1 < pattern.size() && pattern[i + 1] == 'p') {
+      out += std::to_string(pid);
+      ++i;
+    } else if (pattern[i] == '%' && i + 1 < pattern.size() && pattern[i + 1] == '%') {
+      out += '%';
+      ++i;
+    } else {
+      out += pattern[i];
+    }
+  }
+  return out;
+}
+
+// --- the process ---------------------------------------------------------------------------------
+
+ReportProcess describe_process() {
+  ReportProcess p;
+  p.pid = long(getpid());
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n > 0) p.exe.assign(path, size_t(n));
+  const ProcessStats stats = process_stats();
+  p.current_bytes = stats.current_bytes;
+  p.peak_bytes = stats.peak_bytes;
+  p.total_allocated_bytes = stats.total_allocated_bytes;
+  p.total_freed_bytes = stats.total_freed_bytes;
+  p.allocations = stats.allocations;
+  p.frees = stats.frees;
+  std::vector<CategoryUsage> usage(kMaxCategories + 1);
+  const size_t count = std::min(category_snapshot(usage.data(), usage.size()), usage.size());
+  for (size_t i = 0; i < count; ++i)
+    p.categories.push_back({usage[i].name ? usage[i].name : "?", usage[i].current_bytes, usage[i].peak_bytes,
+                            usage[i].allocations});
+  switch (config().stacks) {
+    case StacksMode::kOff: p.stacks_mode = "off"; break;
+    case StacksMode::kSampled: p.stacks_mode = "sampled"; break;
+    case StacksMode::kAll: p.stacks_mode = "all"; break;
+  }
+  return p;
+}
+
+namespace {
+
+std::string process_category_name(uint8_t tag) { return category_name(tag); }
+
+void warn(const std::string& text) {
+  const std::string line = "memf: warning: " + text + "\n";
+  os::write_stderr(line.data(), line.size());
+}
+
+// Writes data to path (created or truncated, mode 0644). -1 with errno on failure.
+int write_file(const std::string& path, const std::string& data) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  for (size_t done = 0; done < data.size();) {
+    const ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int saved = n < 0 ? errno : EIO;
+      close(fd);
+      errno = saved;
+      return -1;
+    }
+    done += size_t(n);
+  }
+  if (close(fd) != 0) return -1;
+  return 0;
+}
+
+Suppressions load_configured_suppressions() {
+  Suppressions suppressions;
+  const char* path = config().suppressions;
+  if (path[0] == 0) return suppressions;
+  std::vector<std::string> problems;
+  if (!suppressions.load(path, &problems)) warn(std::string("cannot read MEMF_SUPPRESSIONS file ") + path + ": " + strerror(errno));
+  for (const std::string& problem : problems) warn(std::string("MEMF_SUPPRESSIONS ") + path + " " + problem);
+  return suppressions;
+}
+
+// One scan and its report; false (errno set) when the scan could not run.
+bool scan_and_report(LeakReport* report, ReportProcess* process) {
+  LeakScan scan;
+  if (!scan_process(&scan)) {
+    errno = ENOMEM;
+    return false;
+  }
+  // Everything from here may allocate: the scan's result is a copy in mapped memory. The
+  // figures are taken before symbolizing, whose own allocations are no concern of the program.
+  *process = describe_process();
+  *report = build_leak_report(scan.blocks, scan.count, load_configured_suppressions(), symbolize_depot_stack);
+  process->blocks = scan.count;
+  process->scan = scan.stats;
+  process->scan_ns = scan.elapsed_ns;
+  release_scan(&scan);
+  return true;
+}
+
+constinit std::atomic<bool> g_exit_check_done{false};
+
+}  // namespace
+
+void run_exit_leak_check() {
+  if (g_exit_check_done.exchange(true) || !config().leak_check) return;
+  const int saved_errno = errno;
+  LeakReport report;
+  ReportProcess process;
+  if (!scan_and_report(&report, &process)) {
+    warn("leak check skipped: no memory for the scan");
+    errno = saved_errno;
+    return;
+  }
+  const std::string text = format_leak_text(report, process_category_name);
+  os::write_stderr(text.data(), text.size());
+  if (config().report_path[0] != 0) {
+    const std::string path = expand_report_path(config().report_path, process.pid);
+    if (write_file(path, format_leak_json(report, process, process_category_name)) != 0)
+      warn("cannot write MEMF_REPORT " + path + ": " + strerror(errno));
+  }
+  if (report.fails() && config().leak_exitcode != 0) {
+    fflush(nullptr);  // the program's buffered output, which exit() would have flushed after us
+    _exit(config().leak_exitcode);
+  }
+  errno = saved_errno;
+}
+
+int write_leak_report(const char* path) {
+  if (!path || !*path) {
+    errno = EINVAL;
+    return -1;
+  }
+  LeakReport report;
+  ReportProcess process;
+  if (!scan_and_report(&report, &process)) return -1;
+  return write_file(expand_report_path(path, process.pid), format_leak_json(report, process, process_category_name));
+}
+
+}  // namespace memf
