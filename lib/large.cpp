@@ -252,6 +252,7 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, ui
   }
   g_large_allocations.fetch_add(1, std::memory_order_relaxed);
   g_large_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
+  large_running_add(int64_t(size));
   if (category != 1) category_account_alloc(category, size);
   return p;
 }
@@ -260,6 +261,7 @@ bool large_free(void* p) {
   LargeRecord record;
   if (!table_remove(p, &record)) return false;
   g_large_frees.fetch_add(1, std::memory_order_relaxed);
+  large_running_add(-int64_t(record.requested));
   if (record.category != 1) category_account_free(record.category, record.requested);
   if (record.kind == LargeKind::kMapping) mapping_free(p, record.usable);
   else mi_free(p);
@@ -297,6 +299,7 @@ void* large_realloc(void* p, size_t new_size) {
     g_large_allocations.fetch_add(1, std::memory_order_relaxed);
     g_large_frees.fetch_add(1, std::memory_order_relaxed);
     g_large_allocated_bytes.fetch_add(new_size, std::memory_order_relaxed);
+    large_running_add(int64_t(new_size) - int64_t(record.requested));
     if (record.category != 1) {
       category_account_free(record.category, record.requested);
       category_account_alloc(record.category, new_size);

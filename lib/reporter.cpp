@@ -9,6 +9,7 @@
 #include "platform.hpp"
 #include "pool_arena.hpp"
 #include "thread_cache.hpp"
+#include "tracker.hpp"
 
 namespace memf {
 namespace {
@@ -50,7 +51,19 @@ void write_engine_stats(int fd) {
     transfer_bytes += central.transfer_blocks * kSizeClasses[cls].size;
     partial_slabs += central.partial_slabs;
   }
+  ProcessStats totals = process_stats();
   out.line("memf: stats for pid {}", getpid());
+  out.line("memf:   usage: {:.1f} MiB now, {:.1f} MiB peak; {} allocations ({:.1f} MiB), {} frees ({:.1f} MiB)",
+           mib(totals.current_bytes), mib(totals.peak_bytes), totals.allocations, mib(totals.total_allocated_bytes),
+           totals.frees, mib(totals.total_freed_bytes));
+  CategoryUsage categories[kMaxCategories];
+  const size_t category_count = category_snapshot(categories, kMaxCategories);
+  if (category_count > 1) {
+    for (size_t i = 0; i < category_count && i < kMaxCategories; ++i)
+      out.line("memf:   category {:<24} {:>10.1f} KiB now, {:>10.1f} KiB peak, {} allocations", categories[i].name,
+               double(categories[i].current_bytes) / 1024.0, double(categories[i].peak_bytes) / 1024.0,
+               categories[i].allocations);
+  }
   out.line("memf:   pools: {} slabs in use ({:.1f} MiB, {} partly free), {} empty and committed, {} returned to the OS",
            arena.slabs_in_use, mib(arena.slabs_in_use * kSlabSize), partial_slabs, arena.slabs_empty,
            arena.slabs_purged);

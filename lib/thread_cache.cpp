@@ -7,6 +7,7 @@
 #include "central.hpp"
 #include "config.hpp"
 #include "heap_walk.hpp"
+#include "tracker.hpp"
 
 namespace memf {
 
@@ -25,6 +26,20 @@ struct RetiredUsage {
   std::atomic<int64_t> live[kNumClasses];
 };
 constinit RetiredUsage g_retired = {};
+constinit std::atomic<int64_t> g_running_bytes{0};
+
+// Adds the change in this thread's live blocks of cls since its last report to the running
+// total, and raises the peak from it.
+void publish_usage(ThreadCache* cache, unsigned cls) {
+  const CacheBin& bin = cache->bins[cls];
+  const int64_t live = int64_t(bin.moved_in - cache->moved_out[cls]) - int64_t(bin.count());
+  const int64_t change = live - cache->reported_live[cls];
+  if (change == 0) return;
+  cache->reported_live[cls] = live;
+  const int64_t bytes = change * int64_t(kSizeClasses[cls].size);
+  const int64_t total = g_running_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  if (bytes > 0) note_pool_usage(total);
+}
 pthread_key_t g_exit_key;
 bool g_exit_key_ready = false;
 
@@ -84,6 +99,7 @@ void flush(ThreadCache* cache, bool keep_room) {
 // figures into the retired totals and forgets it.
 void retire(ThreadCache* cache) {
   registry_unlink(cache);
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) publish_usage(cache, cls);
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     g_retired.allocations[cls].fetch_add(cache->bins[cls].allocations, std::memory_order_relaxed);
     g_retired.live[cls].fetch_add(int64_t(cache->bins[cls].moved_in - cache->moved_out[cls]), std::memory_order_relaxed);
@@ -140,6 +156,8 @@ void* thread_cache_refill(unsigned cls) {
   bin.moved_in += count;
   bin.head = chain->next;
   bin.room = bin.max - int32_t(count - 1);
+  // The block returned is counted as allocated by the caller; report the others as cached.
+  publish_usage(&t_cache, cls);
   return chain;
 }
 
@@ -165,6 +183,7 @@ void thread_cache_overflow(unsigned cls) {
   last->next = nullptr;
   cache->moved_out[cls] += batch;
   give_back(cls, first, batch);
+  publish_usage(cache, cls);
 }
 
 void thread_cache_flush_current() {
@@ -220,8 +239,13 @@ void thread_cache_update_fast_bound() {
   cache.fast_alloc_bound = fast ? config().pool_limit + 1 : 0;
 }
 
+int64_t pool_running_bytes() { return g_running_bytes.load(std::memory_order_relaxed); }
+
 void account_uncached(unsigned cls, int64_t live_delta, uint64_t allocations) {
   g_retired.live[cls].fetch_add(live_delta, std::memory_order_relaxed);
+  const int64_t bytes = live_delta * int64_t(kSizeClasses[cls].size);
+  const int64_t total = g_running_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  if (bytes > 0) note_pool_usage(total);
   if (allocations) g_retired.allocations[cls].fetch_add(allocations, std::memory_order_relaxed);
 }
 

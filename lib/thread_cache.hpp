@@ -33,6 +33,7 @@ enum class ThreadState : uint8_t { kNew = 0, kActive, kDead };
 struct ThreadCache {
   CacheBin bins[kNumClasses];
   uint64_t moved_out[kNumClasses];  // blocks drained to the centre
+  int64_t reported_live[kNumClasses];  // live blocks last added to the process's running total
   // malloc takes the fast path for sizes below this: pool_limit + 1 once the thread is set up;
   // 0 while the thread records every allocation (leak check, a category scope) or is not set up.
   size_t fast_alloc_bound;
@@ -83,6 +84,10 @@ struct PoolUsage {
 // Reads other threads' counters without stopping them: each thread's figures may lag its last
 // fast-path operations by at most its cache band (cache_max blocks per class).
 void thread_cache_usage(PoolUsage* usage);
+// The running total of live pool bytes that peaks are taken from: each thread adds its change on
+// its slow paths (refill, drain, exit), so it lags the truth by at most one cache band per class
+// per thread.
+int64_t pool_running_bytes();
 // Blocks allocated and freed one at a time (exiting threads), accounted globally.
 void account_uncached(unsigned cls, int64_t live_delta, uint64_t allocations);
 

@@ -26,6 +26,8 @@ constinit CategoryCounters g_category[kMaxCategories + 1];
 constinit std::atomic<uint64_t> g_category_overflow{0};
 
 constinit std::atomic<uint64_t> g_peak{0};
+constinit std::atomic<bool> g_limit_set{false};
+constinit std::atomic<uint64_t> g_limit{0};
 constinit std::atomic<int64_t> g_external_current{0};
 constinit std::atomic<uint64_t> g_external_allocations{0};
 constinit std::atomic<uint64_t> g_external_allocated{0};
@@ -139,11 +141,38 @@ ProcessStats process_stats() {
       stats.total_allocated_bytes > stats.current_bytes ? stats.total_allocated_bytes - stats.current_bytes : 0;
   note_usage(stats.current_bytes);
   stats.peak_bytes = g_peak.load(std::memory_order_relaxed);
-  stats.limit_bytes = config().limit;
+  stats.limit_bytes = memory_limit();
   return stats;
 }
 
 void note_usage(uint64_t current) { raise_to(g_peak, current); }
+
+namespace {
+constinit std::atomic<int64_t> g_large_running{0};
+}
+
+void large_running_add(int64_t bytes) {
+  const int64_t large = g_large_running.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  if (bytes > 0) {
+    const int64_t total = large + pool_running_bytes() + g_external_current.load(std::memory_order_relaxed);
+    if (total > 0) raise_to(g_peak, uint64_t(total));
+  }
+}
+
+void note_pool_usage(int64_t pool_bytes) {
+  const int64_t total =
+      pool_bytes + g_large_running.load(std::memory_order_relaxed) + g_external_current.load(std::memory_order_relaxed);
+  if (total > 0) raise_to(g_peak, uint64_t(total));
+}
+
+void set_memory_limit(uint64_t bytes) {
+  g_limit.store(bytes, std::memory_order_relaxed);
+  g_limit_set.store(true, std::memory_order_release);
+}
+
+uint64_t memory_limit() {
+  return g_limit_set.load(std::memory_order_acquire) ? g_limit.load(std::memory_order_relaxed) : config().limit;
+}
 
 size_t category_snapshot(CategoryUsage* out, size_t capacity) {
   const unsigned count = g_category_count.load(std::memory_order_acquire);

@@ -55,5 +55,13 @@ struct ProcessStats {
 ProcessStats process_stats();
 // Raises the recorded peak to `current` if higher; called on slow paths.
 void note_usage(uint64_t current);
+// The same from a new running total of pool bytes (large and external bytes are added here).
+void note_pool_usage(int64_t pool_bytes);
+// Running total of live large-block bytes, kept by the large path.
+void large_running_add(int64_t bytes);
+
+// The limit memf_set_limit / setMemoryLimit set (MEMF_LIMIT until then); 0 = none.
+void set_memory_limit(uint64_t bytes);
+uint64_t memory_limit();
 
 }  // namespace memf

@@ -3,10 +3,34 @@
 #define MEMF_MEMF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+typedef struct memf_stats {
+  uint64_t current_bytes;         /* live now: pool blocks count their size class, others the bytes asked */
+  uint64_t peak_bytes;            /* highest current_bytes seen (never below current_bytes) */
+  uint64_t total_allocated_bytes; /* ever allocated */
+  uint64_t total_freed_bytes;     /* ever freed */
+  uint64_t allocations;           /* allocation calls that returned memory */
+  uint64_t frees;                 /* blocks freed */
+  uint64_t limit_bytes;           /* memf_set_limit / MEMF_LIMIT; 0 = none */
+} memf_stats;
+
+/* Fills *stats; returns 0, or -1 if stats is NULL. Exact but for other threads' last few
+ * operations on each size class (see docs/tracker.md for the bound). */
+int memf_get_stats(memf_stats* stats);
+
+/* Allocations of the calling thread are counted under `name` until the matching pop
+ * (scopes nest). Names longer than 47 bytes are cut; at most 254 names, later ones count
+ * as "Unknown". */
+void memf_category_push(const char* name);
+void memf_category_pop(void);
+
+/* Sets the memory limit used by memf_pressure_level / isMemoryPressure; 0 removes it. */
+void memf_set_limit(size_t bytes);
 
 /* Returns to the OS what memf can give back without touching live blocks: the calling thread's
  * cache, blocks parked between threads, empty pool slabs, cached huge mappings and mimalloc's
@@ -15,6 +39,10 @@ size_t memf_release_memory(void);
 
 /* Writes memf's allocator statistics (the MEMF_STATS=1 summary) to file descriptor fd. */
 void memf_print_stats(int fd);
+
+/* Writes the leak report (JSON, as MEMF_REPORT) for the live blocks now; 0 on success,
+ * -1 with errno set on failure. */
+int memf_report_write(const char* path);
 
 #ifdef __cplusplus
 }

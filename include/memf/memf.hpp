@@ -1,3 +1,65 @@
 // memf's C++ interface (umbrella header).
 #pragma once
 #include <memf/memf.h>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace memf {
+
+struct AllocationInfo {
+  void* ptr;
+  size_t size;
+  std::string category;
+  // When memf recorded the block: exact for recordAllocation() and for blocks allocated in
+  // leak-check mode; the time of the call for blocks memf does not time-stamp (default mode).
+  std::chrono::high_resolution_clock::time_point timestamp;
+};
+
+// The process's allocation tracker. Every allocation that passes through memf is recorded
+// automatically; recordAllocation/recordDeallocation add memory memf does not allocate itself.
+class MemoryTracker {
+ public:
+  static MemoryTracker& getInstance();
+
+  // Tracks memory memf did not allocate (GPU buffers, mmaps, ...). A pointer memf allocated is
+  // tracked already: recording it again is ignored.
+  void recordAllocation(void* ptr, size_t size, const char* category = "Unknown");
+  // Ends the tracking of memory recorded with recordAllocation; ignored for other pointers.
+  void recordDeallocation(void* ptr);
+
+  size_t getTotalAllocated() const;
+  size_t getTotalDeallocated() const;
+  size_t getCurrentUsage() const;
+  size_t getPeakUsage() const;
+
+  // Current bytes per category ("Unknown" holds what no scope tagged).
+  std::unordered_map<std::string, size_t> getUsageByCategory() const;
+  // Every live block (memf's and recorded ones). A snapshot: blocks allocated or freed by other
+  // threads while it is taken may or may not appear.
+  std::vector<AllocationInfo> getActiveAllocations() const;
+
+  void setMemoryLimit(size_t limit);
+  // True when current usage is at or above 80% of the limit.
+  bool isMemoryPressure() const;
+
+  MemoryTracker(const MemoryTracker&) = delete;
+  MemoryTracker& operator=(const MemoryTracker&) = delete;
+
+ private:
+  MemoryTracker() = default;
+};
+
+// Counts the calling thread's allocations under `name` for the scope's lifetime.
+class CategoryScope {
+ public:
+  explicit CategoryScope(const char* name) { memf_category_push(name); }
+  ~CategoryScope() { memf_category_pop(); }
+  CategoryScope(const CategoryScope&) = delete;
+  CategoryScope& operator=(const CategoryScope&) = delete;
+};
+
+}  // namespace memf
