@@ -54,8 +54,7 @@ inline unsigned my_stripe(unsigned stripes) {
 
 bool StackDepot::init(size_t max_bytes) {
   LockGuard guard(lock_);
-  if (ready_.load(std::memory_order_relaxed)) return false;
-  return init_locked(max_bytes);
+  return ready_.load(std::memory_order_relaxed) || init_locked(max_bytes);
 }
 
 bool StackDepot::init_locked(size_t max_bytes) {

@@ -31,8 +31,8 @@ class StackDepot {
   StackDepot& operator=(const StackDepot&) = delete;
 
   // Sets the bound on stored bytes (clamped to 64 KiB .. 16 GiB) and maps the tables. Only the
-  // first call (or put()'s implicit one, with kDefaultStackDepotBytes) takes effect: false if
-  // the depot was already initialised or its tables could not be mapped.
+  // first call (or put()'s implicit one, with kDefaultStackDepotBytes) sets the bound; later ones
+  // leave it. True when the depot is ready, false if its tables could not be mapped.
   bool init(size_t max_bytes);
   // Interns frames[0..depth) (depth is capped at kMaxStackDepth) and returns its id: the same id
   // for the same frames, from any thread. 0 for depth 0, and when a new stack does not fit any

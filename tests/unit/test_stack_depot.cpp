@@ -99,8 +99,13 @@ TEST_CASE("empty stacks, unknown ids and over-deep stacks") {
 
 TEST_CASE("a second init does not change the bound") {
   LocalDepot local(1 << 20);
-  REQUIRE_FALSE(local.depot->init(4 << 20));
+  REQUIRE(local.depot->init(4 << 20));  // ready
   REQUIRE(local.depot->stats().capacity_bytes == 1 << 20);
+  StackDepot fresh;
+  REQUIRE(fresh.stats().capacity_bytes == 0);
+  REQUIRE(fresh.init(1));  // clamped up to the smallest bound
+  REQUIRE(fresh.stats().capacity_bytes == 64 << 10);
+  fresh.destroy();
 }
 
 TEST_CASE("threads putting overlapping stacks agree on every id") {
