@@ -40,7 +40,7 @@ constexpr Config default_config() {
   config.on_error = OnError::kAbort;
   config.stacks = StacksMode::kOff;
   config.stack_depth = 32;
-  config.leak_exitcode = 23;
+  config.leak_exitcode = 0;  // leave the program's exit status alone unless asked
   return config;
 }
 
