@@ -8,6 +8,7 @@
 #include <link.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -27,7 +28,8 @@ struct Libdw {
 #define MEMF_LIBDW_FUNCTIONS(X)                                                                      \
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_begin_add) X(dwfl_report_end)        \
   X(dwfl_linux_proc_report) X(dwfl_linux_proc_find_elf) X(dwfl_standard_find_debuginfo)             \
-  X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_addrinfo)             \
+  X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_getsymtab)           \
+  X(dwfl_module_getsym_info)                                                                        \
   X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_addrdie) X(dwarf_getscopes)                 \
   X(dwarf_getsrcfiles) X(dwarf_filesrc) X(dwarf_tag) X(dwarf_attr) X(dwarf_attr_integrate)         \
   X(dwarf_formstring) X(dwarf_formudata)
@@ -81,6 +83,7 @@ class Symbolizer {
     if (dwfl_ != nullptr) dw_.dwfl_end(dwfl_);
     dwfl_ = nullptr;
     cache_.clear();
+    symbols_.clear();
     strings_.clear();
   }
 
@@ -163,10 +166,7 @@ class Symbolizer {
     GElf_Addr bias = 0;
     base.offset = dw_.dwfl_module_getelf(module, &bias) != nullptr ? pc - bias : pc - start;
 
-    GElf_Off symbol_offset = 0;
-    GElf_Sym symbol;
-    const char* symbol_name =
-        dw_.dwfl_module_addrinfo(module, address, &symbol_offset, &symbol, nullptr, nullptr, nullptr);
+    const char* symbol_name = symbol_at(module, address);
     std::string unversioned;  // "__libc_start_main@@GLIBC_2.34": the version is not the name
     if (symbol_name != nullptr) {
       if (const char* at = strchr(symbol_name, '@')) symbol_name = unversioned.assign(symbol_name, at).c_str();
@@ -247,12 +247,67 @@ class Symbolizer {
     return frames;
   }
 
+  // A module's function symbols sorted by address, built on the module's first lookup:
+  // dwfl_module_addrinfo scans the whole symbol table for every address (130 us a lookup in
+  // libc with its debug symbols), a report looks up thousands.
+  struct Symbol {
+    uintptr_t start, end;  // end == start: no size recorded (assembly)
+    const char* name;
+  };
+  static int symbol_rank(const GElf_Sym& symbol, const char* name) {
+    const int binding = GELF_ST_BIND(symbol.st_info);
+    int rank = binding == STB_GLOBAL ? 0 : binding == STB_WEAK ? 64 : 128;
+    while (*name == '_') ++rank, ++name;  // qsort over __qsort, __GI_qsort
+    return rank;
+  }
+  const std::vector<Symbol>& symbols_of(Dwfl_Module* module) {
+    auto [it, fresh] = symbols_.try_emplace(module);
+    if (!fresh) return it->second;
+    struct Candidate {
+      Symbol symbol;
+      int rank;
+    };
+    std::vector<Candidate> candidates;
+    const int count = dw_.dwfl_module_getsymtab(module);
+    for (int i = 1; i < count; ++i) {
+      GElf_Sym symbol;
+      GElf_Addr address = 0;
+      GElf_Word section = 0;
+      const char* name = dw_.dwfl_module_getsym_info(module, i, &symbol, &address, &section, nullptr, nullptr);
+      const int type = GELF_ST_TYPE(symbol.st_info);
+      if (name == nullptr || *name == '\0' || section == SHN_UNDEF || (type != STT_FUNC && type != STT_GNU_IFUNC))
+        continue;
+      candidates.push_back({{uintptr_t(address), uintptr_t(address + symbol.st_size), name}, symbol_rank(symbol, name)});
+    }
+    std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+      return a.symbol.start != b.symbol.start ? a.symbol.start < b.symbol.start : a.rank < b.rank;
+    });
+    std::vector<Symbol>& table = it->second;
+    for (const Candidate& c : candidates)  // one name per address: the best ranked alias
+      if (table.empty() || table.back().start != c.symbol.start) table.push_back(c.symbol);
+    return table;
+  }
+  // The function symbol containing address, else the nearest sizeless one below it; nullptr.
+  const char* symbol_at(Dwfl_Module* module, uintptr_t address) {
+    const std::vector<Symbol>& table = symbols_of(module);
+    auto after = std::upper_bound(table.begin(), table.end(), address,
+                                  [](uintptr_t a, const Symbol& symbol) { return a < symbol.start; });
+    for (auto at = after; at != table.begin();) {
+      --at;
+      if (address < at->end) return at->name;
+      if (at->end == at->start && at + 1 == after) return at->name;  // assembly without a size
+      if (after - at >= 8) break;  // only symbols nested in a larger one are farther back
+    }
+    return nullptr;
+  }
+
   std::mutex mutex_;
   Libdw dw_;
   int libdw_state_ = 0;  // 0 not tried, 1 loaded, 2 unavailable
   Dwfl_Callbacks callbacks_{};
   Dwfl* dwfl_ = nullptr;
   std::unordered_map<uint64_t, std::vector<SymbolizedFrame>> cache_;
+  std::unordered_map<Dwfl_Module*, std::vector<Symbol>> symbols_;
   std::unordered_set<std::string> strings_;  // node-based: c_str() pointers stay put
 };
 
