@@ -17,6 +17,7 @@
 
 #include "platform.hpp"
 #include "stack_depot.hpp"
+#include "tracker.hpp"
 
 namespace memf {
 
@@ -796,9 +797,13 @@ MEMF_NOINLINE bool scan_process(LeakScan* scan) {
   const size_t n = sink.n;
   std::sort(blocks.data, blocks.data + n, [](const ScanBlock& a, const ScanBlock& b) { return a.address < b.address; });
   // Disjoint by construction; a block overlapping its predecessor (a walk racing with frees
-  // and reuse) would break the binary search: it is dropped.
+  // and reuse) would break the binary search: it is dropped. So are the blocks of an earlier
+  // report (memf_report_write): the symbolizer's caches live on, referenced from memf's own
+  // data, which is no root.
+  const uint8_t internal = category_intern(kReportCategory);
   size_t kept = 0;
   for (size_t i = 0; i < n; ++i) {
+    if (internal != kCategoryUnknown && blocks[i].category == internal) continue;
     if (kept > 0) {
       const ScanBlock& prev = blocks[kept - 1];
       if (blocks[i].address < prev.address + std::max<uint64_t>(prev.size, 1)) continue;

@@ -70,6 +70,10 @@ struct LeakScan {
 // thread's static TLS; minus allocator_metadata_ranges(). Sorted, merged, never allocates.
 size_t collect_roots(AddressRange* out, size_t capacity, uintptr_t stack_pointer);
 
+// The category the leak report's own allocations (symbolizer, formatting) are made under: blocks
+// of it are memf's, neither roots nor leaks, and scan_process leaves them out.
+constexpr const char* kReportCategory = "memf.report";
+
 // Walks the heap, collects the roots, classifies. Never allocates through malloc. false (with
 // nothing to release) when memory for the block array could not be mapped.
 bool scan_process(LeakScan* scan);

@@ -417,23 +417,27 @@ std::string expand_report_path(std::string_view pattern, long pid) {
 // --- the process ---------------------------------------------------------------------------------
 
 ReportProcess describe_process() {
+  // Figures first, and the category snapshot in mapped memory: nothing allocated here may show
+  // in them.
   ReportProcess p;
-  p.pid = long(getpid());
-  char path[4096];
-  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-  if (n > 0) p.exe.assign(path, size_t(n));
   const ProcessStats stats = process_stats();
+  const size_t bytes = round_up((kMaxCategories + 1) * sizeof(CategoryUsage), kPageSize);
+  auto* usage = static_cast<CategoryUsage*>(os::map(bytes));
+  const size_t count = usage ? std::min<size_t>(category_snapshot(usage, kMaxCategories + 1), kMaxCategories + 1) : 0;
+  p.pid = long(getpid());
   p.current_bytes = stats.current_bytes;
   p.peak_bytes = stats.peak_bytes;
   p.total_allocated_bytes = stats.total_allocated_bytes;
   p.total_freed_bytes = stats.total_freed_bytes;
   p.allocations = stats.allocations;
   p.frees = stats.frees;
-  std::vector<CategoryUsage> usage(kMaxCategories + 1);
-  const size_t count = std::min(category_snapshot(usage.data(), usage.size()), usage.size());
   for (size_t i = 0; i < count; ++i)
     p.categories.push_back({usage[i].name ? usage[i].name : "?", usage[i].current_bytes, usage[i].peak_bytes,
                             usage[i].allocations});
+  if (usage) os::unmap(usage, bytes);
+  char path[4096];
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n > 0) p.exe.assign(path, size_t(n));
   switch (config().stacks) {
     case StacksMode::kOff: p.stacks_mode = "off"; break;
     case StacksMode::kSampled: p.stacks_mode = "sampled"; break;
@@ -480,6 +484,16 @@ Suppressions load_configured_suppressions() {
   return suppressions;
 }
 
+// The calling thread's allocations count under kReportCategory while it lives (the
+// symbolizer's caches, libdw's state, the report's strings): later scans leave them out.
+class ReportScope {
+ public:
+  ReportScope() { category_push(kReportCategory); }
+  ~ReportScope() { category_pop(); }
+  ReportScope(const ReportScope&) = delete;
+  ReportScope& operator=(const ReportScope&) = delete;
+};
+
 // One scan and its report; false (errno set) when the scan could not run.
 bool scan_and_report(LeakReport* report, ReportProcess* process) {
   LeakScan scan;
@@ -505,6 +519,7 @@ constinit std::atomic<bool> g_exit_check_done{false};
 void run_exit_leak_check() {
   if (g_exit_check_done.exchange(true) || !config().leak_check) return;
   const int saved_errno = errno;
+  ReportScope scope;
   LeakReport report;
   ReportProcess process;
   if (!scan_and_report(&report, &process)) {
@@ -531,10 +546,18 @@ int write_leak_report(const char* path) {
     errno = EINVAL;
     return -1;
   }
-  LeakReport report;
-  ReportProcess process;
-  if (!scan_and_report(&report, &process)) return -1;
-  return write_file(expand_report_path(path, process.pid), format_leak_json(report, process, process_category_name));
+  int result, error;
+  {
+    ReportScope scope;
+    LeakReport report;
+    ReportProcess process;
+    result = scan_and_report(&report, &process)
+                 ? write_file(expand_report_path(path, process.pid), format_leak_json(report, process, process_category_name))
+                 : -1;
+    error = errno;
+  }
+  errno = error;  // as it was when the report failed, whatever freeing the report did
+  return result;
 }
 
 }  // namespace memf
