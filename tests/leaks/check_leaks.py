@@ -1,0 +1,378 @@
+#!/usr/bin/env python3
+"""Runs the leak programs under memf and checks the reports against what each program leaks by
+construction; compares with LeakSanitizer when its runtime is installed.
+
+  check_leaks.py --lib libmemf.so --bindir DIR --report-tool memf-report [--lsan liblsan.so.0]
+                 [--memf-run memf-run] CASE
+
+CASE is a program (plain, new_array, realloc, thread, owner, global, interior, cycle, clean) or
+one of: exitcode, suppressions, memf-report, report_write.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+# Per program: exact (bytes, count) of each kind from the program's own allocations; the
+# function named by frame #0 of every group of a kind; what LeakSanitizer reports (direct and
+# indirect), which differs from memf's definite/indirect only for a lost cycle.
+# Reachable is split: blocks whose stack passes through the program ("own"), blocks the dynamic
+# linker allocated (a thread's dtv: "loader"), and blocks allocated before memf recorded stacks
+# (the C++ runtime's emergency pool: the same in every program, measured with `clean`).
+CASES = {
+    "plain": dict(definite=(123, 1), functions={"definite": "leak_plain"}),
+    "new_array": dict(definite=(204, 2), functions={"definite": "leak_new_array"}),
+    "realloc": dict(definite=(20000, 1), functions={"definite": "leak_realloc"}),
+    "thread": dict(definite=(77, 1), functions={"definite": "leak_in_thread"}, loader=2),
+    "owner": dict(definite=(16, 1), indirect=(200, 1),
+                  functions={"definite": "lose_owner", "indirect": "make_buffer"},
+                  stdout="owner: lost its struct\n"),
+    "global": dict(own_reachable=(300, 1), functions={"reachable": "keep_in_global"}),
+    "interior": dict(possible=(400, 1), functions={"possible": "keep_interior"}),
+    "cycle": dict(definite=(48, 1), indirect=(48, 1), functions={"definite": "lose_cycle", "indirect": "lose_cycle"},
+                  lsan_direct=(0, 0), lsan_indirect=(96, 2)),
+    "clean": dict(loader=1),
+}
+
+EXIT_CODE = 42
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, message):
+    if not condition:
+        raise Failure(message)
+
+
+class Runner:
+    def __init__(self, args, tmp):
+        self.lib = os.path.abspath(args.lib)
+        self.bindir = args.bindir
+        self.tool = args.report_tool
+        self.lsan = args.lsan if args.lsan and os.path.exists(args.lsan) else None
+        self.memf_run = args.memf_run
+        self.tmp = tmp
+        self.runs = 0
+
+    def program(self, name):
+        return os.path.join(self.bindir, "leak-" + name.replace("_", "-"))
+
+    def run_memf(self, name, argv=(), **env):
+        """Runs a program under memf; returns (exit status, stdout, stderr, report)."""
+        self.runs += 1
+        report_pattern = os.path.join(self.tmp, f"{name}.{self.runs}.%p.json")
+        environment = dict(os.environ)
+        for key in list(environment):
+            if key.startswith("MEMF_") or key in ("LD_PRELOAD", "LSAN_OPTIONS", "ASAN_OPTIONS"):
+                del environment[key]
+        environment.update(LD_PRELOAD=self.lib, MEMF_LEAK_CHECK="1", MEMF_STACKS="all",
+                           MEMF_REPORT=report_pattern, MEMF_LEAK_EXITCODE=str(EXIT_CODE))
+        for key, value in env.items():
+            if value is None:
+                environment.pop(key, None)
+            else:
+                environment[key] = value
+        proc = subprocess.Popen([self.program(name), *argv], env=environment, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate(timeout=120)
+        path = report_pattern.replace("%p", str(proc.pid))
+        report = None
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                report = json.load(f)
+        return proc.returncode, out, err, report, path
+
+    def run_lsan(self, name):
+        environment = dict(os.environ)
+        for key in list(environment):
+            if key.startswith("MEMF_"):
+                del environment[key]
+        environment.update(LD_PRELOAD=self.lsan, LSAN_OPTIONS="exitcode=0:report_objects=1:detect_leaks=1")
+        proc = subprocess.run([self.program(name)], env=environment, capture_output=True, text=True, timeout=120)
+        check(proc.returncode == 0, f"{name} under LeakSanitizer exited with {proc.returncode}:\n{proc.stderr}")
+        direct = [0, 0]
+        indirect = [0, 0]
+        for m in re.finditer(r"^(Direct|Indirect) leak of (\d+) byte\(s\) in (\d+) object\(s\)", proc.stderr, re.M):
+            t = direct if m.group(1) == "Direct" else indirect
+            t[0] += int(m.group(2))
+            t[1] += int(m.group(3))
+        summary = re.search(r"SUMMARY: LeakSanitizer: (\d+) byte\(s\) leaked in (\d+) allocation\(s\)", proc.stderr)
+        total = (int(summary.group(1)), int(summary.group(2))) if summary else (0, 0)
+        check(total == (direct[0] + indirect[0], direct[1] + indirect[1]),
+              f"LeakSanitizer's summary {total} does not add up: {proc.stderr}")
+        return tuple(direct), tuple(indirect)
+
+
+def module_is(frame, program):
+    return os.path.realpath(frame.get("module", "")) == os.path.realpath(program)
+
+
+def split_reachable(report, program):
+    """(own, loader, stackless) reachable (bytes, count); fails on any other reachable block."""
+    own, loader, stackless = [0, 0], [0, 0], [0, 0]
+    for leak in report["leaks"]:
+        if leak["kind"] != "reachable":
+            continue
+        stack = leak["stack"]
+        if any(module_is(f, program) for f in stack):
+            t = own
+        elif stack and "ld-linux" in os.path.basename(stack[0]["module"]):
+            t = loader
+        elif not stack:
+            t = stackless
+        else:
+            raise Failure(f"reachable block from an unexpected place: {json.dumps(leak)}")
+        t[0] += leak["bytes"]
+        t[1] += leak["count"]
+    return tuple(own), tuple(loader), tuple(stackless)
+
+
+def names(demangled, function):
+    """A frame's function is `function` (C++ names come with their parameter list)."""
+    return demangled == function or demangled.startswith(function + "(")
+
+
+def totals(report, kind):
+    t = report["leak_totals"][kind]
+    return t["bytes"], t["count"]
+
+
+def check_text(err, report):
+    """The text report on stderr says what the JSON says."""
+    d, i, p, r = (totals(report, k) for k in ("definite", "indirect", "possible", "reachable"))
+    s = report["suppressed"]["bytes"], report["suppressed"]["count"]
+    summary = (f"memf: SUMMARY: {d[0] + i[0] + p[0]} bytes leaked in {d[1] + i[1] + p[1]} allocations "
+               f"(definite {d[0]} in {d[1]}, indirect {i[0]} in {i[1]}, possible {p[0]} in {p[1]}; "
+               f"still reachable {r[0]} in {r[1]}; suppressed {s[0]} in {s[1]})")
+    check(summary in err, f"summary line missing; expected\n  {summary}\nin stderr:\n{err}")
+    headings = {"definite": "Direct leak", "indirect": "Indirect leak", "possible": "Possible leak"}
+    for leak in report["leaks"]:
+        if leak["kind"] == "reachable" or leak["suppressed"]:
+            continue
+        heading = f"{headings[leak['kind']]} of {leak['bytes']} byte(s) in {leak['count']} object(s) allocated from:"
+        check(heading in err, f"missing in the text report: {heading}\n{err}")
+        top = leak["stack"][0]
+        frame = re.compile(r"^    #0 0x[0-9a-f]+ in " + re.escape(top["function"]) + r" \S+:" + str(top["line"]) +
+                           r" \(" + re.escape(os.path.basename(top["module"])) + r"\+0x[0-9a-f]+\)$", re.M)
+        check(frame.search(err), f"frame #0 of '{heading}' ({top['function']}) not shown as expected:\n{err}")
+    check("Still reachable" not in err, "still-reachable groups are listed in the text report")
+
+
+def check_program(runner, name):
+    spec = CASES[name]
+    status, out, err, report, path = runner.run_memf(name)
+    check(report is not None, f"{name}: no JSON report at {path}; stderr:\n{err}")
+    check(report["memf_report"] == 1 and report["pid"] > 0 and report["exe"].endswith(os.path.basename(runner.program(name))),
+          f"{name}: report header wrong: pid {report['pid']}, exe {report['exe']}")
+    for field in ("current_bytes", "peak_bytes", "total_allocated_bytes", "total_freed_bytes", "allocations", "frees"):
+        check(isinstance(report["stats"].get(field), int), f"{name}: stats.{field} missing")
+    check(report["stats"]["peak_bytes"] >= report["stats"]["current_bytes"], f"{name}: peak below current")
+    check(any(c["name"] == "Unknown" for c in report["categories"]), f"{name}: no Unknown category")
+
+    for kind in ("definite", "indirect", "possible"):
+        expected = spec.get(kind, (0, 0))
+        check(totals(report, kind) == expected, f"{name}: {kind} is {totals(report, kind)}, expected {expected}")
+    program = runner.program(name)
+    own, loader, stackless = split_reachable(report, program)
+    check(own == spec.get("own_reachable", (0, 0)), f"{name}: own reachable {own}, expected {spec.get('own_reachable', (0, 0))}")
+    check(loader[1] == spec.get("loader", 0), f"{name}: {loader[1]} reachable blocks from the dynamic linker, expected {spec.get('loader', 0)}")
+    check(totals(report, "reachable") == (own[0] + loader[0] + stackless[0], own[1] + loader[1] + stackless[1]),
+          f"{name}: reachable total does not add up")
+    if name != "clean":
+        _, _, _, baseline, _ = runner.run_memf("clean")
+        check(split_reachable(baseline, runner.program("clean"))[2] == stackless,
+              f"{name}: stackless reachable {stackless} differs from the leak-free program's")
+
+    for leak in report["leaks"]:
+        kind = leak["kind"]
+        if kind == "reachable" and not any(module_is(f, program) for f in leak["stack"]):
+            continue
+        function = spec["functions"].get(kind)
+        check(function is not None, f"{name}: unexpected {kind} group {json.dumps(leak)}")
+        check(leak["stack"] and names(leak["stack"][0]["function"], function),
+              f"{name}: {kind} group's frame #0 is {leak['stack'][0]['function'] if leak['stack'] else 'missing'}, expected {function}")
+        check(leak["stack"][0]["line"] > 0 and leak["stack"][0]["file"].endswith(".c" if not name.endswith("array") else ".cpp"),
+              f"{name}: no file:line for {function}")
+
+    fails = spec.get("definite", (0, 0))[1] + spec.get("indirect", (0, 0))[1] > 0
+    check(status == (EXIT_CODE if fails else 0), f"{name}: exit status {status}, expected {EXIT_CODE if fails else 0}")
+    if "stdout" in spec:
+        check(out == spec["stdout"], f"{name}: stdout {out!r}, expected {spec['stdout']!r}")
+    check_text(err, report)
+
+    message = f"{name}: memf definite {totals(report, 'definite')}, indirect {totals(report, 'indirect')}, " \
+              f"possible {totals(report, 'possible')}, reachable {totals(report, 'reachable')}"
+    if runner.lsan:
+        direct, indirect = runner.run_lsan(name)
+        want_direct = spec.get("lsan_direct", spec.get("definite", (0, 0)))
+        want_indirect = spec.get("lsan_indirect", spec.get("indirect", (0, 0)))
+        check(direct == want_direct and indirect == want_indirect,
+              f"{name}: LeakSanitizer direct {direct} indirect {indirect}, expected {want_direct} / {want_indirect}")
+        d, i = totals(report, "definite"), totals(report, "indirect")
+        check((d[0] + i[0], d[1] + i[1]) == (direct[0] + indirect[0], direct[1] + indirect[1]),
+              f"{name}: memf loses {d[0] + i[0]} bytes, LeakSanitizer {direct[0] + indirect[0]}")
+        message += f"; LeakSanitizer direct {direct}, indirect {indirect}"
+    else:
+        message += "; LeakSanitizer not installed, not compared"
+    print(message)
+
+
+def check_exitcode(runner):
+    status, _, _, report, _ = runner.run_memf("plain", MEMF_LEAK_EXITCODE=None)
+    check(report is not None and status == 0, f"default MEMF_LEAK_EXITCODE: status {status}, expected the program's 0")
+    status, _, _, _, _ = runner.run_memf("plain", MEMF_LEAK_EXITCODE="0")
+    check(status == 0, f"MEMF_LEAK_EXITCODE=0: status {status}, expected 0")
+    status, _, _, _, _ = runner.run_memf("plain", MEMF_LEAK_EXITCODE="255")
+    check(status == 255, f"MEMF_LEAK_EXITCODE=255: status {status}")
+    status, _, _, _, _ = runner.run_memf("interior", MEMF_LEAK_EXITCODE="9")
+    check(status == 0, f"possible leaks only: status {status}, expected 0")
+    status, _, _, _, _ = runner.run_memf("global", MEMF_LEAK_EXITCODE="9")
+    check(status == 0, f"reachable blocks only: status {status}, expected 0")
+    status, _, err, report, _ = runner.run_memf("plain", MEMF_LEAK_CHECK="0", MEMF_LEAK_EXITCODE="9")
+    check(status == 0 and report is None and "SUMMARY" not in err, "MEMF_LEAK_CHECK=0 still checked for leaks")
+    message = "exit codes: the program's own by default, N with MEMF_LEAK_EXITCODE=N for definite/indirect leaks only"
+    if runner.memf_run:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEMF_") and k != "LD_PRELOAD"}
+        env["MEMF_LIB"] = runner.lib
+        report_path = os.path.join(runner.tmp, "memf-run.json")
+        proc = subprocess.run([runner.memf_run, "--leak-exitcode", "7", "--report", report_path, "--",
+                               runner.program("owner")], env=env, capture_output=True, text=True, timeout=120)
+        check(proc.returncode == 7, f"memf-run --leak-exitcode 7: status {proc.returncode}:\n{proc.stderr}")
+        with open(report_path, encoding="utf-8") as f:
+            report = json.load(f)
+        check(totals(report, "definite") == (16, 1) and totals(report, "indirect") == (200, 1), "memf-run's report")
+        check("Direct leak of 16 byte(s)" in proc.stderr, "memf-run: no text report")
+        message += "; memf-run --leak-exitcode 7 gives 7"
+    print(message)
+
+
+def check_suppressions(runner):
+    def with_file(text):
+        path = os.path.join(runner.tmp, f"supp.{runner.runs}")
+        with open(path, "w") as f:
+            f.write(text)
+        return runner.run_memf("owner", MEMF_SUPPRESSIONS=path)
+
+    # The owned buffer's group alone: the definite struct remains and still fails the run.
+    status, _, err, report, _ = with_file("# the buffer only\nleak:make_buffer\n")
+    check(totals(report, "definite") == (16, 1) and totals(report, "indirect") == (0, 0),
+          f"leak:make_buffer: definite {totals(report, 'definite')} indirect {totals(report, 'indirect')}")
+    check(report["suppressed"] == {"bytes": 200, "count": 1}, f"leak:make_buffer: suppressed {report['suppressed']}")
+    check([l["suppressed"] for l in report["leaks"] if l["kind"] == "indirect"] == ["make_buffer"], "group not marked")
+    check(status == EXIT_CODE, f"leak:make_buffer: status {status}")
+    check("Indirect leak" not in err and re.search(r"^\s+1\s+200 make_buffer$", err, re.M), f"text: {err}")
+    check_text(err, report)
+    # A function on both stacks: both groups, and the run no longer fails.
+    status, _, err, report, _ = with_file("leak:lose_owner\n")
+    check(totals(report, "definite") == (0, 0) and totals(report, "indirect") == (0, 0), "leak:lose_owner left leaks")
+    check(report["suppressed"] == {"bytes": 216, "count": 2} and status == 0, f"leak:lose_owner: {report['suppressed']}, status {status}")
+    check_text(err, report)
+    # A module pattern (the executable's name, anchored at the end) and a glob.
+    status, _, _, report, _ = with_file("leak:leak-owner$\n")
+    check(report["suppressed"] == {"bytes": 216, "count": 2} and status == 0, "module pattern did not suppress")
+    status, _, _, report, _ = with_file("leak:^lose_*er$\n")
+    check(report["suppressed"] == {"bytes": 216, "count": 2}, "glob did not suppress")
+    status, _, _, report, _ = with_file("leak:no_such_function\n")
+    check(report["suppressed"] == {"bytes": 0, "count": 0} and status == EXIT_CODE, "a non-matching pattern suppressed")
+    # An unreadable file: a warning, no suppression.
+    status, _, err, report, _ = runner.run_memf("owner", MEMF_SUPPRESSIONS="/nonexistent/memf.supp")
+    check("cannot read MEMF_SUPPRESSIONS" in err and status == EXIT_CODE, f"missing file: {err}")
+    print("suppressions: by function, by module, glob; suppressed totals in text and JSON; exit code follows")
+
+
+def check_memf_report(runner):
+    _, _, _, one, one_path = runner.run_memf("plain", ["1"])
+    _, _, _, three, three_path = runner.run_memf("plain", ["3"])
+    _, _, _, owner, owner_path = runner.run_memf("owner")
+    check(totals(three, "definite") == (369, 3), f"plain 3: {totals(three, 'definite')}")
+
+    def tool(*argv):
+        proc = subprocess.run([sys.executable, runner.tool, *argv], capture_output=True, text=True, timeout=60)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    status, out, _ = tool("-n", "1", owner_path)
+    check(status == 0, f"memf-report failed: {out}")
+    leaks = out.split("top 1 leaks")[1].split("\n\n")[0]
+    check(re.search(r"^\s+200\s+1\s+indirect\s+make_buffer \(owner.c:\d+\) <- lose_owner", leaks, re.M), f"top leak:\n{out}")
+    check(len(re.findall(r"^\s+\d+\s+\d+\s+(definite|indirect)", leaks, re.M)) == 1, f"-n 1 showed more than one leak:\n{out}")
+    check("definite 16 B in 1, indirect 200 B in 1" in out, f"totals:\n{out}")
+    check(re.search(r"top 1 categories.*\n.*\n\s+\d+\s+\d+\s+\d+\s+Unknown", out), f"categories:\n{out}")
+    status, out, _ = tool("show", "--top", "5", three_path)
+    check(status == 0 and re.search(r"^\s+369\s+3\s+definite\s+leak_plain \(plain.c:\d+\) <- main", out, re.M), out)
+    check(re.search(r"allocation sites of live blocks.*\n.*\n(.*\n)*\s+369\s+3\s+leak_plain", out), out)
+
+    status, out, _ = tool("diff", one_path, three_path)
+    check(status == 0, f"diff failed: {out}")
+    check("definite: 123 B in 1 -> 369 B in 3 (+246 B, +2)" in out, f"diff totals:\n{out}")
+    check(re.search(r"leak groups that grew.*\n.*\n\s+\+246\s+\+2\s+definite\s+leak_plain", out), f"diff groups:\n{out}")
+    status, out, _ = tool("diff", three_path, one_path)
+    check(re.search(r"leak groups that grew \(top 10 of 0; 1 shrank", out), f"reverse diff:\n{out}")
+    status, _, err = tool(os.path.join(runner.tmp, "missing.json"))
+    check(status == 2 and "cannot read" in err, "a missing report is no error")
+    bogus = os.path.join(runner.tmp, "bogus.json")
+    with open(bogus, "w") as f:
+        f.write('{"something": 1}')
+    status, _, err = tool(bogus)
+    check(status == 2 and "not a memf report" in err, "a foreign JSON file is no error")
+    print("memf-report: top N leaks, sites and categories; diff shows +246 B in +2 objects at leak_plain")
+
+
+def check_report_write(runner):
+    """memf_report_write while the program runs: %p expanded, the blocks live at that moment."""
+    mid_pattern = os.path.join(runner.tmp, "mid.%p.json")
+    status, _, err, at_exit, _ = runner.run_memf("report_write", [mid_pattern])
+    check(status == EXIT_CODE, f"report_write: status {status} (3: no memf_report_write, 4: it failed, "
+                               f"5: no ENOENT for a bad path); stderr:\n{err}")
+    found = glob.glob(os.path.join(runner.tmp, "mid.*.json"))
+    check(len(found) == 1 and found[0] == mid_pattern.replace("%p", str(at_exit["pid"])), f"mid-run report: {found}")
+    with open(found[0], encoding="utf-8") as f:
+        mid = json.load(f)
+    program = runner.program("report_write")
+    check(totals(mid, "definite") == (55, 1), f"mid-run definite {totals(mid, 'definite')}")
+    check(split_reachable(mid, program)[0] == (64, 1), f"mid-run own reachable {split_reachable(mid, program)[0]}")
+    mid_functions = {l["kind"]: l["stack"][0]["function"] for l in mid["leaks"] if l["stack"] and module_is(l["stack"][0], program)}
+    check(mid_functions == {"definite": "leak_midway", "reachable": "main"}, f"mid-run stacks: {mid_functions}")
+    check(totals(at_exit, "definite") == (55, 1) and split_reachable(at_exit, program)[0] == (0, 0),
+          f"at exit: definite {totals(at_exit, 'definite')}, own reachable {split_reachable(at_exit, program)[0]}")
+    check_text(err, at_exit)
+    print("memf_report_write: mid-run JSON (definite 55 B, reachable 64 B held by main), -1/ENOENT on a bad path")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lib", required=True)
+    parser.add_argument("--bindir", required=True)
+    parser.add_argument("--report-tool", required=True)
+    parser.add_argument("--lsan")
+    parser.add_argument("--memf-run")
+    parser.add_argument("case")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="memf-leaks.") as tmp:
+        runner = Runner(args, tmp)
+        try:
+            if args.case in CASES:
+                check_program(runner, args.case)
+            elif args.case == "exitcode":
+                check_exitcode(runner)
+            elif args.case == "suppressions":
+                check_suppressions(runner)
+            elif args.case == "memf-report":
+                check_memf_report(runner)
+            elif args.case == "report_write":
+                check_report_write(runner)
+            else:
+                parser.error(f"unknown case {args.case}")
+        except Failure as e:
+            print(f"FAIL: {e}")
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
