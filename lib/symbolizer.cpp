@@ -31,7 +31,7 @@ struct Libdw {
   X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_getsymtab)           \
   X(dwfl_module_getsym_info)                                                                        \
   X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_addrdie) X(dwarf_getscopes)                 \
-  X(dwarf_getsrcfiles) X(dwarf_filesrc) X(dwarf_tag) X(dwarf_attr) X(dwarf_attr_integrate)         \
+  X(dwarf_getscopes_die) X(dwarf_getsrcfiles) X(dwarf_filesrc) X(dwarf_tag) X(dwarf_attr) X(dwarf_attr_integrate)         \
   X(dwarf_formstring) X(dwarf_formudata)
 #define MEMF_LIBDW_POINTER(name) decltype(&::name) name = nullptr;
   MEMF_LIBDW_FUNCTIONS(MEMF_LIBDW_POINTER)
@@ -190,10 +190,19 @@ class Symbolizer {
 
     // Inline scopes, innermost first: each inlined_subroutine is a frame at the current
     // position, and its call site (DW_AT_call_file/line) is the position in the next one out.
+    // dwarf_getscopes finds the innermost scope, but past an inlined instance it continues with
+    // the scopes of the inlined function's definition; the concrete chain of callers is the
+    // path from the CU down to that innermost DIE (dwarf_getscopes_die), as eu-addr2line -i does.
     Dwarf_Addr dwarf_bias = 0;
     if (Dwarf_Die* cu = dw_.dwfl_module_addrdie(module, address, &dwarf_bias)) {
       Dwarf_Die* scopes = nullptr;
-      const int count = dw_.dwarf_getscopes(cu, address - dwarf_bias, &scopes);
+      int count = dw_.dwarf_getscopes(cu, address - dwarf_bias, &scopes);
+      if (count > 0) {
+        Dwarf_Die innermost = scopes[0];
+        free(scopes);
+        scopes = nullptr;
+        count = dw_.dwarf_getscopes_die(&innermost, &scopes);
+      }
       Dwarf_Files* files = nullptr;
       size_t file_count = 0;
       if (dw_.dwarf_getsrcfiles(cu, &files, &file_count) != 0) files = nullptr;

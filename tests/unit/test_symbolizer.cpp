@@ -374,14 +374,20 @@ __attribute__((noinline)) int known_function(int x) {
   return x * 7 + 3;
 }
 
-int g_inlined_line = 0, g_inline_call_line = 0;
+int g_inlined_line = 0, g_inline_middle_line = 0, g_inline_call_line = 0;
 __attribute__((always_inline)) inline unsigned inlined_helper(uintptr_t* frames) {
   g_inlined_line = __LINE__ + 1;
   return capture_stack(frames, 8, 0, UnwindMode::kFramePointer);
 }
+__attribute__((always_inline)) inline unsigned inlined_middle(uintptr_t* frames) {
+  g_inline_middle_line = __LINE__ + 1;
+  const unsigned depth = inlined_helper(frames);
+  NOT_A_TAIL_CALL();
+  return depth;
+}
 __attribute__((noinline)) unsigned inline_caller(uintptr_t* frames) {
   g_inline_call_line = __LINE__ + 1;
-  const unsigned depth = inlined_helper(frames);
+  const unsigned depth = inlined_middle(frames);
   NOT_A_TAIL_CALL();
   return depth;
 }
@@ -414,13 +420,20 @@ TEST_CASE("inlined calls are frames of their own; symbolize gives the physical f
   REQUIRE(inline_caller(frames) >= 2);
   SymbolizedFrame inlined[4];
   const unsigned n = symbolize_inlined(frames[0], inlined, 4);
-  REQUIRE(n == 2);
+  REQUIRE(n == 3);  // two levels of inlining, then the function they were inlined into
   CHECK(inlined[0].inlined);
   CHECK_THAT(inlined[0].function, Catch::Contains("inlined_helper"));
   CHECK(inlined[0].line == unsigned(g_inlined_line));
-  CHECK_FALSE(inlined[1].inlined);
-  CHECK_THAT(inlined[1].function, Catch::Contains("inline_caller"));
-  CHECK(inlined[1].line == unsigned(g_inline_call_line));
+  CHECK(inlined[1].inlined);
+  CHECK_THAT(inlined[1].function, Catch::Contains("inlined_middle"));
+  CHECK(inlined[1].line == unsigned(g_inline_middle_line));
+  CHECK_FALSE(inlined[2].inlined);
+  CHECK_THAT(inlined[2].function, Catch::Contains("inline_caller"));
+  CHECK(inlined[2].line == unsigned(g_inline_call_line));
+  for (unsigned i = 0; i < n; ++i) {
+    REQUIRE(inlined[i].file != nullptr);
+    CHECK(basename_of(inlined[i].file) == "test_symbolizer.cpp");
+  }
   const SymbolizedFrame physical = symbolized(frames[0]);
   CHECK_THAT(physical.function, Catch::Contains("inline_caller"));
   CHECK(physical.line == unsigned(g_inline_call_line));
