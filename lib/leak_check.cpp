@@ -147,9 +147,18 @@ class Scanner {
   }
 
   // Index of the block p points into (kNone if none); *start tells whether p is its first byte.
-  uint32_t lookup(uintptr_t p, bool* start) const {
+  MEMF_ALWAYS_INLINE uint32_t lookup(uintptr_t p, bool* start) const {
     if (p < lo_ || p >= hi_) return kNone;
-    size_t l = 0, r = count_;  // invariant: blocks_[l].address <= p < blocks_[r].address
+    size_t l = 0, r = count_;
+    if (p - index_base_ < index_span_) {
+      // Blocks that may hold p: from the first one ending after p's bucket begins to the first
+      // one ending after the next bucket begins (which may start in p's bucket).
+      const size_t k = (p - index_base_) >> index_shift_;
+      l = index_.data[k];
+      r = std::min<size_t>(index_.data[k + 1] + 1, count_);
+      if (l >= r) return kNone;
+    }
+    // invariant: blocks_[l].address <= p < blocks_[r].address, if p is in any block
     while (r - l > 1) {
       size_t m = (l + r) / 2;
       if (blocks_[m].address <= p) l = m;
@@ -165,6 +174,37 @@ class Scanner {
       return uint32_t(l);
     }
     return kNone;
+  }
+
+  // A bucket table over the span of the pool blocks (the dense part of the heap; large blocks
+  // lie outside it, far apart, and are found by binary search over all blocks): the binary
+  // search for a pointer into the span runs over a few neighbouring blocks only. Buckets are
+  // sized for about four blocks each. Without the table (no memory) lookups stay correct.
+  void build_index() {
+    uintptr_t begin = UINTPTR_MAX, end = 0;
+    size_t pool_blocks = 0;
+    for (size_t i = 0; i < count_; ++i) {
+      if (blocks_[i].flags & kScanBlockLarge) continue;
+      begin = std::min(begin, blocks_[i].address);
+      end = std::max<uintptr_t>(end, blocks_[i].address + std::max<uint64_t>(blocks_[i].size, 1));
+      ++pool_blocks;
+    }
+    if (pool_blocks < 64) return;
+    const size_t wanted = pool_blocks / 4 + 1;
+    unsigned shift = 4;
+    while (((end - begin) >> shift) > wanted) ++shift;
+    const size_t buckets = ((end - begin) >> shift) + 1;
+    if (!index_.map(buckets + 1)) return;
+    // index_[k] = first block (of all) ending after bucket k begins.
+    size_t i = 0;
+    for (size_t k = 0; k <= buckets; ++k) {
+      const uintptr_t bucket_begin = begin + (uintptr_t(k) << shift);
+      while (i < count_ && blocks_[i].address + std::max<uint64_t>(blocks_[i].size, 1) <= bucket_begin) ++i;
+      index_[k] = uint32_t(i);
+    }
+    index_base_ = begin;
+    index_span_ = uintptr_t(buckets) << shift;
+    index_shift_ = shift;
   }
 
   // Interior pointers that programs keep to the start of their data, counted as start pointers
@@ -331,6 +371,7 @@ class Scanner {
   }
 
   void release() {
+    index_.unmap();
     work_.unmap();
     node_of_.unmap(), node_block_.unmap(), first_.unmap(), edges_.unmap();
   }
@@ -407,6 +448,9 @@ class Scanner {
   size_t count_;
   ScanStats* stats_;
   uintptr_t lo_ = 0, hi_ = 0;
+  MappedArray<uint32_t> index_;
+  uintptr_t index_base_ = 0, index_span_ = 0;  // span 0: no table
+  unsigned index_shift_ = 0;
   MappedArray<uint32_t> work_;
   volatile size_t top_ = 0;
   // The unreachable blocks' graph.
@@ -425,6 +469,7 @@ bool classify_blocks(ScanBlock* blocks, size_t count, const AddressRange* roots,
   for (size_t i = 0; i < count; ++i) blocks[i].mark = kUnreached;
   Scanner scanner(blocks, count, stats);
   if (count > UINT32_MAX - 16 || !scanner.map_work(count)) return false;
+  scanner.build_index();
   bool ok;
   {
     FaultScope faults;
@@ -753,7 +798,7 @@ bool copy_block(const LiveBlock& block, void* context) {
   b.category = block.category;
   b.kind = LeakKind::kDefinite;
   b.mark = 0;
-  b.flags = 0;
+  b.flags = block.large ? kScanBlockLarge : 0;
   return true;
 }
 
@@ -795,7 +840,21 @@ MEMF_NOINLINE bool scan_process(LeakScan* scan) {
   }
   if (!blocks.data) return false;
   const size_t n = sink.n;
-  std::sort(blocks.data, blocks.data + n, [](const ScanBlock& a, const ScanBlock& b) { return a.address < b.address; });
+  // Pool blocks come in address order, large ones after in none: sort the unsorted tail alone
+  // and merge it in (into a second mapping: std::inplace_merge would allocate).
+  const auto by_address = [](const ScanBlock& a, const ScanBlock& b) { return a.address < b.address; };
+  ScanBlock* const sorted_end = std::is_sorted_until(blocks.data, blocks.data + n, by_address);
+  if (sorted_end != blocks.data + n) {
+    std::sort(sorted_end, blocks.data + n, by_address);
+    MappedArray<ScanBlock> merged;
+    if (merged.map(blocks.capacity)) {
+      std::merge(blocks.data, sorted_end, sorted_end, blocks.data + n, merged.data, by_address);
+      blocks.unmap();
+      blocks = merged;
+    } else {
+      std::sort(blocks.data, blocks.data + n, by_address);
+    }
+  }
   // Disjoint by construction; a block overlapping its predecessor (a walk racing with frees
   // and reuse) would break the binary search: it is dropped. So are the blocks of an earlier
   // report (memf_report_write): the symbolizer's caches live on, referenced from memf's own

@@ -32,12 +32,14 @@ struct ScanBlock {
   uint8_t category;   // tracker category tag
   LeakKind kind;      // the result of classify_blocks
   uint8_t mark;       // scan-internal
-  uint8_t flags;      // kScanBlockLoaderOwned...
+  uint8_t flags;      // kScanBlockLoaderOwned, kScanBlockLarge
 };
 // The block was allocated by the dynamic linker (dtv, dynamic TLS): reachable by fiat, as in
 // LeakSanitizer, because the pointer to it may sit in the descriptor of an exited thread that
 // glibc keeps for reuse, which is no root.
 constexpr uint8_t kScanBlockLoaderOwned = 1;
+// A large block (outside the pools): the scan indexes the dense pool blocks apart from these.
+constexpr uint8_t kScanBlockLarge = 2;
 
 struct ScanStats {
   uint64_t root_ranges;  // root ranges scanned (after removing live blocks from them)
