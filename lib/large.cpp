@@ -229,6 +229,7 @@ void insert_or_die(void* p, const LargeRecord& record) {
 }  // namespace
 
 void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, uint32_t stack_id) {
+  if (!pressure_admit(size)) return nullptr;
   LargeRecord record{size, 0, LargeKind::kMimalloc, category, stack_id};
   void* p;
   if (size >= config().huge_threshold || alignment > kMaxMimallocAlignment) {

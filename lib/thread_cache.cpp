@@ -146,6 +146,7 @@ bool thread_cache_activate() {
 
 void* thread_cache_refill(unsigned cls) {
   CacheBin& bin = t_cache.bins[cls];
+  if (!pressure_admit(size_t(kSizeClasses[cls].batch) * kSizeClasses[cls].size)) return nullptr;
   FreeBlock* chain = central_pop_batch(cls);
   unsigned count = kSizeClasses[cls].batch;
   if (!chain) {

@@ -149,21 +149,55 @@ void note_usage(uint64_t current) { raise_to(g_peak, current); }
 
 namespace {
 constinit std::atomic<int64_t> g_large_running{0};
+constinit std::atomic<const PressureHooks*> g_hooks{nullptr};
+constinit std::atomic<uint64_t> g_watermark{UINT64_MAX};
+constinit std::atomic<uint64_t> g_hard_limit{0};
+__thread bool t_in_admit __attribute__((tls_model("initial-exec"))) = false;
+
+// Where the running total rises: the peak, then one compare against the watermark.
+void total_rose_to(int64_t total) {
+  if (total <= 0) return;
+  raise_to(g_peak, uint64_t(total));
+  if (MEMF_UNLIKELY(uint64_t(total) >= g_watermark.load(std::memory_order_relaxed))) {
+    const PressureHooks* hooks = g_hooks.load(std::memory_order_acquire);
+    if (hooks && hooks->on_watermark) hooks->on_watermark(uint64_t(total));
+  }
 }
+}  // namespace
 
 void large_running_add(int64_t bytes) {
   const int64_t large = g_large_running.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-  if (bytes > 0) {
-    const int64_t total = large + pool_running_bytes() + g_external_current.load(std::memory_order_relaxed);
-    if (total > 0) raise_to(g_peak, uint64_t(total));
-  }
+  if (bytes > 0) total_rose_to(large + pool_running_bytes() + g_external_current.load(std::memory_order_relaxed));
 }
 
 void note_pool_usage(int64_t pool_bytes) {
-  const int64_t total =
-      pool_bytes + g_large_running.load(std::memory_order_relaxed) + g_external_current.load(std::memory_order_relaxed);
-  if (total > 0) raise_to(g_peak, uint64_t(total));
+  total_rose_to(pool_bytes + g_large_running.load(std::memory_order_relaxed) +
+                g_external_current.load(std::memory_order_relaxed));
 }
+
+uint64_t running_total_bytes() {
+  const int64_t total = pool_running_bytes() + g_large_running.load(std::memory_order_relaxed) +
+                        g_external_current.load(std::memory_order_relaxed);
+  return total > 0 ? uint64_t(total) : 0;
+}
+
+void set_pressure_hooks(const PressureHooks* hooks) { g_hooks.store(hooks, std::memory_order_release); }
+void set_pressure_watermark(uint64_t bytes) { g_watermark.store(bytes, std::memory_order_relaxed); }
+void set_hard_limit(uint64_t bytes) { g_hard_limit.store(bytes, std::memory_order_relaxed); }
+
+bool pressure_admit(size_t bytes) {
+  const uint64_t limit = g_hard_limit.load(std::memory_order_relaxed);
+  if (MEMF_LIKELY(limit == 0)) return true;
+  const uint64_t total = running_total_bytes();
+  if (total + bytes <= limit || t_in_admit) return true;
+  const PressureHooks* hooks = g_hooks.load(std::memory_order_acquire);
+  if (!hooks || !hooks->admit) return true;
+  t_in_admit = true;
+  const bool admitted = hooks->admit(total, bytes);
+  t_in_admit = false;
+  return admitted;
+}
+
 
 void set_memory_limit(uint64_t bytes) {
   g_limit.store(bytes, std::memory_order_relaxed);

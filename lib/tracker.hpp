@@ -60,6 +60,24 @@ void note_pool_usage(int64_t pool_bytes);
 // Running total of live large-block bytes, kept by the large path.
 void large_running_add(int64_t bytes);
 
+// Hooks for the pressure monitor. The allocator calls them from its slow paths only, with no
+// allocator lock held; the fast paths never look at them.
+struct PressureHooks {
+  // The running total of live bytes reached the watermark: wake the monitor, nothing more.
+  void (*on_watermark)(uint64_t total_bytes);
+  // An allocation of `bytes` would take the total past the hard limit: free memory (the
+  // optimizer) and say whether it may proceed. Re-entrant calls (the hook allocating) are not
+  // made: the allocation then simply proceeds.
+  bool (*admit)(uint64_t total_bytes, size_t bytes);
+};
+void set_pressure_hooks(const PressureHooks* hooks);  // nullptr removes them
+void set_pressure_watermark(uint64_t bytes);         // UINT64_MAX (default) = none
+void set_hard_limit(uint64_t bytes);                 // 0 (default) = none
+// The allocator's question before taking `bytes` more (a refill batch, a large block).
+bool pressure_admit(size_t bytes);
+// The running total of live bytes (pool running total + large + external), as the hooks see it.
+uint64_t running_total_bytes();
+
 // The limit memf_set_limit / setMemoryLimit set (MEMF_LIMIT until then); 0 = none.
 void set_memory_limit(uint64_t bytes);
 uint64_t memory_limit();
