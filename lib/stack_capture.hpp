@@ -7,12 +7,12 @@
 namespace memf {
 
 enum class UnwindMode : uint8_t {
-  // Frame-pointer walk bounded by this thread's stack: ~1 ns a frame, exact through code built
+  // Frame-pointer walk bounded by this thread's stack: ~1.5 ns a frame, exact through code built
   // with -fno-omit-frame-pointer; through code without frame pointers (Debian's libc and
   // libstdc++, most distribution binaries) it loses frames and may add a few stray ones.
   kFramePointer,
   // DWARF CFI unwinding (libgcc's _Unwind_Backtrace over .eh_frame): complete stacks through
-  // any compiled code, ~25-60 ns a frame. Trusts the CFI: a corrupted stack can crash it.
+  // any compiled code, ~100 ns a frame. Trusts the CFI: a corrupted stack can crash it.
   kPrecise,
 };
 
