@@ -632,6 +632,10 @@ struct ModuleWalk {
   uintptr_t thread_pointer;
   uintptr_t lowest_tls;     // lowest static TLS block of the calling thread (0: none)
   bool first;
+  // The skipped modules' writable segments: excluded from every root, since a mapping next to
+  // them (the main thread's TLS block, say) may have been merged with them.
+  AddressRange skipped[16];
+  size_t skipped_count;
 };
 
 int add_module_roots(dl_phdr_info* info, size_t size, void* context) {
@@ -640,8 +644,15 @@ int add_module_roots(dl_phdr_info* info, size_t size, void* context) {
   walk.first = false;
   // memf's and mimalloc's own data (their bookkeeping is no evidence that a block is in use),
   // unless they are linked into the program itself, whose globals are roots.
-  if (!main_program && (in_segment_of(info, walk.own_code, PF_X) || in_segment_of(info, walk.mimalloc_code, PF_X)))
+  if (!main_program && (in_segment_of(info, walk.own_code, PF_X) || in_segment_of(info, walk.mimalloc_code, PF_X))) {
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+      const ElfW(Phdr)& h = info->dlpi_phdr[i];
+      if (h.p_type != PT_LOAD || !(h.p_flags & PF_W) || walk.skipped_count == 16) continue;
+      const uintptr_t b = info->dlpi_addr + h.p_vaddr;
+      walk.skipped[walk.skipped_count++] = {b & ~(kPageSize - 1), round_up(b + h.p_memsz, kPageSize)};
+    }
     return 0;
+  }
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& h = info->dlpi_phdr[i];
     if (h.p_type == PT_LOAD && (h.p_flags & PF_W)) {
@@ -702,7 +713,7 @@ size_t collect_roots_excluding(AddressRange* out, size_t capacity, uintptr_t sta
                                const AddressRange* extra_excluded, size_t extra_count) {
   RootSink sink(out, capacity);
   const uintptr_t tp = thread_pointer();
-  ModuleWalk walk{&sink, uintptr_t(&collect_roots), uintptr_t(&mi_malloc), tp, 0, true};
+  ModuleWalk walk{&sink, uintptr_t(&collect_roots), uintptr_t(&mi_malloc), tp, 0, true, {}, 0};
   dl_iterate_phdr(add_module_roots, &walk);
 
   Maps maps;
@@ -738,9 +749,10 @@ size_t collect_roots_excluding(AddressRange* out, size_t capacity, uintptr_t sta
 
   size_t n = sort_and_merge(out, std::min(sink.size(), capacity));
   size_t e = 0;
-  if (excluded.map(kMaxMetadataRanges + extra_count + 2)) {
+  if (excluded.map(kMaxMetadataRanges + extra_count + walk.skipped_count + 2)) {
     e = std::min(allocator_metadata_ranges(excluded.data, kMaxMetadataRanges), size_t(kMaxMetadataRanges));
     for (size_t i = 0; i < extra_count; ++i) excluded[e++] = extra_excluded[i];
+    for (size_t i = 0; i < walk.skipped_count; ++i) excluded[e++] = walk.skipped[i];
     if (maps.size()) {
       excluded[e++] = maps.text_range();
       excluded[e++] = maps.list_range();

@@ -1,6 +1,7 @@
 #include "leak_report.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -514,11 +515,56 @@ bool scan_and_report(LeakReport* report, ReportProcess* process) {
 
 constinit std::atomic<bool> g_exit_check_done{false};
 
+// A copy of stderr taken at start-up: programs may close stderr in their own exit handlers
+// (coreutils' close_stdout does), which run before the leak check. Only used when fd 2 is
+// closed at exit, and only if it still refers to the same file (the program may have closed
+// the copy and reused its number).
+constinit int g_saved_stderr = -1;
+constinit dev_t g_saved_device = 0;
+constinit ino_t g_saved_inode = 0;
+constexpr int kSavedStderrFloor = 1000;  // out of the way of programs that expect low numbers
+
+__attribute__((constructor(102))) void save_stderr() {
+  if (!config().leak_check) return;
+  struct stat st;
+  const int fd = fcntl(2, F_DUPFD_CLOEXEC, kSavedStderrFloor);
+  if (fd < 0) return;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return;
+  }
+  g_saved_stderr = fd;
+  g_saved_device = st.st_dev;
+  g_saved_inode = st.st_ino;
+}
+
+// Where the text report goes: stderr as the program leaves it (redirected, maybe, as LeakSanitizer
+// would write to it too), else the copy; -1 for nowhere.
+int report_fd() {
+  if (fcntl(2, F_GETFD) != -1) return 2;
+  struct stat st;
+  if (g_saved_stderr >= 0 && fstat(g_saved_stderr, &st) == 0 && st.st_dev == g_saved_device &&
+      st.st_ino == g_saved_inode)
+    return g_saved_stderr;
+  return -1;
+}
+
+void write_all(int fd, const std::string& text) {
+  for (size_t done = 0; fd >= 0 && done < text.size();) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += size_t(n);
+  }
+}
+
 }  // namespace
 
 void run_exit_leak_check() {
   if (g_exit_check_done.exchange(true) || !config().leak_check) return;
   const int saved_errno = errno;
+  // Before anything here opens a file (the symbolizer does), which could take a closed fd 2.
+  const int fd = report_fd();
   ReportScope scope;
   LeakReport report;
   ReportProcess process;
@@ -527,8 +573,7 @@ void run_exit_leak_check() {
     errno = saved_errno;
     return;
   }
-  const std::string text = format_leak_text(report, process_category_name);
-  os::write_stderr(text.data(), text.size());
+  write_all(fd, format_leak_text(report, process_category_name));
   if (config().report_path[0] != 0) {
     const std::string path = expand_report_path(config().report_path, process.pid);
     if (write_file(path, format_leak_json(report, process, process_category_name)) != 0)

@@ -5,7 +5,8 @@ construction; compares with LeakSanitizer when its runtime is installed.
   check_leaks.py --lib libmemf.so --bindir DIR --report-tool memf-report [--lsan liblsan.so.0]
                  [--memf-run memf-run] CASE
 
-CASE is a program (plain, new_array, realloc, thread, owner, global, interior, cycle, clean) or
+CASE is a program (plain, new_array, realloc, thread, owner, global, interior, cycle, clean,
+report_write, closes_stderr) or
 one of: exitcode, suppressions, memf-report, report_write.
 """
 import argparse
@@ -36,6 +37,7 @@ CASES = {
     "cycle": dict(definite=(48, 1), indirect=(48, 1), functions={"definite": "lose_cycle", "indirect": "lose_cycle"},
                   lsan_direct=(0, 0), lsan_indirect=(96, 2)),
     "clean": dict(loader=1),
+    "closes_stderr": dict(definite=(31, 1), functions={"definite": "leak_then_close"}),
 }
 
 EXIT_CODE = 42
