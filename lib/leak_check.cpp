@@ -791,6 +791,54 @@ int find_loader_text(dl_phdr_info* info, size_t, void* context) {
   return 1;
 }
 
+// Static TLS of the calling thread: module id and the block's distance below the thread pointer,
+// the same for every thread.
+struct StaticTls {
+  size_t modules;
+  size_t modid[32];
+  uintptr_t below_tp[32];
+};
+
+int find_static_tls(dl_phdr_info* info, size_t size, void* context) {
+  StaticTls& tls = *static_cast<StaticTls*>(context);
+  if (size < offsetof(dl_phdr_info, dlpi_tls_data) + sizeof(info->dlpi_tls_data)) return 1;
+  const uintptr_t tp = thread_pointer(), data = uintptr_t(info->dlpi_tls_data);
+  // A dynamic TLS block (dlopen'ed module) is a heap block, anywhere: static ones sit just below.
+  if (info->dlpi_tls_modid == 0 || data == 0 || data >= tp || tp - data > (uintptr_t(1) << 20)) return 0;
+  if (tls.modules < 32) {
+    tls.modid[tls.modules] = info->dlpi_tls_modid;
+    tls.below_tp[tls.modules] = tp - data;
+    ++tls.modules;
+  }
+  return 0;
+}
+
+// Whether block b is a glibc dtv: allocated as (length + 2) 16-byte entries, the first holding
+// length, entry 1 + m holding module m's block {address, to_free}; for every module with static
+// TLS, the address is the thread pointer of one same thread minus that module's distance, and
+// to_free is null. A joined thread's dtv stays allocated while glibc caches its stack, and only
+// that cached descriptor (no root) points to it. With allocation stacks, such blocks are found
+// by their allocating code (the dynamic linker); this finds them without.
+bool looks_like_dtv(const ScanBlock& b, const StaticTls& tls) {
+  if ((b.flags & kScanBlockLarge) || b.size < 48 || b.size % 16 != 0 || b.size > 65536) return false;
+  const auto* w = reinterpret_cast<const uint64_t*>(b.address);
+  const uint64_t length = w[0];
+  if (length + 2 != b.size / 16) return false;
+  uint64_t thread_tp = 0;
+  size_t matched = 0;
+  for (size_t i = 0; i < tls.modules; ++i) {
+    const size_t m = tls.modid[i];
+    if (m > length) continue;
+    const uint64_t address = w[2 + 2 * m], to_free = w[3 + 2 * m];
+    if (to_free != 0 || address == 0) return false;
+    const uint64_t tp = address + tls.below_tp[i];
+    if (matched > 0 && tp != thread_tp) return false;
+    thread_tp = tp;
+    ++matched;
+  }
+  return matched >= 2;
+}
+
 struct WalkSink {
   MappedArray<ScanBlock>* blocks;
   size_t n;
@@ -882,16 +930,19 @@ MEMF_NOINLINE bool scan_process(LeakScan* scan) {
     blocks[kept++] = blocks[i];
   }
 
+  // The dynamic linker's blocks: by allocation stack where there is one, by shape for dtvs.
   LoaderText loader{getauxval(AT_BASE), {}, 0};
   if (loader.base) dl_iterate_phdr(find_loader_text, &loader);
-  if (loader.count) {
-    for (size_t i = 0; i < kept; ++i) {
-      const uintptr_t* frames;
-      if (blocks[i].stack_id == 0 || stack_depot_get(blocks[i].stack_id, &frames) == 0) continue;
+  StaticTls tls{};
+  dl_iterate_phdr(find_static_tls, &tls);
+  for (size_t i = 0; i < kept; ++i) {
+    const uintptr_t* frames;
+    if (blocks[i].stack_id != 0 && stack_depot_get(blocks[i].stack_id, &frames) != 0) {
       for (size_t r = 0; r < loader.count; ++r)
         if (frames[0] > loader.ranges[r].begin && frames[0] <= loader.ranges[r].end)
           blocks[i].flags |= kScanBlockLoaderOwned;
     }
+    if (looks_like_dtv(blocks[i], tls)) blocks[i].flags |= kScanBlockLoaderOwned;
   }
 
   MappedArray<AddressRange> roots;

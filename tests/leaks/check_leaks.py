@@ -210,6 +210,15 @@ def check_program(runner, name):
         check(out == spec["stdout"], f"{name}: stdout {out!r}, expected {spec['stdout']!r}")
     check_text(err, report)
 
+    # The kinds do not depend on allocation stacks (the dynamic linker's dtv blocks are known by
+    # their shape without them).
+    _, _, err_off, report_off, _ = runner.run_memf(name, MEMF_STACKS="off")
+    check(report_off["leak_totals"] == report["leak_totals"],
+          f"{name}: with MEMF_STACKS=off the totals are {report_off['leak_totals']}, with stacks {report['leak_totals']}")
+    check(all(not l["stack"] for l in report_off["leaks"]), f"{name}: stacks reported with MEMF_STACKS=off")
+    if fails:
+        check("(allocation stacks are off: MEMF_STACKS=all)" in err_off, f"{name}: no hint about MEMF_STACKS:\n{err_off}")
+
     message = f"{name}: memf definite {totals(report, 'definite')}, indirect {totals(report, 'indirect')}, " \
               f"possible {totals(report, 'possible')}, reachable {totals(report, 'reachable')}"
     if runner.lsan:
