@@ -432,9 +432,12 @@ ReportProcess describe_process() {
   p.total_freed_bytes = stats.total_freed_bytes;
   p.allocations = stats.allocations;
   p.frees = stats.frees;
-  for (size_t i = 0; i < count; ++i)
-    p.categories.push_back({usage[i].name ? usage[i].name : "?", usage[i].current_bytes, usage[i].peak_bytes,
-                            usage[i].allocations});
+  for (size_t i = 0; i < count; ++i) {
+    const char* name = usage[i].name ? usage[i].name : "?";
+    // The report's own category is listed once a report has used memory.
+    if (strcmp(name, kReportCategory) == 0 && usage[i].allocations == 0) continue;
+    p.categories.push_back({name, usage[i].current_bytes, usage[i].peak_bytes, usage[i].allocations});
+  }
   if (usage) os::unmap(usage, bytes);
   char path[4096];
   const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
