@@ -34,16 +34,20 @@ constinit SpinLock g_hooks_lock;
 __thread bool t_installing_hooks MEMF_TLS = false;
 
 void fork_prepare() {
-  // Lock order everywhere: class lock -> arena lock; registry and internal locks are leaves.
+  // Lock order everywhere: class lock -> arena lock; the others are leaves.
   for (CentralClass& central : g_central) central.lock.lock();
   pool_arena_lock().lock();
   large_lock_all();
   thread_cache_registry_lock().lock();
+  stack_depot_lock_all();
+  tracker_lock_all();
   internal_alloc_lock().lock();
 }
 
 void fork_parent() {
   internal_alloc_lock().unlock();
+  tracker_unlock_all();
+  stack_depot_unlock_all();
   thread_cache_registry_lock().unlock();
   large_unlock_all();
   pool_arena_lock().unlock();
@@ -52,6 +56,8 @@ void fork_parent() {
 
 void fork_child() {
   internal_alloc_lock().reset_after_fork();
+  tracker_reset_after_fork();
+  stack_depot_reset_after_fork();
   thread_cache_registry_lock().reset_after_fork();
   large_reset_locks_after_fork();
   pool_arena_lock().reset_after_fork();

@@ -181,6 +181,10 @@ uint64_t running_total_bytes() {
   return total > 0 ? uint64_t(total) : 0;
 }
 
+void tracker_lock_all() { g_category_lock.lock(); }
+void tracker_unlock_all() { g_category_lock.unlock(); }
+void tracker_reset_after_fork() { g_category_lock.reset_after_fork(); }
+
 void set_pressure_hooks(const PressureHooks* hooks) { g_hooks.store(hooks, std::memory_order_release); }
 void set_pressure_watermark(uint64_t bytes) { g_watermark.store(bytes, std::memory_order_relaxed); }
 void set_hard_limit(uint64_t bytes) { g_hard_limit.store(bytes, std::memory_order_relaxed); }

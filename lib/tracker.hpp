@@ -78,6 +78,11 @@ bool pressure_admit(size_t bytes);
 // The running total of live bytes (pool running total + large + external), as the hooks see it.
 uint64_t running_total_bytes();
 
+// fork(): the category table's lock is held across fork like the engine's own.
+void tracker_lock_all();
+void tracker_unlock_all();
+void tracker_reset_after_fork();
+
 // The limit memf_set_limit / setMemoryLimit set (MEMF_LIMIT until then); 0 = none.
 void set_memory_limit(uint64_t bytes);
 uint64_t memory_limit();
