@@ -1,6 +1,7 @@
 // memf's C++ interface (umbrella header).
 #pragma once
 #include <memf/memf.h>
+#include <memf/memory_pool.hpp>
 
 #include <chrono>
 #include <cstddef>

@@ -1,0 +1,207 @@
+// memf's application pools: a fixed-size object pool (the seed's MemoryPool), a variable-size
+// arena pool, std::pmr adapters for both, and an STL allocator for node containers.
+// See docs/pools.md.
+#pragma once
+#include <cstddef>
+#include <memory_resource>
+#include <new>
+#include <type_traits>
+
+#define MEMF_POOL_API __attribute__((visibility("default")))
+
+namespace memf {
+
+// Fixed-size objects from chunks memf reserves for this pool alone.
+//
+// - allocate() is thread-safe and takes no lock on its common path: each thread keeps a small
+//   cache of free slots per pool and exchanges whole batches with the pool under the pool's own
+//   lock. A slot freed by another thread than the one that allocated it is fine.
+// - The pool grows by one chunk whenever it runs out; allocate() throws std::bad_alloc only when
+//   its reserved range (at least 64M objects or 16 GiB) or the system's memory is exhausted.
+// - Objects are aligned to 16 bytes when objectSize rounds up to a multiple of 16, else to 8.
+// - deallocate() of a pointer this pool did not hand out, or of one already freed, is reported
+//   as one line "memf: error: ..." on stderr and then aborts or is ignored (MEMF_ON_ERROR).
+// - The pool's chunk memory is counted by the tracker under the pool's name.
+class MEMF_POOL_API MemoryPool {
+ public:
+  // The pool is named "MemoryPool(<objectSize>)" for the tracker.
+  MemoryPool(size_t objectSize, size_t initialCapacity = 64);
+  // name: the tracker category for this pool's memory (47 bytes at most are kept).
+  MemoryPool(size_t objectSize, size_t initialCapacity, const char* name);
+  ~MemoryPool();
+  MemoryPool(const MemoryPool&) = delete;
+  MemoryPool& operator=(const MemoryPool&) = delete;
+
+  void* allocate();
+  void deallocate(void* ptr);
+
+  size_t getObjectSize() const;
+  // Objects the pool can hold without growing (its chunks' slots).
+  size_t getCapacity() const;
+  // Objects handed out and not yet deallocated. Exact for the calling thread; other threads'
+  // operations since their last exchange with the pool are seen as they were then.
+  size_t getUsedCount() const;
+  // Bytes of chunk memory the pool holds (slots and their state bytes).
+  size_t getMemoryUsage() const;
+
+  // Releases every object and all chunk memory at once; the pool starts over empty and grows
+  // again on demand. Outstanding pointers become invalid: deallocating one afterwards is reported
+  // (as for a pointer the pool never handed out) unless the pool has handed that address out
+  // again meanwhile. Must not overlap other threads' calls on this pool.
+  void clear();
+  // Returns every chunk whose slots are all free to the system (other threads' caches of this
+  // pool keep theirs, at most two batches each). Safe to call at any time from any thread.
+  void shrink();
+
+  // Extras beyond the seed's interface.
+  size_t getAlignment() const;
+  const char* getName() const;
+  // Bytes given back by the last shrink() or clear().
+  size_t getLastReleased() const;
+
+  struct Impl;
+
+ private:
+  Impl* impl_;
+};
+
+// Variable-size blocks, arena style: bump allocation in chunks, freed blocks kept on per-size
+// free lists for reuse. Thread-safe with a per-pool lock (uncontended: two atomic operations).
+// Misuse (foreign pointer, double free, a size from another size class) is reported like
+// MemoryPool's.
+class MEMF_POOL_API VariablePool {
+ public:
+  // initialChunk: bytes of the first chunk (rounded up to 64 KiB); later chunks double up to
+  // 4 MiB. Blocks above 256 KiB get a mapping of their own.
+  explicit VariablePool(size_t initialChunk = 64 * 1024, const char* name = "VariablePool");
+  ~VariablePool();
+  VariablePool(const VariablePool&) = delete;
+  VariablePool& operator=(const VariablePool&) = delete;
+
+  // alignment: a power of two up to 4096 (16 is the minimum every block gets).
+  void* allocate(size_t size, size_t alignment = alignof(std::max_align_t));
+  // size: as passed to allocate (any size of the same size class is accepted).
+  void deallocate(void* ptr, size_t size);
+
+  // Frees every block at once. The first chunk is kept for reuse (an arena reset costs no page
+  // faults); the others go back to the system. Outstanding pointers become invalid.
+  void clear();
+  // Returns every chunk without live blocks to the system, the first one included.
+  void shrink();
+
+  // Bytes of the live blocks (each counted at its size class).
+  size_t getUsedBytes() const;
+  // Bytes of chunk memory the pool holds, block states included.
+  size_t getMemoryUsage() const;
+  const char* getName() const;
+  size_t getLastReleased() const;
+
+  struct Impl;
+
+ private:
+  Impl* impl_;
+};
+
+// Shrinks every live pool (MemoryPool and VariablePool); the bytes given back. The memory
+// optimizer calls it under pressure; applications may call it too.
+MEMF_POOL_API size_t shrinkAllPools();
+
+// A MemoryPool as a std::pmr::memory_resource: requests that fit a slot (size and alignment) come
+// from the pool, others from upstream.
+class MEMF_POOL_API MemoryPoolResource : public std::pmr::memory_resource {
+ public:
+  explicit MemoryPoolResource(MemoryPool& pool,
+                              std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
+      : pool_(pool), upstream_(upstream) {}
+  MemoryPool& pool() const { return pool_; }
+
+ protected:
+  void* do_allocate(size_t bytes, size_t alignment) override {
+    if (fits(bytes, alignment)) return pool_.allocate();
+    return upstream_->allocate(bytes, alignment);
+  }
+  void do_deallocate(void* p, size_t bytes, size_t alignment) override {
+    if (fits(bytes, alignment)) pool_.deallocate(p);
+    else upstream_->deallocate(p, bytes, alignment);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    auto* resource = dynamic_cast<const MemoryPoolResource*>(&other);
+    return resource && &resource->pool_ == &pool_ && resource->upstream_->is_equal(*upstream_);
+  }
+
+ private:
+  bool fits(size_t bytes, size_t alignment) const {
+    return bytes <= pool_.getObjectSize() && alignment <= pool_.getAlignment();
+  }
+  MemoryPool& pool_;
+  std::pmr::memory_resource* upstream_;
+};
+
+// A VariablePool as a std::pmr::memory_resource (alignments above 4096 throw std::bad_alloc).
+class MEMF_POOL_API VariablePoolResource : public std::pmr::memory_resource {
+ public:
+  explicit VariablePoolResource(VariablePool& pool) : pool_(pool) {}
+  VariablePool& pool() const { return pool_; }
+
+ protected:
+  void* do_allocate(size_t bytes, size_t alignment) override { return pool_.allocate(bytes, alignment); }
+  void do_deallocate(void* p, size_t bytes, size_t) override { pool_.deallocate(p, bytes); }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    auto* resource = dynamic_cast<const VariablePoolResource*>(&other);
+    return resource && &resource->pool_ == &pool_;
+  }
+
+ private:
+  VariablePool& pool_;
+};
+
+namespace detail {
+// The process-wide pool PoolAllocator uses for objects of `size` bytes (size <= 1024), named
+// "PoolAllocator(<size>)". Created on first use and never destroyed, so containers that outlive
+// main() stay valid.
+MEMF_POOL_API MemoryPool& shared_node_pool(size_t size);
+constexpr size_t kSharedNodePoolMax = 1024;
+}  // namespace detail
+
+// An STL allocator for node containers (std::list, std::map, std::set, std::unordered_map's
+// nodes): single objects come from the shared MemoryPool of their size; arrays and objects above
+// 1 KiB or aligned beyond 16 bytes from ::operator new. Stateless: every instance is equal.
+template <class T>
+class PoolAllocator {
+ public:
+  using value_type = T;
+  using is_always_equal = std::true_type;
+
+  PoolAllocator() noexcept = default;
+  template <class U>
+  PoolAllocator(const PoolAllocator<U>&) noexcept {}
+
+  T* allocate(size_t n) {
+    if (n == 1 && pooled()) return static_cast<T*>(pool().allocate());
+    if (n > size_t(-1) / sizeof(T)) throw std::bad_array_new_length();
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(alignof(T))));
+  }
+  void deallocate(T* p, size_t n) noexcept {
+    if (n == 1 && pooled()) pool().deallocate(p);
+    else ::operator delete(p, std::align_val_t(alignof(T)));
+  }
+
+  template <class U>
+  bool operator==(const PoolAllocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const PoolAllocator<U>&) const noexcept { return false; }
+
+ private:
+  static constexpr bool pooled() { return sizeof(T) <= detail::kSharedNodePoolMax && alignof(T) <= 16; }
+  static MemoryPool& pool() {
+    static MemoryPool& shared = detail::shared_node_pool(sizeof(T));
+    return shared;
+  }
+};
+
+}  // namespace memf
+
+extern "C" {
+// C spelling of memf::shrinkAllPools().
+MEMF_POOL_API size_t memf_pools_shrink_all(void);
+}

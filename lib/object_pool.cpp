@@ -1,0 +1,691 @@
+// memf::MemoryPool: fixed-size slots in a range reserved for the pool, per-slot state bytes kept
+// apart from the slots, per-thread caches exchanging batches with the pool under its own lock.
+//
+// Layout. Each pool reserves (MAP_NORESERVE: address space only) one range for its slots, cut
+// into chunks of chunk_bytes (a power of two), and two more for its metadata: one state byte per
+// granule (8 or 16 bytes) of the range, and one ChunkMeta per chunk. "Is p ours" is one compare,
+// the chunk is offset >> chunk_shift and the state is states[offset >> granule_shift]: only the
+// granule where a slot starts is ever non-zero, so interior and misaligned pointers never match.
+// Nothing is stored in user memory except the link of a free slot in its first word.
+//
+// Because the range stays mapped until the pool is destroyed (shrink and clear only purge
+// pages), a stale cached pointer can always be read safely: purged pages read as zero.
+#include <memf/memory_pool.hpp>
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "config.hpp"
+#include "platform.hpp"
+#include "pool_registry.hpp"
+#include "tracker.hpp"
+
+namespace memf {
+namespace {
+
+constexpr uint8_t kFree = 0;
+constexpr uint8_t kLive = 1;
+constexpr uint32_t kNil = UINT32_MAX;
+// Pools that get a per-thread cache entry; pools beyond this work uncached (under their lock).
+constexpr uint32_t kMaxCachedPools = 1024;
+constexpr uint32_t kNoId = kMaxCachedPools;  // its entry is never filled, so it always misses
+constexpr size_t kMaxChunkBytes = size_t(256) << 10;
+
+struct FreeSlot {
+  FreeSlot* next;
+};
+
+enum ChunkList : uint8_t { kListNone = 0, kListPartial, kListEmpty, kListReleased };
+
+// A chunk's slots are either carved (handed out at least once) or not. Carved slots are with the
+// program, in a thread cache, or on free. used counts those out of the chunk (program + caches).
+struct ChunkMeta {
+  FreeSlot* free;
+  uint32_t used;
+  uint32_t carved;
+  uint32_t prev;
+  uint32_t next;
+  uint8_t list;
+};
+
+// One thread's cache for one pool: a LIFO of free slots. Only the owning thread writes it;
+// getUsedCount reads count and epoch from other threads, hence the (relaxed) atomics.
+struct CacheEntry {
+  void* head;
+  std::atomic<uint64_t> epoch;  // the pool incarnation the slots belong to; 0 = none
+  std::atomic<uint32_t> count;
+  uint32_t unused;
+};
+
+struct ThreadTable {
+  ThreadTable* prev;
+  ThreadTable* next;
+  CacheEntry entries[kMaxCachedPools + 1];
+};
+constexpr size_t kTableBytes = (sizeof(ThreadTable) + kPageSize - 1) & ~(kPageSize - 1);
+
+__thread ThreadTable* t_table __attribute__((tls_model("initial-exec"))) = nullptr;
+// Set once the thread's table has been flushed at thread exit: later calls go uncached.
+__thread bool t_exited __attribute__((tls_model("initial-exec"))) = false;
+
+}  // namespace
+
+struct alignas(64) MemoryPool::Impl {
+  // Read by every call; written by the constructor and clear() only.
+  char* base;
+  uint8_t* states;
+  size_t range_bytes;
+  size_t range_granules;
+  unsigned granule_shift;
+  unsigned chunk_shift;
+  uint32_t id;
+  uint32_t batch;      // slots per exchange with the pool
+  uint32_t cache_max;  // slots a thread keeps for this pool (two batches)
+  std::atomic<uint64_t> epoch;  // changes at clear(): thread caches filled before are dropped
+  size_t object_size;
+  size_t stride;
+  size_t chunk_bytes;
+  size_t slots_per_chunk;
+  size_t max_chunks;
+  size_t held_chunk_bytes;  // a chunk's slots plus its state bytes, as accounted
+  ChunkMeta* chunks;
+  size_t meta_bytes;
+  size_t states_bytes;
+  uint8_t tag;
+  char name[kMaxCategoryName + 1];
+  PoolNode node;
+
+  // The shared part, under lock.
+  alignas(64) SpinLock lock;
+  uint32_t partial_head = kNil;
+  uint32_t empty_head = kNil;
+  uint32_t released_head = kNil;
+  size_t top = 0;  // chunks [0, top) have been used at least once
+  std::atomic<size_t> held{0};  // chunks holding memory (not released)
+  std::atomic<size_t> out{0};   // slots out of chunks: with the program or in thread caches
+  std::atomic<size_t> last_released{0};
+};
+
+namespace {
+
+using Pool = MemoryPool::Impl;
+
+// --- registry: pool ids, live pools, thread tables -------------------------------------------
+
+// Order: g_registry_lock -> a pool's lock; g_tables_lock is a leaf.
+constinit SpinLock g_registry_lock;
+constinit Pool* g_slots[kMaxCachedPools] = {};
+constinit PoolNode g_pools{};  // sentinel of the live-pool list
+constinit std::atomic<uint64_t> g_epoch{0};
+constinit SpinLock g_tables_lock;
+constinit ThreadTable* g_tables = nullptr;
+constinit SpinLock g_key_lock;
+constinit std::atomic<bool> g_key_ready{false};
+pthread_key_t g_key;
+
+uint64_t next_epoch() { return g_epoch.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+void account(Pool& pool, size_t chunks, bool is_allocation) {
+  if (chunks) external_account(pool.tag, int64_t(chunks * pool.held_chunk_bytes), is_allocation);
+}
+
+char* chunk_base(Pool& pool, uint32_t c) { return pool.base + (size_t(c) << pool.chunk_shift); }
+
+// --- chunk lists (under pool.lock) -------------------------------------------------------------
+
+uint32_t& list_head(Pool& pool, uint8_t list) {
+  return list == kListPartial ? pool.partial_head : list == kListEmpty ? pool.empty_head : pool.released_head;
+}
+
+void unlink_chunk(Pool& pool, uint32_t c) {
+  ChunkMeta& m = pool.chunks[c];
+  if (m.list == kListNone) return;
+  if (m.prev != kNil) pool.chunks[m.prev].next = m.next;
+  else list_head(pool, m.list) = m.next;
+  if (m.next != kNil) pool.chunks[m.next].prev = m.prev;
+  m.list = kListNone;
+}
+
+void link_chunk(Pool& pool, uint32_t c, uint8_t list) {
+  ChunkMeta& m = pool.chunks[c];
+  m.list = list;
+  if (list == kListNone) return;
+  uint32_t& head = list_head(pool, list);
+  m.prev = kNil;
+  m.next = head;
+  if (head != kNil) pool.chunks[head].prev = c;
+  head = c;
+}
+
+// Where a held chunk belongs: empty when nothing is out, partial when it can still give slots.
+void relist(Pool& pool, uint32_t c) {
+  ChunkMeta& m = pool.chunks[c];
+  const uint8_t list = m.used == 0 ? kListEmpty
+                       : (m.free || m.carved < pool.slots_per_chunk) ? kListPartial
+                                                                     : kListNone;
+  if (list == m.list) return;
+  unlink_chunk(pool, c);
+  link_chunk(pool, c, list);
+}
+
+// A chunk that can give slots: partial first (keeps empty chunks empty for shrink), then empty
+// (most recently emptied: its pages are resident), then a released one, then a fresh one.
+uint32_t chunk_to_take(Pool& pool) {
+  if (pool.partial_head != kNil) return pool.partial_head;
+  if (pool.empty_head != kNil) return pool.empty_head;
+  uint32_t c = pool.released_head;
+  if (c == kNil) {
+    if (pool.top == pool.max_chunks) return kNil;
+    c = uint32_t(pool.top++);
+    pool.chunks[c] = ChunkMeta{nullptr, 0, 0, kNil, kNil, kListNone};
+  } else {
+    unlink_chunk(pool, c);
+  }
+  link_chunk(pool, c, kListEmpty);
+  pool.held.fetch_add(1, std::memory_order_relaxed);
+  account(pool, 1, true);
+  return c;
+}
+
+// Takes up to n slots as a chain; their number (fewer only when the range is exhausted).
+size_t take_slots(Pool& pool, size_t n, FreeSlot** chain) {
+  FreeSlot* head = nullptr;
+  size_t got = 0;
+  while (got < n) {
+    const uint32_t c = chunk_to_take(pool);
+    if (c == kNil) break;
+    ChunkMeta& m = pool.chunks[c];
+    const size_t before = got;
+    while (got < n && m.free) {
+      FreeSlot* slot = m.free;
+      m.free = slot->next;
+      slot->next = head;
+      head = slot;
+      ++got;
+    }
+    while (got < n && m.carved < pool.slots_per_chunk) {
+      auto* slot = reinterpret_cast<FreeSlot*>(chunk_base(pool, c) + size_t(m.carved++) * pool.stride);
+      slot->next = head;
+      head = slot;
+      ++got;
+    }
+    m.used += uint32_t(got - before);
+    relist(pool, c);
+  }
+  pool.out.fetch_add(got, std::memory_order_relaxed);
+  *chain = head;
+  return got;
+}
+
+void give_slot(Pool& pool, void* p) {
+  const uint32_t c = uint32_t(size_t(static_cast<char*>(p) - pool.base) >> pool.chunk_shift);
+  ChunkMeta& m = pool.chunks[c];
+  auto* slot = static_cast<FreeSlot*>(p);
+  slot->next = m.free;
+  m.free = slot;
+  --m.used;
+  relist(pool, c);
+  pool.out.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// Gives `count` slots of a chain back under one lock acquisition; the rest of the chain.
+void* give_chain(Pool& pool, void* head, size_t count) {
+  LockGuard guard(pool.lock);
+  while (count-- && head) {
+    void* next = static_cast<FreeSlot*>(head)->next;
+    give_slot(pool, head);
+    head = next;
+  }
+  return head;
+}
+
+// --- thread tables ---------------------------------------------------------------------------
+
+void flush_entry(Pool& pool, CacheEntry& entry) {
+  const uint32_t count = entry.count.load(std::memory_order_relaxed);
+  if (entry.head && entry.epoch.load(std::memory_order_relaxed) == pool.epoch.load(std::memory_order_relaxed))
+    give_chain(pool, entry.head, count);
+  entry.head = nullptr;
+  entry.count.store(0, std::memory_order_relaxed);
+}
+
+// pthread key destructor: the thread's cached slots go back to their pools (if those still
+// exist in the same incarnation), then the table is unlinked and unmapped.
+void thread_exit(void* arg) {
+  auto* table = static_cast<ThreadTable*>(arg);
+  t_exited = true;
+  t_table = nullptr;
+  {
+    LockGuard guard(g_registry_lock);
+    for (uint32_t id = 0; id < kMaxCachedPools; ++id) {
+      CacheEntry& entry = table->entries[id];
+      if (entry.head && g_slots[id]) flush_entry(*g_slots[id], entry);
+    }
+  }
+  {
+    LockGuard guard(g_tables_lock);
+    if (table->prev) table->prev->next = table->next;
+    else g_tables = table->next;
+    if (table->next) table->next->prev = table->prev;
+  }
+  os::unmap(table, kTableBytes);
+}
+
+// fork(): the parent holds every pool lock across it so the child never inherits one held.
+void fork_prepare() {
+  g_registry_lock.lock();
+  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) node->lock->lock();
+  g_tables_lock.lock();
+}
+void fork_parent() {
+  g_tables_lock.unlock();
+  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) node->lock->unlock();
+  g_registry_lock.unlock();
+}
+void fork_child() {
+  g_tables_lock.reset_after_fork();
+  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) node->lock->reset_after_fork();
+  g_registry_lock.reset_after_fork();
+}
+
+void install_hooks_once() {
+  if (g_key_ready.load(std::memory_order_acquire)) return;
+  LockGuard guard(g_key_lock);
+  if (g_key_ready.load(std::memory_order_relaxed)) return;
+  pthread_key_create(&g_key, thread_exit);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  g_key_ready.store(true, std::memory_order_release);
+}
+
+ThreadTable* create_table() {
+  if (t_exited) return nullptr;
+  auto* table = static_cast<ThreadTable*>(os::map(kTableBytes));  // zeroed: every entry empty
+  if (!table) return nullptr;
+  pthread_setspecific(g_key, table);
+  {
+    LockGuard guard(g_tables_lock);
+    table->next = g_tables;
+    if (g_tables) g_tables->prev = table;
+    g_tables = table;
+  }
+  t_table = table;
+  return table;
+}
+
+// The calling thread's entry for pool, emptied of another incarnation's slots; nullptr when the
+// pool or the thread works uncached.
+CacheEntry* thread_entry(Pool& pool) {
+  if (pool.id == kNoId) return nullptr;
+  ThreadTable* table = t_table ? t_table : create_table();
+  if (!table) return nullptr;
+  CacheEntry& entry = table->entries[pool.id];
+  const uint64_t epoch = pool.epoch.load(std::memory_order_relaxed);
+  if (entry.epoch.load(std::memory_order_relaxed) != epoch) {
+    // Slots of a destroyed pool that had this id, or from before clear(): never touched again.
+    entry.head = nullptr;
+    entry.count.store(0, std::memory_order_relaxed);
+    entry.epoch.store(epoch, std::memory_order_relaxed);
+  }
+  return &entry;
+}
+
+// --- misuse ----------------------------------------------------------------------------------
+
+MEMF_NOINLINE void report_misuse(Pool& pool, void* ptr) {
+  char line[400];
+  fmt::format_to_n_result<char*> r{};
+  const uintptr_t address = uintptr_t(ptr);
+  const char* op = "memf::MemoryPool::deallocate";
+  const size_t offset = address - uintptr_t(pool.base);
+  {
+    LockGuard guard(pool.lock);
+    const size_t cap = sizeof(line) - 48;
+    const size_t c = offset >> pool.chunk_shift;
+    const size_t in_chunk = offset & (pool.chunk_bytes - 1);
+    const size_t slot = in_chunk / pool.stride;
+    if (offset >= pool.range_bytes) {
+      r = fmt::format_to_n(line, cap, "memf: error: invalid pointer {:#x} in {}(): not allocated by MemoryPool \"{}\"",
+                           address, op, pool.name);
+    } else if (c >= pool.top || pool.chunks[c].list == kListReleased || slot >= pool.chunks[c].carved) {
+      r = fmt::format_to_n(line, cap,
+                           "memf: error: invalid pointer {:#x} in {}(): no live object there in MemoryPool \"{}\" "
+                           "(never handed out, or released by clear() or shrink())",
+                           address, op, pool.name);
+    } else if (in_chunk != slot * pool.stride) {
+      const uintptr_t start = uintptr_t(chunk_base(pool, uint32_t(c)) + slot * pool.stride);
+      r = fmt::format_to_n(line, cap,
+                           "memf: error: invalid pointer {:#x} in {}(): {} bytes into the object at {:#x} "
+                           "(MemoryPool \"{}\", object size {} B)",
+                           address, op, address - start, start, pool.name, pool.object_size);
+    } else {
+      r = fmt::format_to_n(line, cap, "memf: error: double free of {:#x} (MemoryPool \"{}\", object size {} B) in {}()",
+                           address, pool.name, pool.object_size, op);
+    }
+  }
+  pool_report(line, std::min(r.size, sizeof(line) - 48));
+}
+
+// Whether ptr is the start of a slot the program holds; its state byte through *state.
+inline bool live_slot(Pool& pool, void* ptr, uint8_t** state) {
+  // Rotating the low bits to the top makes misaligned and outside pointers fail one compare.
+  const size_t granule = std::rotr(size_t(uintptr_t(ptr) - uintptr_t(pool.base)), int(pool.granule_shift));
+  if (granule >= pool.range_granules) return false;
+  *state = &pool.states[granule];
+  return **state == kLive;
+}
+
+MEMF_NOINLINE void* allocate_slow(Pool& pool) {
+  CacheEntry* entry = thread_entry(pool);
+  void* p;
+  if (!entry) {
+    FreeSlot* chain;
+    LockGuard guard(pool.lock);
+    if (take_slots(pool, 1, &chain) == 0) throw std::bad_alloc();
+    p = chain;
+  } else {
+    if (!entry->head) {
+      FreeSlot* chain;
+      size_t got;
+      {
+        LockGuard guard(pool.lock);
+        got = take_slots(pool, pool.batch, &chain);
+      }
+      if (got == 0) throw std::bad_alloc();
+      entry->head = chain;
+      entry->count.store(uint32_t(got), std::memory_order_relaxed);
+    }
+    p = entry->head;
+    entry->head = static_cast<FreeSlot*>(p)->next;
+    entry->count.store(entry->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  }
+  pool.states[size_t(static_cast<char*>(p) - pool.base) >> pool.granule_shift] = kLive;
+  return p;
+}
+
+MEMF_NOINLINE void deallocate_slow(Pool& pool, void* ptr) {
+  if (!ptr) return;
+  uint8_t* state;
+  if (!live_slot(pool, ptr, &state)) {
+    report_misuse(pool, ptr);
+    return;
+  }
+  CacheEntry* entry = thread_entry(pool);
+  *state = kFree;
+  if (!entry) {
+    LockGuard guard(pool.lock);
+    give_slot(pool, ptr);
+    return;
+  }
+  uint32_t count = entry->count.load(std::memory_order_relaxed);
+  if (count >= pool.cache_max) {
+    entry->head = give_chain(pool, entry->head, pool.batch);
+    count -= pool.batch;
+  }
+  static_cast<FreeSlot*>(ptr)->next = static_cast<FreeSlot*>(entry->head);
+  entry->head = ptr;
+  entry->count.store(count + 1, std::memory_order_relaxed);
+}
+
+size_t shrink_pool(Pool& pool) {
+  if (ThreadTable* table = t_table; table && pool.id != kNoId) flush_entry(pool, table->entries[pool.id]);
+  size_t released = 0;
+  {
+    LockGuard guard(pool.lock);
+    while (pool.empty_head != kNil) {
+      const uint32_t c = pool.empty_head;
+      unlink_chunk(pool, c);
+      // Purged under the lock: a released chunk must not be taken again before its pages go.
+      os::purge(chunk_base(pool, c), pool.chunk_bytes);
+      const size_t state_bytes = pool.chunk_bytes >> pool.granule_shift;
+      if (state_bytes % kPageSize == 0) os::purge(pool.states + (size_t(c) << pool.chunk_shift >> pool.granule_shift), state_bytes);
+      ChunkMeta& m = pool.chunks[c];
+      m.free = nullptr;
+      m.carved = 0;
+      link_chunk(pool, c, kListReleased);
+      ++released;
+    }
+    pool.held.fetch_sub(released, std::memory_order_relaxed);
+    account(pool, released, false);
+  }
+  const size_t bytes = released * pool.held_chunk_bytes;
+  pool.last_released.store(bytes, std::memory_order_relaxed);
+  return bytes;
+}
+
+size_t shrink_node(void* self) { return shrink_pool(*static_cast<Pool*>(self)); }
+
+size_t next_pow2(size_t n) { return n <= 1 ? 1 : size_t(1) << (64 - __builtin_clzll(n - 1)); }
+
+}  // namespace
+
+// --- registry and reporting shared with VariablePool ---------------------------------------------
+
+void pool_registry_add(PoolNode* node) {
+  install_hooks_once();
+  LockGuard guard(g_registry_lock);
+  if (!g_pools.next) g_pools.next = g_pools.prev = &g_pools;
+  node->next = g_pools.next;
+  node->prev = &g_pools;
+  g_pools.next->prev = node;
+  g_pools.next = node;
+}
+
+void pool_registry_remove(PoolNode* node) {
+  LockGuard guard(g_registry_lock);
+  node->prev->next = node->next;
+  node->next->prev = node->prev;
+}
+
+void pool_report(char* line, size_t length) {
+  const bool abort_now = config().on_error == OnError::kAbort;
+  auto tail = fmt::format_to_n(line + length, 47, "{}\n", abort_now ? "; aborting (MEMF_ON_ERROR=abort)" : "; ignored");
+  os::write_stderr(line, length + tail.size);
+  if (abort_now) abort();
+}
+
+uint8_t pool_category(const char* name) { return category_intern(name); }
+
+MEMF_POOL_API size_t shrinkAllPools() {
+  size_t bytes = 0;
+  LockGuard guard(g_registry_lock);
+  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) bytes += node->shrink(node->self);
+  return bytes;
+}
+
+// --- MemoryPool ------------------------------------------------------------------------------------
+
+MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity)
+    : MemoryPool(objectSize, initialCapacity, nullptr) {}
+
+MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* name) : impl_(new Impl()) {
+  load_config();  // MEMF_ON_ERROR applies even when memf is not the process's allocator
+  std::unique_ptr<Impl> owner(impl_);
+  Impl& pool = *impl_;
+  pool.object_size = objectSize;
+  pool.stride = round_up(std::max<size_t>(objectSize, 1), 8);
+  if (pool.stride < objectSize) throw std::bad_alloc();  // overflow
+  pool.granule_shift = pool.stride % 16 == 0 ? 4 : 3;
+  const size_t wanted = initialCapacity > (size_t(1) << 40) / pool.stride ? size_t(1) << 40 : initialCapacity * pool.stride;
+  size_t chunk = next_pow2(std::max({wanted, kPageSize, pool.stride}));
+  if (chunk > kMaxChunkBytes) chunk = std::max(kMaxChunkBytes, next_pow2(pool.stride));
+  pool.chunk_bytes = chunk;
+  pool.chunk_shift = unsigned(__builtin_ctzll(chunk));
+  pool.slots_per_chunk = chunk / pool.stride;
+  pool.held_chunk_bytes = chunk + (chunk >> pool.granule_shift);
+  // Room for at least 64M objects (within 1..16 GiB of address space), less if refused.
+  size_t range = std::clamp<size_t>(next_pow2(pool.stride) << 26, size_t(1) << 30, size_t(16) << 30);
+  range = std::max(range, chunk * 64);
+  for (;; range /= 2) {
+    if (range < chunk * 4) throw std::bad_alloc();
+    pool.base = static_cast<char*>(os::reserve(range));
+    if (pool.base) break;
+  }
+  pool.range_bytes = range;
+  pool.range_granules = range >> pool.granule_shift;
+  pool.max_chunks = std::min<size_t>(range / chunk, kNil - 1);
+  pool.states_bytes = round_up(range >> pool.granule_shift, kPageSize);
+  pool.meta_bytes = round_up(pool.max_chunks * sizeof(ChunkMeta), kPageSize);
+  pool.states = static_cast<uint8_t*>(os::reserve(pool.states_bytes));
+  pool.chunks = static_cast<ChunkMeta*>(os::reserve(pool.meta_bytes));
+  if (!pool.states || !pool.chunks) {
+    if (pool.states) os::unmap(pool.states, pool.states_bytes);
+    if (pool.chunks) os::unmap(pool.chunks, pool.meta_bytes);
+    os::unmap(pool.base, range);
+    throw std::bad_alloc();
+  }
+  // About 16 KiB per exchange, 1..64 slots; a thread keeps at most two batches.
+  pool.batch = uint32_t(std::clamp<size_t>((size_t(16) << 10) / pool.stride, 1, 64));
+  pool.cache_max = pool.batch * 2;
+  if (name && *name) fmt::format_to_n(pool.name, kMaxCategoryName, "{}", name);
+  else fmt::format_to_n(pool.name, kMaxCategoryName, "MemoryPool({})", objectSize);
+  pool.tag = pool_category(pool.name);
+  pool.epoch.store(next_epoch(), std::memory_order_relaxed);
+  pool.node.shrink = shrink_node;
+  pool.node.self = &pool;
+  pool.node.lock = &pool.lock;
+  pool_registry_add(&pool.node);
+  {
+    LockGuard guard(g_registry_lock);
+    pool.id = kNoId;
+    for (uint32_t id = 0; id < kMaxCachedPools; ++id)
+      if (!g_slots[id]) {
+        g_slots[id] = &pool;
+        pool.id = id;
+        break;
+      }
+  }
+  owner.release();
+  // The initial capacity: chunks held from the start (their pages are touched only when used).
+  LockGuard guard(pool.lock);
+  const size_t initial_chunks = (initialCapacity + pool.slots_per_chunk - 1) / pool.slots_per_chunk;
+  for (size_t i = 0; i < initial_chunks && i < pool.max_chunks; ++i) chunk_to_take(pool);
+}
+
+MemoryPool::~MemoryPool() {
+  Impl& pool = *impl_;
+  pool_registry_remove(&pool.node);
+  {
+    LockGuard guard(g_registry_lock);
+    if (pool.id != kNoId) g_slots[pool.id] = nullptr;
+  }
+  account(pool, pool.held.load(std::memory_order_relaxed), false);
+  os::unmap(pool.base, pool.range_bytes);
+  os::unmap(pool.states, pool.states_bytes);
+  os::unmap(pool.chunks, pool.meta_bytes);
+  delete impl_;
+}
+
+void* MemoryPool::allocate() {
+  Impl& pool = *impl_;
+  if (ThreadTable* table = t_table; MEMF_LIKELY(table != nullptr)) {
+    CacheEntry& entry = table->entries[pool.id];
+    void* head = entry.head;
+    if (MEMF_LIKELY(head != nullptr && entry.epoch.load(std::memory_order_relaxed) ==
+                                           pool.epoch.load(std::memory_order_relaxed))) {
+      entry.head = static_cast<FreeSlot*>(head)->next;
+      entry.count.store(entry.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+      pool.states[size_t(static_cast<char*>(head) - pool.base) >> pool.granule_shift] = kLive;
+      return head;
+    }
+  }
+  return allocate_slow(pool);
+}
+
+void MemoryPool::deallocate(void* ptr) {
+  Impl& pool = *impl_;
+  ThreadTable* table = t_table;
+  uint8_t* state;
+  if (MEMF_LIKELY(table != nullptr && live_slot(pool, ptr, &state))) {
+    CacheEntry& entry = table->entries[pool.id];
+    const uint32_t count = entry.count.load(std::memory_order_relaxed);
+    if (MEMF_LIKELY(count < pool.cache_max &&
+                    entry.epoch.load(std::memory_order_relaxed) == pool.epoch.load(std::memory_order_relaxed))) {
+      *state = kFree;
+      static_cast<FreeSlot*>(ptr)->next = static_cast<FreeSlot*>(entry.head);
+      entry.head = ptr;
+      entry.count.store(count + 1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  deallocate_slow(pool, ptr);
+}
+
+size_t MemoryPool::getObjectSize() const { return impl_->object_size; }
+size_t MemoryPool::getAlignment() const { return impl_->granule_shift == 4 ? 16 : 8; }
+const char* MemoryPool::getName() const { return impl_->name; }
+size_t MemoryPool::getLastReleased() const { return impl_->last_released.load(std::memory_order_relaxed); }
+
+size_t MemoryPool::getCapacity() const {
+  return impl_->held.load(std::memory_order_relaxed) * impl_->slots_per_chunk;
+}
+
+size_t MemoryPool::getMemoryUsage() const {
+  return impl_->held.load(std::memory_order_relaxed) * impl_->held_chunk_bytes;
+}
+
+size_t MemoryPool::getUsedCount() const {
+  Impl& pool = *impl_;
+  size_t cached = 0;
+  if (pool.id != kNoId) {
+    const uint64_t epoch = pool.epoch.load(std::memory_order_relaxed);
+    LockGuard guard(g_tables_lock);
+    for (ThreadTable* table = g_tables; table; table = table->next) {
+      const CacheEntry& entry = table->entries[pool.id];
+      if (entry.epoch.load(std::memory_order_relaxed) == epoch) cached += entry.count.load(std::memory_order_relaxed);
+    }
+  }
+  const size_t out = pool.out.load(std::memory_order_relaxed);
+  return out > cached ? out - cached : 0;
+}
+
+void MemoryPool::shrink() { shrink_pool(*impl_); }
+
+void MemoryPool::clear() {
+  Impl& pool = *impl_;
+  size_t held;
+  {
+    LockGuard registry(g_registry_lock);
+    LockGuard guard(pool.lock);
+    // A new incarnation: every thread's cached slots of the old one are dropped unread.
+    pool.epoch.store(next_epoch(), std::memory_order_relaxed);
+    const size_t used_bytes = pool.top << pool.chunk_shift;
+    os::purge(pool.base, used_bytes);
+    os::purge(pool.states, std::min(pool.states_bytes, round_up(used_bytes >> pool.granule_shift, kPageSize)));
+    os::purge(pool.chunks, std::min(pool.meta_bytes, round_up(pool.top * sizeof(ChunkMeta), kPageSize)));
+    pool.top = 0;
+    pool.partial_head = pool.empty_head = pool.released_head = kNil;
+    held = pool.held.exchange(0, std::memory_order_relaxed);
+    pool.out.store(0, std::memory_order_relaxed);
+    account(pool, held, false);
+  }
+  pool.last_released.store(held * pool.held_chunk_bytes, std::memory_order_relaxed);
+}
+
+namespace detail {
+
+MEMF_POOL_API MemoryPool& shared_node_pool(size_t size) {
+  static constinit std::atomic<MemoryPool*> pools[kSharedNodePoolMax / 8 + 1] = {};
+  static constinit SpinLock lock;
+  const size_t index = (std::max<size_t>(size, 1) + 7) / 8;
+  if (MemoryPool* pool = pools[index].load(std::memory_order_acquire)) return *pool;
+  LockGuard guard(lock);
+  if (MemoryPool* pool = pools[index].load(std::memory_order_relaxed)) return *pool;
+  char name[kMaxCategoryName + 1] = {};
+  fmt::format_to_n(name, kMaxCategoryName, "PoolAllocator({})", index * 8);
+  // Never destroyed: containers using it may outlive main().
+  auto* pool = new MemoryPool(index * 8, 64, name);
+  pools[index].store(pool, std::memory_order_release);
+  return *pool;
+}
+
+}  // namespace detail
+}  // namespace memf
+
+extern "C" MEMF_POOL_API size_t memf_pools_shrink_all(void) { return memf::shrinkAllPools(); }
