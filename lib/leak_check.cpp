@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <mimalloc.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -105,11 +106,13 @@ class FaultScope {
     struct sigaction action {};
     action.sa_sigaction = on_fault;
     // SA_NODEFER: siglongjmp out of the handler does not restore the signal mask (sigsetjmp
-    // saving the mask would cost a system call per range), so the signal must stay unblocked.
+    // saving the mask would cost a system call per range), so the signal must stay unblocked
+    // (scan_range unblocks it after a fault as well).
     action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&action.sa_mask);
-    installed_ = sigaction(SIGSEGV, &action, &g_fault.old_segv) == 0;
-    installed_ = sigaction(SIGBUS, &action, &g_fault.old_bus) == 0 && installed_;
+    // Should this fail, a fault while reading is fatal as it would be without the scope.
+    sigaction(SIGSEGV, &action, &g_fault.old_segv);
+    sigaction(SIGBUS, &action, &g_fault.old_bus);
   }
   ~FaultScope() {
     g_fault.armed = false;
@@ -118,9 +121,6 @@ class FaultScope {
   }
   FaultScope(const FaultScope&) = delete;
   FaultScope& operator=(const FaultScope&) = delete;
-
- private:
-  bool installed_ = false;
 };
 
 // --- the scanner ---------------------------------------------------------------------------------
@@ -407,7 +407,7 @@ class Scanner {
     const size_t at = edge_count_;
     // Consecutive words pointing into the same block (a pointer and an end pointer): one edge.
     if (at > first_[node_of_[source]] && edges_[at - 1] == target) return;
-    if (at == edges_.capacity && !edges_.grow(at + 1)) {
+    if (at >= UINT32_MAX - 1 || (at == edges_.capacity && !edges_.grow(at + 1))) {  // rows index edges by uint32
       graph_failed_ = true;
       return;
     }
@@ -422,6 +422,13 @@ class Scanner {
   MEMF_NOINLINE void scan_range(uintptr_t begin, uintptr_t end, uint32_t source, bool definite, Mode mode) {
     volatile uintptr_t chunk = round_up(begin, kWord);
     if (sigsetjmp(g_fault.env, 0) != 0) {
+      // Back from the handler: the signal may still be blocked (SA_NODEFER may not have been
+      // honoured, e.g. by a sanitizer's sigaction); unblock it for the next fault.
+      sigset_t faults;
+      sigemptyset(&faults);
+      sigaddset(&faults, SIGSEGV);
+      sigaddset(&faults, SIGBUS);
+      pthread_sigmask(SIG_UNBLOCK, &faults, nullptr);
       ++stats_->faults;
       chunk = (chunk & ~(kPageSize - 1)) + kPageSize;
     }
