@@ -1,0 +1,852 @@
+#include "pressure.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "optimizer.hpp"
+#include "platform.hpp"
+#include "pool_arena.hpp"
+#include "tracker.hpp"
+
+// Paths longer than the buffers are cut and then simply fail to open.
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+namespace memf {
+
+// ---------------------------------------------------------------------------------------------
+// Levels
+
+bool thresholds_valid(const LevelThresholds& t) {
+  return t.moderate > 0 && t.moderate < t.critical && t.critical <= 1.0 && t.hysteresis >= 0 &&
+         t.hysteresis < t.moderate && t.psi_some > 0 && t.psi_some <= 1 && t.psi_full > 0 && t.psi_full <= 1;
+}
+
+int next_level(int current, double fraction, const LevelThresholds& t) {
+  const double start[3] = {0, t.moderate, t.critical};
+  int level = current;
+  // Rise to the highest level whose start is reached; fall while below a level's end.
+  while (level < kPressureCritical && fraction >= start[level + 1]) ++level;
+  while (level > kPressureNone && fraction < start[level] - t.hysteresis) --level;
+  return level;
+}
+
+int next_psi_level(int current, double some, double full, const LevelThresholds& t) {
+  int level = current;
+  if (full >= t.psi_full) level = kPressureCritical;
+  else if (some >= t.psi_some && level < kPressureModerate) level = kPressureModerate;
+  if (level == kPressureCritical && full < t.psi_full / 2) level = kPressureModerate;
+  if (level == kPressureModerate && some < t.psi_some / 2) level = kPressureNone;
+  return level;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files (no allocation: the monitor also runs these while the allocator may be under pressure)
+
+long read_small_file(const char* path, char* buf, size_t capacity) {
+  if (capacity == 0) return -1;
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t used = 0;
+  while (used + 1 < capacity) {
+    const ssize_t n = read(fd, buf + used, capacity - 1 - used);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    used += size_t(n);
+  }
+  close(fd);
+  buf[used] = '\0';
+  return long(used);
+}
+
+namespace {
+
+bool join_path(char* out, size_t capacity, const char* a, const char* b, const char* c = "") {
+  // "/" as root adds nothing, so paths stay readable in messages.
+  if (strcmp(a, "/") == 0) a = "";
+  const int n = snprintf(out, capacity, "%s%s%s", a, b, c);
+  return n > 0 && size_t(n) < capacity;
+}
+
+// A limit file's value: a number, or "max" / a v1 "unlimited" figure (>= 2^62) meaning none (0).
+bool read_limit(const char* path, uint64_t* out) {
+  char buf[64];
+  if (read_small_file(path, buf, sizeof buf) <= 0) return false;
+  if (strncmp(buf, "max", 3) == 0) {
+    *out = 0;
+    return true;
+  }
+  char* end;
+  errno = 0;
+  const unsigned long long value = strtoull(buf, &end, 10);
+  if (end == buf || errno) return false;
+  *out = value >= (1ull << 62) ? 0 : value;
+  return true;
+}
+
+bool read_number(const char* path, uint64_t* out) {
+  char buf[64];
+  if (read_small_file(path, buf, sizeof buf) <= 0) return false;
+  char* end;
+  const unsigned long long value = strtoull(buf, &end, 10);
+  if (end == buf) return false;
+  *out = value;
+  return true;
+}
+
+// The value of "key <number>" in a memory.stat-like file; false when absent.
+bool stat_field(const char* text, const char* key, uint64_t* out) {
+  const size_t key_len = strlen(key);
+  for (const char* line = text; line && *line;) {
+    if (strncmp(line, key, key_len) == 0 && line[key_len] == ' ') {
+      *out = strtoull(line + key_len + 1, nullptr, 10);
+      return true;
+    }
+    line = strchr(line, '\n');
+    if (line) ++line;
+  }
+  return false;
+}
+
+// Limit and usage of one cgroup directory. limit 0 = none.
+bool read_cgroup_dir(int version, const char* dir, uint64_t* limit, uint64_t* usage, uint64_t* raw) {
+  char path[600];
+  uint64_t lim = 0, used = 0;
+  char stat[4096];
+  if (version == 2) {
+    if (!join_path(path, sizeof path, dir, "/memory.max") || !read_limit(path, &lim)) return false;
+    uint64_t high = 0;
+    // memory.high throttles and reclaims hard: for this purpose it is a limit too.
+    if (join_path(path, sizeof path, dir, "/memory.high") && read_limit(path, &high) && high && (!lim || high < lim)) lim = high;
+    if (!join_path(path, sizeof path, dir, "/memory.current") || !read_number(path, &used)) used = 0;
+    *raw = used;
+    uint64_t inactive = 0;
+    if (join_path(path, sizeof path, dir, "/memory.stat") && read_small_file(path, stat, sizeof stat) > 0 &&
+        stat_field(stat, "inactive_file", &inactive) && inactive < used)
+      used -= inactive;
+  } else {
+    if (!join_path(path, sizeof path, dir, "/memory.limit_in_bytes") || !read_limit(path, &lim)) return false;
+    if (!join_path(path, sizeof path, dir, "/memory.usage_in_bytes") || !read_number(path, &used)) used = 0;
+    *raw = used;
+    uint64_t inactive = 0, hierarchical = 0;
+    if (join_path(path, sizeof path, dir, "/memory.stat") && read_small_file(path, stat, sizeof stat) > 0) {
+      if ((stat_field(stat, "total_inactive_file", &inactive) || stat_field(stat, "inactive_file", &inactive)) &&
+          inactive < used)
+        used -= inactive;
+      // v1 states the ancestors' bound itself.
+      if (stat_field(stat, "hierarchical_memory_limit", &hierarchical) && hierarchical < (1ull << 62) &&
+          (!lim || hierarchical < lim))
+        lim = hierarchical;
+    }
+  }
+  *limit = lim;
+  *usage = used;
+  return true;
+}
+
+struct Mount {
+  char point[400];
+  char root[400];
+};
+
+// Finds the mount of the v1 memory controller (version 1) or of cgroup2 (version 2).
+bool find_mount(const char* root, int version, Mount* out) {
+  char path[600];
+  char text[16384];
+  if (join_path(path, sizeof path, root, "/proc/self/mountinfo") && read_small_file(path, text, sizeof text) > 0) {
+    for (char* line = text; line && *line;) {
+      char* next = strchr(line, '\n');
+      if (next) *next++ = '\0';
+      // id parent dev root mountpoint options... - fstype source superoptions
+      char mroot[400], point[400];
+      const char* sep = strstr(line, " - ");
+      if (sep && sscanf(line, "%*s %*s %*s %399s %399s", mroot, point) == 2) {
+        char fstype[32] = {}, super[400] = {};
+        sscanf(sep + 3, "%31s %*s %399s", fstype, super);
+        bool match = false;
+        if (version == 2) match = strcmp(fstype, "cgroup2") == 0;
+        else if (strcmp(fstype, "cgroup") == 0) {
+          for (char* opt = strtok(super, ","); opt; opt = strtok(nullptr, ","))
+            if (strcmp(opt, "memory") == 0) match = true;
+        }
+        if (match) {
+          snprintf(out->point, sizeof out->point, "%s", point);
+          snprintf(out->root, sizeof out->root, "%s", mroot);
+          return true;
+        }
+      }
+      line = next;
+    }
+    return false;
+  }
+  // No mountinfo: the conventional places.
+  snprintf(out->point, sizeof out->point, "%s", version == 2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory");
+  snprintf(out->root, sizeof out->root, "/");
+  return true;
+}
+
+// The cgroup directory of `cgroup_path` under the mount (the path is relative to the mount's
+// root; inside a cgroup namespace the mount root may be deeper than "/").
+void cgroup_dir(const char* root, const Mount& mount, const char* cgroup_path, char* out, size_t capacity) {
+  const char* rest = cgroup_path;
+  const size_t root_len = strlen(mount.root);
+  if (strcmp(mount.root, "/") != 0) {
+    if (strncmp(cgroup_path, mount.root, root_len) == 0 && (cgroup_path[root_len] == '/' || !cgroup_path[root_len]))
+      rest = cgroup_path + root_len;
+    else rest = "";  // not below the mount root (namespaced view): the mount itself is our cgroup
+  }
+  if (strcmp(rest, "/") == 0) rest = "";
+  char point[600];
+  join_path(point, sizeof point, root, mount.point);
+  snprintf(out, capacity, "%s%s", point, rest);
+}
+
+}  // namespace
+
+bool refresh_cgroup(CgroupInfo* info) {
+  if (!info->version) return false;
+  uint64_t limit = 0, usage = 0, raw = 0;
+  if (!read_cgroup_dir(info->version, info->path, &limit, &usage, &raw)) return false;
+  info->limit = limit;
+  info->usage = usage;
+  info->raw_usage = raw;
+  return true;
+}
+
+bool discover_cgroup(const char* root, CgroupInfo* out) {
+  *out = CgroupInfo{};
+  char path[600];
+  char text[4096];
+  if (!join_path(path, sizeof path, root, "/proc/self/cgroup") || read_small_file(path, text, sizeof text) <= 0) return false;
+  char v1_path[512] = {}, v2_path[512] = {};
+  bool have_v1 = false, have_v2 = false;
+  for (char* line = text; line && *line;) {
+    char* next = strchr(line, '\n');
+    if (next) *next++ = '\0';
+    // hierarchy-id:controllers:path
+    char* first = strchr(line, ':');
+    char* second = first ? strchr(first + 1, ':') : nullptr;
+    if (second) {
+      *second = '\0';
+      const char* controllers = first + 1;
+      const char* cg = second + 1;
+      if (strncmp(line, "0:", 2) == 0 && *controllers == '\0') {
+        snprintf(v2_path, sizeof v2_path, "%s", cg);
+        have_v2 = true;
+      } else {
+        char list[256];
+        snprintf(list, sizeof list, "%s", controllers);
+        for (char* c = strtok(list, ","); c; c = strtok(nullptr, ","))
+          if (strcmp(c, "memory") == 0) {
+            snprintf(v1_path, sizeof v1_path, "%s", cg);
+            have_v1 = true;
+          }
+      }
+    }
+    line = next;
+  }
+  // v1 memory controller first: on a hybrid system the v2 tree has no memory controller.
+  for (int version : {1, 2}) {
+    if ((version == 1 && !have_v1) || (version == 2 && !have_v2)) continue;
+    Mount mount;
+    if (!find_mount(root, version, &mount)) continue;
+    char dir[512];
+    cgroup_dir(root, mount, version == 1 ? v1_path : v2_path, dir, sizeof dir);
+    char mount_dir[600];
+    join_path(mount_dir, sizeof mount_dir, root, mount.point);
+    // Walk up to the mount: the binding limit is the one with the least headroom.
+    bool any = false;
+    double best_fraction = -1;
+    for (;;) {
+      uint64_t limit = 0, usage = 0, raw = 0;
+      if (read_cgroup_dir(version, dir, &limit, &usage, &raw)) {
+        if (!any) {
+          out->version = version;
+          out->usage = usage;
+          out->raw_usage = raw;
+          snprintf(out->path, sizeof out->path, "%s", dir);
+          any = true;
+        }
+        if (limit) {
+          const double fraction = double(usage) / double(limit);
+          if (fraction > best_fraction) {
+            best_fraction = fraction;
+            out->limit = limit;
+            out->usage = usage;
+            out->raw_usage = raw;
+            snprintf(out->path, sizeof out->path, "%s", dir);
+          }
+        }
+      }
+      if (strcmp(dir, mount_dir) == 0 || strlen(dir) <= strlen(mount_dir)) break;
+      char* slash = strrchr(dir, '/');
+      if (!slash) break;
+      *slash = '\0';
+    }
+    if (any) return true;
+  }
+  return false;
+}
+
+bool read_meminfo(const char* root, uint64_t* total, uint64_t* available) {
+  char path[600];
+  char text[8192];
+  if (!join_path(path, sizeof path, root, "/proc/meminfo") || read_small_file(path, text, sizeof text) <= 0) return false;
+  uint64_t t = 0, a = 0;
+  bool have_t = false, have_a = false;
+  for (const char* line = text; line && *line;) {
+    if (strncmp(line, "MemTotal:", 9) == 0) have_t = sscanf(line + 9, "%lu", &t) == 1;
+    else if (strncmp(line, "MemAvailable:", 13) == 0) have_a = sscanf(line + 13, "%lu", &a) == 1;
+    line = strchr(line, '\n');
+    if (line) ++line;
+  }
+  if (!have_t || !have_a) return false;
+  *total = t * 1024;
+  *available = a * 1024;
+  return true;
+}
+
+bool read_psi(const char* path, PsiSample* out) {
+  char text[512];
+  if (read_small_file(path, text, sizeof text) <= 0) return false;
+  *out = PsiSample{};
+  bool some = false;
+  for (const char* line = text; line && *line;) {
+    double avg10, avg60, avg300;
+    unsigned long long total;
+    if (sscanf(line, "some avg10=%lf avg60=%lf avg300=%lf total=%llu", &avg10, &avg60, &avg300, &total) == 4) {
+      out->some_avg10 = avg10 / 100;
+      out->some_total_us = total;
+      some = true;
+    } else if (sscanf(line, "full avg10=%lf avg60=%lf avg300=%lf total=%llu", &avg10, &avg60, &avg300, &total) == 4) {
+      out->full_avg10 = avg10 / 100;
+      out->full_total_us = total;
+    }
+    line = strchr(line, '\n');
+    if (line) ++line;
+  }
+  return some;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The monitor
+
+namespace {
+
+constexpr unsigned kMaxSubscriptions = 64;
+
+struct Subscription {
+  void (*fn)(int, void*);
+  void* ctx;
+  int id;  // 0 = free slot
+};
+
+// Everything below is guarded by g_lock unless it is atomic. The cgroup record and PSI history
+// belong to whoever evaluates, which holds g_eval_lock (the monitor, or a start-up evaluation).
+constinit pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+constinit pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
+constinit pthread_mutex_t g_eval_lock = PTHREAD_MUTEX_INITIALIZER;
+constinit Subscription g_subs[kMaxSubscriptions] = {};
+constinit int g_next_id = 1;
+constinit int g_inflight_id = 0;       // subscription whose callback runs now
+constinit PressureStatus g_status = {};
+constinit LevelThresholds g_thresholds = {};
+constinit char g_root[400] = "/";
+constinit bool g_root_changed = true;
+constinit unsigned g_interval_ms = 100;
+constinit uint64_t g_poke_requested = 0;
+constinit uint64_t g_evals_done = 0;
+
+constinit std::atomic<int> g_level{kPressureNone};
+constinit std::atomic<bool> g_running{false};
+constinit std::atomic<pid_t> g_running_pid{0};
+constinit std::atomic<bool> g_stop{false};
+constinit std::atomic<int> g_wake_fd{-1};
+constinit std::atomic<bool> g_wake_pending{false};
+constinit std::atomic<uint64_t> g_wakeups{0};
+constinit std::atomic<uint32_t> g_drain_epoch{0};
+constinit pthread_t g_thread = {};
+constinit bool g_handlers_registered = false;
+__thread bool t_is_monitor MEMF_TLS = false;
+
+// Evaluation state (g_eval_lock).
+constinit CgroupInfo g_cgroup = {};
+constinit bool g_cgroup_tried = false;
+constinit int g_frac_level = kPressureNone;
+constinit int g_psi_level = kPressureNone;
+constinit uint64_t g_psi_last_some = 0, g_psi_last_full = 0, g_psi_last_ns = 0;
+constinit int g_psi_fd = -1;
+constinit bool g_psi_trigger = false;
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+struct Evaluation {
+  int level;
+  int binding;           // source with the largest fraction
+  uint64_t binding_limit, binding_usage;
+  bool resident;         // the binding source is measured in resident memory
+  uint64_t own_usage;
+};
+
+// Reads every source, moves the level, arms the watermark and the synchronous point.
+Evaluation evaluate() {
+  pthread_mutex_lock(&g_lock);
+  const LevelThresholds t = g_thresholds;
+  char root[400];
+  snprintf(root, sizeof root, "%s", g_root);
+  const bool rediscover = g_root_changed;
+  g_root_changed = false;
+  pthread_mutex_unlock(&g_lock);
+
+  if (rediscover || !g_cgroup_tried) {
+    discover_cgroup(root, &g_cgroup);
+    g_cgroup_tried = true;
+  } else if (g_cgroup.version) {
+    refresh_cgroup(&g_cgroup);
+  }
+  uint64_t phys_total = 0, phys_avail = 0;
+  const bool have_phys = read_meminfo(root, &phys_total, &phys_avail) && phys_total > 0;
+  const uint64_t own_limit = memory_limit();
+  const uint64_t own_usage = running_total_bytes();
+
+  struct Source {
+    int kind;
+    uint64_t limit, usage;
+  } sources[3];
+  int count = 0;
+  if (own_limit) sources[count++] = {kSourceOwn, own_limit, own_usage};
+  if (g_cgroup.version && g_cgroup.limit) sources[count++] = {kSourceCgroup, g_cgroup.limit, g_cgroup.usage};
+  if (have_phys) sources[count++] = {kSourcePhysical, phys_total, phys_total - phys_avail};
+
+  Evaluation ev{};
+  ev.own_usage = own_usage;
+  double fraction = 0;
+  uint64_t effective = 0;
+  for (int i = 0; i < count; ++i) {
+    const double f = double(sources[i].usage) / double(sources[i].limit);
+    if (ev.binding == kSourceNone || f > fraction) {
+      fraction = f;
+      ev.binding = sources[i].kind;
+      ev.binding_limit = sources[i].limit;
+      ev.binding_usage = sources[i].usage;
+    }
+    if (!effective || sources[i].limit < effective) effective = sources[i].limit;
+  }
+  ev.resident = ev.binding != kSourceOwn;
+
+  // PSI: the stall share since the last evaluation, or avg10 when higher.
+  char psi_path[600];
+  join_path(psi_path, sizeof psi_path, root, "/proc/pressure/memory");
+  PsiSample psi;
+  double some = 0, full = 0;
+  if (read_psi(psi_path, &psi)) {
+    const uint64_t now = now_ns();
+    if (g_psi_last_ns && now > g_psi_last_ns && psi.some_total_us >= g_psi_last_some) {
+      const double wall_us = double(now - g_psi_last_ns) / 1000.0;
+      some = double(psi.some_total_us - g_psi_last_some) / wall_us;
+      full = double(psi.full_total_us - g_psi_last_full) / wall_us;
+    }
+    if (psi.some_avg10 > some) some = psi.some_avg10;
+    if (psi.full_avg10 > full) full = psi.full_avg10;
+    g_psi_last_some = psi.some_total_us;
+    g_psi_last_full = psi.full_total_us;
+    g_psi_last_ns = now;
+  }
+  g_frac_level = next_level(g_frac_level, fraction, t);
+  g_psi_level = next_psi_level(g_psi_level, some, full, t);
+  ev.level = g_frac_level > g_psi_level ? g_frac_level : g_psi_level;
+
+  // Watermark: memf's live bytes at which the nearest source reaches the next level's start
+  // (each source's headroom is added to memf's current total: what memf hands out next is what
+  // the sources see grow). At critical, every further step of growth wakes the monitor again.
+  const uint64_t step = effective ? (effective / 64 > (1u << 20) ? effective / 64 : (1u << 20)) : (1u << 20);
+  const double next_start = ev.level == kPressureNone ? t.moderate : ev.level == kPressureModerate ? t.critical : 0;
+  const double sync_start = (t.critical + 1.0) / 2;
+  uint64_t headroom = UINT64_MAX, sync_headroom = UINT64_MAX;
+  for (int i = 0; i < count; ++i) {
+    const double lim = double(sources[i].limit), used = double(sources[i].usage);
+    if (next_start > 0) {
+      const double room = next_start * lim - used;
+      const uint64_t r = room > double(step) ? uint64_t(room) : step;
+      if (r < headroom) headroom = r;
+    }
+    if (sources[i].kind != kSourceOwn) {  // memf's own limit is the hard limit itself
+      const double room = sync_start * lim - used;
+      const uint64_t r = room > double(step) ? uint64_t(room) : step;
+      if (r < sync_headroom) sync_headroom = r;
+    }
+  }
+  if (next_start == 0 || count == 0) headroom = step;
+  const uint64_t watermark = count == 0 ? UINT64_MAX : own_usage + headroom;
+  const uint64_t sync_point = sync_headroom == UINT64_MAX ? 0 : own_usage + sync_headroom;
+  set_pressure_watermark(watermark);
+  optimizer_arm(own_limit, sync_point);
+
+  pthread_mutex_lock(&g_lock);
+  PressureStatus& s = g_status;
+  const int old_level = s.level;
+  s.level = ev.level;
+  s.limit_source = ev.binding;
+  s.fraction = fraction;
+  s.effective_limit = effective;
+  s.own_limit = own_limit;
+  s.own_usage = own_usage;
+  s.cgroup_limit = g_cgroup.limit;
+  s.cgroup_usage = g_cgroup.usage;
+  s.cgroup_version = g_cgroup.version;
+  s.physical_total = phys_total;
+  s.physical_available = phys_avail;
+  s.psi_some = some;
+  s.psi_full = full;
+  s.psi_trigger = g_psi_trigger;
+  s.watermark = watermark;
+  s.sync_point = sync_point;
+  ++s.evaluations;
+  s.wakeups = g_wakeups.load(std::memory_order_relaxed);
+  if (old_level != ev.level) ++s.level_changes;
+  pthread_mutex_unlock(&g_lock);
+  g_level.store(ev.level, std::memory_order_release);
+  ev.binding_limit = ev.binding_limit ? ev.binding_limit : 0;
+  return ev;
+}
+
+// Calls every subscription with level, one at a time, without g_lock held during a callback.
+void deliver(int level) {
+  for (unsigned i = 0; i < kMaxSubscriptions; ++i) {
+    pthread_mutex_lock(&g_lock);
+    const Subscription sub = g_subs[i];
+    if (sub.id == 0 || g_stop.load(std::memory_order_relaxed)) {
+      pthread_mutex_unlock(&g_lock);
+      continue;
+    }
+    g_inflight_id = sub.id;
+    pthread_mutex_unlock(&g_lock);
+    sub.fn(level, sub.ctx);
+    pthread_mutex_lock(&g_lock);
+    g_inflight_id = 0;
+    pthread_cond_broadcast(&g_cond);
+    pthread_mutex_unlock(&g_lock);
+  }
+}
+
+// What to free when the level is `level`: enough to fall below the level's end (the moderate
+// start less the hysteresis) for the binding source; an eighth of memf's bytes when only PSI
+// says there is pressure.
+uint64_t wanted_bytes(const Evaluation& ev) {
+  const LevelThresholds t = pressure_thresholds();
+  if (ev.binding_limit) {
+    const double goal = (t.moderate - t.hysteresis) * double(ev.binding_limit);
+    if (double(ev.binding_usage) > goal) return uint64_t(double(ev.binding_usage) - goal);
+  }
+  return ev.own_usage / 8;
+}
+
+void open_psi_trigger(const char* root) {
+  // The kernel refuses triggers on some systems (EINVAL without CONFIG_PSI triggers or for
+  // unprivileged writers to the system-wide file): then the monitor polls.
+  char path[600];
+  join_path(path, sizeof path, root, "/proc/pressure/memory");
+  const int fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  static const char trigger[] = "some 100000 1000000";  // 100 ms of stall within 1 s
+  if (write(fd, trigger, sizeof trigger) < 0) {
+    close(fd);
+    return;
+  }
+  g_psi_fd = fd;
+  g_psi_trigger = true;
+}
+
+void* monitor_main(void*) {
+  t_is_monitor = true;
+  pthread_setname_np(pthread_self(), "memf-pressure");
+  pthread_mutex_lock(&g_lock);
+  char root[400];
+  snprintf(root, sizeof root, "%s", g_root);
+  pthread_mutex_unlock(&g_lock);
+  pthread_mutex_lock(&g_eval_lock);
+  open_psi_trigger(root);
+  pthread_mutex_unlock(&g_eval_lock);
+  int delivered = kPressureNone;
+  for (;;) {
+    pthread_mutex_lock(&g_lock);
+    const unsigned interval = g_interval_ms;
+    pthread_mutex_unlock(&g_lock);
+    pollfd fds[2] = {{g_wake_fd.load(std::memory_order_relaxed), POLLIN, 0}, {g_psi_fd, POLLPRI, 0}};
+    poll(fds, g_psi_fd >= 0 ? 2 : 1, int(interval));
+    if (g_stop.load(std::memory_order_acquire)) break;
+    uint64_t counter;
+    if (fds[0].revents & POLLIN) (void)!read(fds[0].fd, &counter, sizeof counter);
+    const bool grew = g_wake_pending.exchange(false, std::memory_order_acq_rel);
+    pthread_mutex_lock(&g_lock);
+    const uint64_t poke_target = g_poke_requested;
+    pthread_mutex_unlock(&g_lock);
+
+    pthread_mutex_lock(&g_eval_lock);
+    const Evaluation ev = evaluate();
+    pthread_mutex_unlock(&g_eval_lock);
+    if (ev.level != delivered) {
+      const bool rose = ev.level > delivered;
+      delivered = ev.level;
+      deliver(ev.level);
+      if (rose && !g_stop.load(std::memory_order_relaxed))
+        optimizer_run(kTriggerLevel, ev.level, wanted_bytes(ev), ev.resident);
+    } else if (ev.level > kPressureNone && grew) {
+      optimizer_run(kTriggerGrowth, ev.level, wanted_bytes(ev), ev.resident);
+    }
+    // Periodic decay: slabs empty for longer than the purge delay go back to the OS even when
+    // the program stopped allocating (the engine checks only when a slab is released).
+    pool_purge_expired();
+
+    pthread_mutex_lock(&g_lock);
+    if (g_evals_done < poke_target) g_evals_done = poke_target;
+    pthread_cond_broadcast(&g_cond);
+    pthread_mutex_unlock(&g_lock);
+  }
+  return nullptr;
+}
+
+void fork_prepare() {
+  pthread_mutex_lock(&g_eval_lock);
+  pthread_mutex_lock(&g_lock);
+}
+void fork_parent() {
+  pthread_mutex_unlock(&g_lock);
+  pthread_mutex_unlock(&g_eval_lock);
+}
+// The child has no monitor: it starts again at the child's first use of the pressure API. The
+// eventfd and the PSI trigger are the parent's: the child must not write or poll them.
+void fork_child() {
+  g_lock = PTHREAD_MUTEX_INITIALIZER;
+  g_eval_lock = PTHREAD_MUTEX_INITIALIZER;
+  g_cond = PTHREAD_COND_INITIALIZER;
+  const int fd = g_wake_fd.exchange(-1);
+  if (fd >= 0) close(fd);
+  if (g_psi_fd >= 0) close(g_psi_fd);
+  g_psi_fd = -1;
+  g_psi_trigger = false;
+  g_inflight_id = 0;
+  g_running.store(false);
+  g_running_pid.store(0);
+  g_stop.store(false);
+  g_wake_pending.store(false);
+}
+
+void stop_at_exit() { pressure_stop_monitor(); }
+
+}  // namespace
+
+void pressure_wake_from_allocator(uint64_t) {
+  // Allocation path: one flag exchange, and one eventfd write per monitor round at most.
+  if (g_wake_pending.exchange(true, std::memory_order_acq_rel)) return;
+  g_wakeups.fetch_add(1, std::memory_order_relaxed);
+  const int fd = g_wake_fd.load(std::memory_order_relaxed);
+  if (fd >= 0) {
+    const uint64_t one = 1;
+    (void)!write(fd, &one, sizeof one);
+  }
+}
+
+void pressure_ensure_monitor() {
+  const pid_t pid = getpid();
+  if (g_running.load(std::memory_order_acquire) && g_running_pid.load(std::memory_order_relaxed) == pid) return;
+  optimizer_install_hooks();
+  pthread_mutex_lock(&g_lock);
+  if (!g_handlers_registered) {
+    g_handlers_registered = true;
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    atexit(stop_at_exit);
+  }
+  const bool start = !(g_running.load(std::memory_order_relaxed) && g_running_pid.load(std::memory_order_relaxed) == pid);
+  if (start) {
+    g_running.store(true, std::memory_order_relaxed);  // claims the start; undone on failure
+    g_running_pid.store(pid, std::memory_order_relaxed);
+    g_stop.store(false, std::memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&g_lock);
+  if (!start) return;
+  // One evaluation before the thread exists, so the level is right from the first query.
+  pthread_mutex_lock(&g_eval_lock);
+  evaluate();
+  pthread_mutex_unlock(&g_eval_lock);
+  const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  g_wake_fd.store(fd, std::memory_order_release);
+  // The monitor takes no signals: they belong to the program's threads.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  const int rc = pthread_create(&g_thread, &attr, monitor_main, nullptr);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (rc != 0) {
+    g_running.store(false);
+    if (fd >= 0) close(g_wake_fd.exchange(-1));
+  }
+}
+
+void pressure_stop_monitor() {
+  if (!g_running.load(std::memory_order_acquire) || g_running_pid.load() != getpid()) return;
+  pthread_mutex_lock(&g_lock);
+  g_stop.store(true, std::memory_order_release);
+  pthread_cond_broadcast(&g_cond);
+  pthread_mutex_unlock(&g_lock);
+  set_pressure_watermark(UINT64_MAX);
+  const int fd = g_wake_fd.load();
+  if (fd >= 0) {
+    const uint64_t one = 1;
+    (void)!write(fd, &one, sizeof one);
+  }
+  if (!t_is_monitor) {
+    // Bounded: a callback that never returns must not hang the program's exit.
+    timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 2;
+    if (pthread_timedjoin_np(g_thread, nullptr, &deadline) == 0) {
+      close(g_wake_fd.exchange(-1));
+      if (g_psi_fd >= 0) close(g_psi_fd);
+      g_psi_fd = -1;
+      g_psi_trigger = false;
+      g_running.store(false, std::memory_order_release);
+    }
+  }
+}
+
+int pressure_level() {
+  pressure_ensure_monitor();
+  return g_level.load(std::memory_order_acquire);
+}
+
+PressureStatus pressure_status() {
+  pressure_ensure_monitor();
+  pthread_mutex_lock(&g_lock);
+  PressureStatus s = g_status;
+  pthread_mutex_unlock(&g_lock);
+  s.wakeups = g_wakeups.load(std::memory_order_relaxed);
+  return s;
+}
+
+void pressure_poke_and_wait() {
+  pressure_ensure_monitor();
+  if (t_is_monitor) return;
+  pthread_mutex_lock(&g_lock);
+  const uint64_t target = ++g_poke_requested;
+  pthread_mutex_unlock(&g_lock);
+  const int fd = g_wake_fd.load();
+  if (fd >= 0) {
+    const uint64_t one = 1;
+    (void)!write(fd, &one, sizeof one);
+  }
+  timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 10;
+  pthread_mutex_lock(&g_lock);
+  while (g_evals_done < target && !g_stop.load()) {
+    if (pthread_cond_timedwait(&g_cond, &g_lock, &deadline) == ETIMEDOUT) break;
+  }
+  pthread_mutex_unlock(&g_lock);
+}
+
+void pressure_limit_changed() {
+  optimizer_install_hooks();
+  optimizer_arm(memory_limit(), UINT64_MAX);  // the monitor recomputes the synchronous point
+  if (g_running.load(std::memory_order_acquire)) {
+    const int fd = g_wake_fd.load();
+    if (fd >= 0) {
+      const uint64_t one = 1;
+      (void)!write(fd, &one, sizeof one);
+    }
+  }
+}
+
+bool pressure_set_thresholds(const LevelThresholds& t) {
+  if (!thresholds_valid(t)) return false;
+  pthread_mutex_lock(&g_lock);
+  g_thresholds = t;
+  pthread_mutex_unlock(&g_lock);
+  return true;
+}
+
+LevelThresholds pressure_thresholds() {
+  pthread_mutex_lock(&g_lock);
+  const LevelThresholds t = g_thresholds;
+  pthread_mutex_unlock(&g_lock);
+  return t;
+}
+
+void pressure_set_interval_ms(unsigned ms) {
+  if (ms < 10) ms = 10;
+  if (ms > 60000) ms = 60000;
+  pthread_mutex_lock(&g_lock);
+  g_interval_ms = ms;
+  pthread_mutex_unlock(&g_lock);
+}
+
+void pressure_set_root(const char* root) {
+  pthread_mutex_lock(&g_lock);
+  snprintf(g_root, sizeof g_root, "%s", root && *root ? root : "/");
+  g_root_changed = true;
+  pthread_mutex_unlock(&g_lock);
+}
+
+int pressure_subscribe(void (*fn)(int level, void* ctx), void* ctx) {
+  if (!fn) return -1;
+  pressure_ensure_monitor();
+  pthread_mutex_lock(&g_lock);
+  int id = -1;
+  for (Subscription& sub : g_subs) {
+    if (sub.id == 0) {
+      id = g_next_id++;
+      if (g_next_id <= 0) g_next_id = 1;
+      sub = {fn, ctx, id};
+      break;
+    }
+  }
+  pthread_mutex_unlock(&g_lock);
+  return id;
+}
+
+bool pressure_unsubscribe(int id) {
+  if (id <= 0) return false;
+  pthread_mutex_lock(&g_lock);
+  bool found = false;
+  for (Subscription& sub : g_subs) {
+    if (sub.id == id) {
+      sub = {};
+      found = true;
+    }
+  }
+  // The monitor may be inside this callback right now: wait until it returns, unless this is
+  // that callback unsubscribing itself.
+  while (found && g_inflight_id == id && !t_is_monitor) pthread_cond_wait(&g_cond, &g_lock);
+  pthread_mutex_unlock(&g_lock);
+  return found;
+}
+
+void pressure_request_drain() { g_drain_epoch.fetch_add(1, std::memory_order_relaxed); }
+
+bool pressure_drain_requested() {
+  static __thread uint32_t seen MEMF_TLS = 0;
+  const uint32_t epoch = g_drain_epoch.load(std::memory_order_relaxed);
+  if (MEMF_LIKELY(epoch == seen)) return false;
+  seen = epoch;
+  return true;
+}
+
+}  // namespace memf
