@@ -353,6 +353,11 @@ def check_report_write(runner):
     check(mid_functions == {"definite": "leak_midway", "reachable": "main"}, f"mid-run stacks: {mid_functions}")
     check(totals(at_exit, "definite") == (55, 1) and split_reachable(at_exit, program)[0] == (0, 0),
           f"at exit: definite {totals(at_exit, 'definite')}, own reachable {split_reachable(at_exit, program)[0]}")
+    exit_functions = [l["stack"][0]["function"] for l in at_exit["leaks"] if l["kind"] == "definite"]
+    check(exit_functions == ["leak_midway"],
+          f"at exit, after a report made while running, the leak's frame #0 is {exit_functions}, not leak_midway: "
+          f"the exit report had no symbolizer (lib/symbolizer.cpp's instance is a function-local static whose "
+          f"destructor runs before the exit leak check; lib/leak_report.cpp then falls back to dladdr)")
     check_text(err, at_exit)
     print("memf_report_write: mid-run JSON (definite 55 B, reachable 64 B held by main), -1/ENOENT on a bad path")
 
