@@ -27,48 +27,11 @@ namespace memf {
 
 // --- stacks --------------------------------------------------------------------------------------
 
-namespace {
-
-// The symbolizer is a function-local static: its destructor is registered at its first use,
-// after the engine registered the exit leak check, so it runs first when a report was made
-// before exit (memf_report_write). This sentinel, constructed right before memf's first
-// symbolizer call, is destroyed right after the symbolizer (or before it, if someone else used
-// the symbolizer first: then too early, which is harmless). Once it is gone, frames come from
-// dladdr: exported names, no lines, but no use of a destroyed object.
-constinit std::atomic<bool> g_symbolizer_gone{false};
-
-struct SymbolizerSentinel {
-  ~SymbolizerSentinel() { g_symbolizer_gone.store(true, std::memory_order_relaxed); }
-};
-
-ReportFrame frame_from_dladdr(uintptr_t pc) {
-  ReportFrame f;
-  f.pc = pc;
-  Dl_info info;
-  if (dladdr(reinterpret_cast<void*>(pc - 1), &info) == 0) return f;
-  if (info.dli_fname && *info.dli_fname) f.module = info.dli_fname;
-  f.offset = pc - uintptr_t(info.dli_fbase);
-  if (info.dli_sname) {
-    int status = 0;
-    char* demangled = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
-    f.function = status == 0 && demangled ? demangled : info.dli_sname;
-    free(demangled);
-  }
-  return f;
-}
-
-}  // namespace
-
 std::vector<ReportFrame> symbolize_depot_stack(uint32_t stack_id) {
-  static SymbolizerSentinel sentinel;
   std::vector<ReportFrame> out;
   const uintptr_t* pcs = nullptr;
   const unsigned depth = stack_id ? stack_depot_get(stack_id, &pcs) : 0;
   for (unsigned i = 0; i < depth; ++i) {
-    if (g_symbolizer_gone.load(std::memory_order_relaxed)) {
-      out.push_back(frame_from_dladdr(pcs[i]));
-      continue;
-    }
     SymbolizedFrame frames[16];
     unsigned n = symbolize_inlined(pcs[i], frames, 16);
     if (n == 0) n = 1;  // a pc in no module: frames[0] says so

@@ -1,5 +1,7 @@
 #include "symbolizer.hpp"
 
+#include <new>
+
 #include <cxxabi.h>
 #include <dlfcn.h>
 #include <dwarf.h>
@@ -12,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -320,9 +323,12 @@ class Symbolizer {
   std::unordered_set<std::string> strings_;  // node-based: c_str() pointers stay put
 };
 
+// Never destroyed: reports are written from atexit handlers, some of which run after the
+// destructors of function-local statics created later than they were registered.
 Symbolizer& instance() {
-  static Symbolizer symbolizer;
-  return symbolizer;
+  alignas(Symbolizer) static unsigned char storage[sizeof(Symbolizer)];
+  static Symbolizer* symbolizer = new (storage) Symbolizer();
+  return *symbolizer;
 }
 
 }  // namespace
