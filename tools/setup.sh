@@ -10,7 +10,7 @@ packages=(
   # integration tests: real programs run under memf
   python3 libpython3.11-testsuite sqlite3 git perl coreutils
   # peers and tools for tests and benchmarks
-  libjemalloc2 libtcmalloc-minimal4 liblsan0 valgrind heaptrack hyperfine gnuplot-nox time
+  libjemalloc2 libtcmalloc-minimal4 liblsan0 valgrind heaptrack hyperfine gnuplot-nox time libboost-dev
 )
 missing=()
 for package in "${packages[@]}"; do
