@@ -130,8 +130,10 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
     uint64_t number = 0;
     size_t size = 0;
     bool flag = false;
-    if (is("MEMF_LIB") || is("MEMF_RUN_LIB")) {
+    if (is("MEMF_LIB") || is("MEMF_RUN_LIB") || is("MEMF_RUN_OPTIONS")) {
       // Read by memf-run and the test scripts, not by the library.
+    } else if (is("MEMF_LIMIT_ACTION")) {
+      // Read and checked by the optimizer (lib/optimizer.cpp).
     } else if (is("MEMF_POOL_LIMIT")) {
       if (parse_size(value, &size) && size >= 16 && size <= kMaxPoolSize) config.pool_limit = size;
       else warn("memf: warning: MEMF_POOL_LIMIT={} is not a size from 16 to {}; using {}", value, kMaxPoolSize, config.pool_limit);
