@@ -58,11 +58,12 @@ struct ChunkMeta {
   uint8_t list;
 };
 
-// One thread's cache for one pool: a LIFO of free slots. Only the owning thread writes it;
-// getUsedCount reads count and epoch from other threads, hence the (relaxed) atomics.
+// One thread's cache for one pool: a LIFO of free slots. The owning thread writes it, except
+// that destroying or clearing the pool empties every thread's entry for its id (neither may
+// overlap other threads' calls on that pool); getUsedCount reads counts from other threads.
+// Hence relaxed atomics: plain loads and stores on the fast path.
 struct CacheEntry {
-  void* head;
-  std::atomic<uint64_t> epoch;  // the pool incarnation the slots belong to; 0 = none
+  std::atomic<void*> head;
   std::atomic<uint32_t> count;
   uint32_t unused;
 };
@@ -91,7 +92,6 @@ struct alignas(64) MemoryPool::Impl {
   uint32_t id;
   uint32_t batch;      // slots per exchange with the pool
   uint32_t cache_max;  // slots a thread keeps for this pool (two batches)
-  std::atomic<uint64_t> epoch;  // changes at clear(): thread caches filled before are dropped
   size_t object_size;
   size_t stride;
   size_t chunk_bytes;
@@ -128,14 +128,12 @@ using Pool = MemoryPool::Impl;
 constinit SpinLock g_registry_lock;
 constinit Pool* g_slots[kMaxCachedPools] = {};
 constinit PoolNode g_pools{};  // sentinel of the live-pool list
-constinit std::atomic<uint64_t> g_epoch{0};
 constinit SpinLock g_tables_lock;
 constinit ThreadTable* g_tables = nullptr;
 constinit SpinLock g_key_lock;
 constinit std::atomic<bool> g_key_ready{false};
 pthread_key_t g_key;
 
-uint64_t next_epoch() { return g_epoch.fetch_add(1, std::memory_order_relaxed) + 1; }
 
 void account(Pool& pool, size_t chunks, bool is_allocation) {
   if (chunks) external_account(pool.tag, int64_t(chunks * pool.held_chunk_bytes), is_allocation);
@@ -254,15 +252,25 @@ void* give_chain(Pool& pool, void* head, size_t count) {
 // --- thread tables ---------------------------------------------------------------------------
 
 void flush_entry(Pool& pool, CacheEntry& entry) {
-  const uint32_t count = entry.count.load(std::memory_order_relaxed);
-  if (entry.head && entry.epoch.load(std::memory_order_relaxed) == pool.epoch.load(std::memory_order_relaxed))
-    give_chain(pool, entry.head, count);
-  entry.head = nullptr;
+  if (void* head = entry.head.load(std::memory_order_relaxed))
+    give_chain(pool, head, entry.count.load(std::memory_order_relaxed));
+  entry.head.store(nullptr, std::memory_order_relaxed);
   entry.count.store(0, std::memory_order_relaxed);
 }
 
-// pthread key destructor: the thread's cached slots go back to their pools (if those still
-// exist in the same incarnation), then the table is unlinked and unmapped.
+// Under g_registry_lock: every thread's cached slots of pool `id` are dropped unread (the pool
+// is going away or starting over).
+void drop_entries(uint32_t id) {
+  if (id == kNoId) return;
+  LockGuard guard(g_tables_lock);
+  for (ThreadTable* table = g_tables; table; table = table->next) {
+    table->entries[id].head.store(nullptr, std::memory_order_relaxed);
+    table->entries[id].count.store(0, std::memory_order_relaxed);
+  }
+}
+
+// pthread key destructor: the thread's cached slots go back to their pools, then the table is
+// unlinked and unmapped. (Entries of destroyed pools were emptied by their destructors.)
 void thread_exit(void* arg) {
   auto* table = static_cast<ThreadTable*>(arg);
   t_exited = true;
@@ -271,7 +279,7 @@ void thread_exit(void* arg) {
     LockGuard guard(g_registry_lock);
     for (uint32_t id = 0; id < kMaxCachedPools; ++id) {
       CacheEntry& entry = table->entries[id];
-      if (entry.head && g_slots[id]) flush_entry(*g_slots[id], entry);
+      if (entry.head.load(std::memory_order_relaxed) && g_slots[id]) flush_entry(*g_slots[id], entry);
     }
   }
   {
@@ -313,6 +321,9 @@ ThreadTable* create_table() {
   if (t_exited) return nullptr;
   auto* table = static_cast<ThreadTable*>(os::map(kTableBytes));  // zeroed: every entry empty
   if (!table) return nullptr;
+  // The entry of pools without an id: empty for allocate and full for deallocate, so both fast
+  // paths always miss it.
+  table->entries[kNoId].count.store(UINT32_MAX, std::memory_order_relaxed);
   pthread_setspecific(g_key, table);
   {
     LockGuard guard(g_tables_lock);
@@ -324,21 +335,11 @@ ThreadTable* create_table() {
   return table;
 }
 
-// The calling thread's entry for pool, emptied of another incarnation's slots; nullptr when the
-// pool or the thread works uncached.
+// The calling thread's entry for pool; nullptr when the pool or the thread works uncached.
 CacheEntry* thread_entry(Pool& pool) {
   if (pool.id == kNoId) return nullptr;
   ThreadTable* table = t_table ? t_table : create_table();
-  if (!table) return nullptr;
-  CacheEntry& entry = table->entries[pool.id];
-  const uint64_t epoch = pool.epoch.load(std::memory_order_relaxed);
-  if (entry.epoch.load(std::memory_order_relaxed) != epoch) {
-    // Slots of a destroyed pool that had this id, or from before clear(): never touched again.
-    entry.head = nullptr;
-    entry.count.store(0, std::memory_order_relaxed);
-    entry.epoch.store(epoch, std::memory_order_relaxed);
-  }
-  return &entry;
+  return table ? &table->entries[pool.id] : nullptr;
 }
 
 // --- misuse ----------------------------------------------------------------------------------
@@ -427,26 +428,25 @@ MEMF_NOINLINE void* allocate_slow(Pool& pool) {
     if (take_slots(pool, 1, &chain) == 0) throw std::bad_alloc();
     p = chain;
   } else {
-    if (!entry->head) {
+    p = entry->head.load(std::memory_order_relaxed);
+    uint32_t count = entry->count.load(std::memory_order_relaxed);
+    if (!p) {
       FreeSlot* chain;
-      size_t got;
       {
         LockGuard guard(pool.lock);
         if (const uint32_t parked = pool.parked_count.load(std::memory_order_relaxed)) {
           chain = static_cast<FreeSlot*>(pool.parked[parked - 1]);
           pool.parked_count.store(parked - 1, std::memory_order_relaxed);
-          got = pool.batch;
+          count = pool.batch;
         } else {
-          got = take_slots(pool, pool.batch, &chain);
+          count = uint32_t(take_slots(pool, pool.batch, &chain));
         }
       }
-      if (got == 0) throw std::bad_alloc();
-      entry->head = chain;
-      entry->count.store(uint32_t(got), std::memory_order_relaxed);
+      if (count == 0) throw std::bad_alloc();
+      p = chain;
     }
-    p = entry->head;
-    entry->head = static_cast<FreeSlot*>(p)->next;
-    entry->count.store(entry->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    entry->head.store(static_cast<FreeSlot*>(p)->next, std::memory_order_relaxed);
+    entry->count.store(count - 1, std::memory_order_relaxed);
   }
   pool.states[size_t(static_cast<char*>(p) - pool.base) >> pool.granule_shift] = kLive;
   return p;
@@ -466,13 +466,14 @@ MEMF_NOINLINE void deallocate_slow(Pool& pool, void* ptr) {
     give_slot(pool, ptr);
     return;
   }
+  void* head = entry->head.load(std::memory_order_relaxed);
   uint32_t count = entry->count.load(std::memory_order_relaxed);
   if (count >= pool.cache_max) {
-    entry->head = drain_batch(pool, entry->head);
+    head = drain_batch(pool, head);
     count -= pool.batch;
   }
-  static_cast<FreeSlot*>(ptr)->next = static_cast<FreeSlot*>(entry->head);
-  entry->head = ptr;
+  static_cast<FreeSlot*>(ptr)->next = static_cast<FreeSlot*>(head);
+  entry->head.store(ptr, std::memory_order_relaxed);
   entry->count.store(count + 1, std::memory_order_relaxed);
 }
 
@@ -591,7 +592,6 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   if (name && *name) fmt::format_to_n(pool.name, kMaxCategoryName, "{}", name);
   else fmt::format_to_n(pool.name, kMaxCategoryName, "MemoryPool({})", objectSize);
   pool.tag = pool_category(pool.name);
-  pool.epoch.store(next_epoch(), std::memory_order_relaxed);
   pool.node.shrink = shrink_node;
   pool.node.self = &pool;
   pool.node.lock = &pool.lock;
@@ -619,6 +619,7 @@ MemoryPool::~MemoryPool() {
   {
     LockGuard guard(g_registry_lock);
     if (pool.id != kNoId) g_slots[pool.id] = nullptr;
+    drop_entries(pool.id);  // the id may be reused: no thread may keep slots of this pool
   }
   account(pool, pool.held.load(std::memory_order_relaxed), false);
   os::unmap(pool.base, pool.range_bytes);
@@ -631,10 +632,9 @@ void* MemoryPool::allocate() {
   Impl& pool = *impl_;
   if (ThreadTable* table = t_table; MEMF_LIKELY(table != nullptr)) {
     CacheEntry& entry = table->entries[pool.id];
-    void* head = entry.head;
-    if (MEMF_LIKELY(head != nullptr && entry.epoch.load(std::memory_order_relaxed) ==
-                                           pool.epoch.load(std::memory_order_relaxed))) {
-      entry.head = static_cast<FreeSlot*>(head)->next;
+    void* head = entry.head.load(std::memory_order_relaxed);
+    if (MEMF_LIKELY(head != nullptr)) {
+      entry.head.store(static_cast<FreeSlot*>(head)->next, std::memory_order_relaxed);
       entry.count.store(entry.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
       pool.states[size_t(static_cast<char*>(head) - pool.base) >> pool.granule_shift] = kLive;
       return head;
@@ -650,11 +650,10 @@ void MemoryPool::deallocate(void* ptr) {
   if (MEMF_LIKELY(table != nullptr && live_slot(pool, ptr, &state))) {
     CacheEntry& entry = table->entries[pool.id];
     const uint32_t count = entry.count.load(std::memory_order_relaxed);
-    if (MEMF_LIKELY(count < pool.cache_max &&
-                    entry.epoch.load(std::memory_order_relaxed) == pool.epoch.load(std::memory_order_relaxed))) {
+    if (MEMF_LIKELY(count < pool.cache_max)) {
       *state = kFree;
-      static_cast<FreeSlot*>(ptr)->next = static_cast<FreeSlot*>(entry.head);
-      entry.head = ptr;
+      static_cast<FreeSlot*>(ptr)->next = static_cast<FreeSlot*>(entry.head.load(std::memory_order_relaxed));
+      entry.head.store(ptr, std::memory_order_relaxed);
       entry.count.store(count + 1, std::memory_order_relaxed);
       return;
     }
@@ -679,12 +678,9 @@ size_t MemoryPool::getUsedCount() const {
   Impl& pool = *impl_;
   size_t cached = 0;
   if (pool.id != kNoId) {
-    const uint64_t epoch = pool.epoch.load(std::memory_order_relaxed);
     LockGuard guard(g_tables_lock);
-    for (ThreadTable* table = g_tables; table; table = table->next) {
-      const CacheEntry& entry = table->entries[pool.id];
-      if (entry.epoch.load(std::memory_order_relaxed) == epoch) cached += entry.count.load(std::memory_order_relaxed);
-    }
+    for (ThreadTable* table = g_tables; table; table = table->next)
+      cached += table->entries[pool.id].count.load(std::memory_order_relaxed);
   }
   cached += size_t(pool.parked_count.load(std::memory_order_relaxed)) * pool.batch;
   const size_t out = pool.out.load(std::memory_order_relaxed);
@@ -699,8 +695,7 @@ void MemoryPool::clear() {
   {
     LockGuard registry(g_registry_lock);
     LockGuard guard(pool.lock);
-    // A new incarnation: every thread's cached slots of the old one are dropped unread.
-    pool.epoch.store(next_epoch(), std::memory_order_relaxed);
+    drop_entries(pool.id);  // every thread's cached slots are dropped unread
     const size_t used_bytes = pool.top << pool.chunk_shift;
     os::purge(pool.base, used_bytes);
     os::purge(pool.states, std::min(pool.states_bytes, round_up(used_bytes >> pool.granule_shift, kPageSize)));

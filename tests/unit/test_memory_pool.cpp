@@ -336,6 +336,14 @@ TEST_CASE("many pools at once, beyond the per-thread cache table, still work") {
     pools[i]->deallocate(objects[i]);
     REQUIRE(pools[i]->getUsedCount() == 0);
   }
+  // Pools without a cache entry never see each other's objects.
+  void* last = pools[1099]->allocate();
+  pools[1099]->deallocate(last);
+  void* other = pools[1098]->allocate();
+  REQUIRE(other != last);
+  pools[1098]->deallocate(other);
+  REQUIRE(pools[1098]->getUsedCount() == 0);
+  REQUIRE(pools[1099]->getUsedCount() == 0);
 }
 
 TEST_CASE("MemoryPoolResource serves pmr node containers from the pool") {
