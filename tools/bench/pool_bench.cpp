@@ -122,16 +122,22 @@ void random_replace(Impl& impl, size_t pairs, uint64_t seed) {
   g_sink = sum;
 }
 
+// Pointers move in groups of 32; a side with nothing to do spins briefly, then sleeps in a futex
+// wait, so the pattern measures the pools even when both threads share one CPU.
 struct Ring {
   static constexpr size_t kSize = 1024;
+  static constexpr size_t kGroup = 32;
   alignas(64) std::atomic<size_t> head{0};
   alignas(64) std::atomic<size_t> tail{0};
   alignas(64) void* slots[kSize];
 };
 
-void pause_or_yield(unsigned& spins) {
-  if (++spins > 64) std::this_thread::yield(), spins = 0;
-  else __builtin_ia32_pause();
+void wait_for_change(std::atomic<size_t>& value, size_t seen) {
+  for (int spin = 0; spin < 200; ++spin) {
+    if (value.load(std::memory_order_acquire) != seen) return;
+    __builtin_ia32_pause();
+  }
+  value.wait(seen, std::memory_order_acquire);
 }
 
 template <class Impl>
@@ -139,25 +145,35 @@ void xthread(Impl& impl, size_t pairs) {
   auto ring = std::make_unique<Ring>();
   std::thread consumer([&] {
     uint64_t sum = 0;
+    size_t tail = 0, head_seen = 0;
     for (size_t i = 0; i < pairs; ++i) {
-      unsigned spins = 0;
-      size_t tail = ring->tail.load(std::memory_order_relaxed);
-      while (ring->head.load(std::memory_order_acquire) == tail) pause_or_yield(spins);
+      while (tail == head_seen) {
+        head_seen = ring->head.load(std::memory_order_acquire);
+        if (tail == head_seen) wait_for_change(ring->head, head_seen);
+      }
       void* p = ring->slots[tail % Ring::kSize];
-      ring->tail.store(tail + 1, std::memory_order_release);
+      if (++tail % Ring::kGroup == 0 || i + 1 == pairs) {
+        ring->tail.store(tail, std::memory_order_release);
+        ring->tail.notify_one();
+      }
       sum += *static_cast<uint64_t*>(p);
       impl.release(p);
     }
     g_sink = sum;
   });
+  size_t head = 0, tail_seen = 0;
   for (size_t i = 0; i < pairs; ++i) {
     void* p = impl.alloc();
     *static_cast<uint64_t*>(p) = i;
-    unsigned spins = 0;
-    const size_t head = ring->head.load(std::memory_order_relaxed);
-    while (head - ring->tail.load(std::memory_order_acquire) == Ring::kSize) pause_or_yield(spins);
+    while (head - tail_seen == Ring::kSize) {
+      tail_seen = ring->tail.load(std::memory_order_acquire);
+      if (head - tail_seen == Ring::kSize) wait_for_change(ring->tail, tail_seen);
+    }
     ring->slots[head % Ring::kSize] = p;
-    ring->head.store(head + 1, std::memory_order_release);
+    if (++head % Ring::kGroup == 0 || i + 1 == pairs) {
+      ring->head.store(head, std::memory_order_release);
+      ring->head.notify_one();
+    }
   }
   consumer.join();
 }
