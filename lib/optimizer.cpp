@@ -53,6 +53,7 @@ __thread bool t_in_optimizer MEMF_TLS = false;
 constinit std::atomic<int> g_action{int(LimitAction::kWarn)};
 constinit std::atomic<uint64_t> g_own_limit{0};
 constinit std::atomic<uint64_t> g_sync_point{0};
+constinit std::atomic<uint64_t> g_sync_wanted{0};
 constinit std::atomic<bool> g_over_own{false};  // warned about this excursion past the own limit
 constinit std::atomic<uint64_t> g_warn_bump{0};  // hard limit raised past the own limit (warn mode)
 constinit std::atomic<uint64_t> g_last_refusal_ns{0};
@@ -150,10 +151,25 @@ bool on_admit(uint64_t total, size_t bytes) {
     // itself before going on, then the point moves one step on so the next run waits for growth.
     const uint64_t sync = g_sync_point.load(std::memory_order_relaxed);
     if (sync && total + bytes > sync) {
+      // The point was computed from the monitor's last reading; memory memf does not count as
+      // live (freed pages not yet returned, other allocators) moves the sources too. Read now.
+      int64_t room = 0;
+      if (pressure_sync_headroom(&room) && room > int64_t(bytes + step_of(sync))) {
+        // Not there yet: look again halfway (see pressure.cpp, evaluate).
+        g_sync_point.store(total + bytes + (uint64_t(room) / 2 > step_of(sync) ? uint64_t(room) / 2 : step_of(sync)),
+                           std::memory_order_relaxed);
+        apply_hard_limit();
+        return true;
+      }
       g_admit_sync.fetch_add(1, std::memory_order_relaxed);
-      const OptimizerReport report = optimizer_run(kTriggerSync, kPressureCritical, total + bytes - sync + step_of(sync), true, true);
-      (void)report;
-      g_sync_point.store(running_total_bytes() + bytes + step_of(sync), std::memory_order_relaxed);
+      // As much as brings the source back below the moderate level's end: freeing only what this
+      // allocation needs would keep the process at the brink, one step from the kernel's limit.
+      uint64_t wanted = g_sync_wanted.load(std::memory_order_relaxed);
+      if (wanted < total + bytes - sync + step_of(sync)) wanted = total + bytes - sync + step_of(sync);
+      optimizer_run(kTriggerSync, kPressureCritical, wanted, true, true);
+      uint64_t next = step_of(sync);
+      if (pressure_sync_headroom(&room) && room / 2 > int64_t(next)) next = uint64_t(room) / 2;
+      g_sync_point.store(running_total_bytes() + bytes + next, std::memory_order_relaxed);
       apply_hard_limit();
     }
     return true;
@@ -252,6 +268,17 @@ OptimizerReport optimizer_run(int trigger, int level, uint64_t wanted, bool resi
         r.blocks = central_flush_transfers();
         r.bytes = purge_slabs() + release_mappings() + collect_mimalloc();
       });
+    }
+  }
+  // Evicted memory freed by another thread than its allocator may not be reusable at once
+  // (mimalloc hands it back to the owning thread later): the resident sources can keep growing
+  // while memf's live bytes stay flat. Look at them again after one more step of growth.
+  if (report.steps[kStepEvictCaches].bytes) {
+    const uint64_t sync = g_sync_point.load(std::memory_order_relaxed);
+    const uint64_t near = running_total_bytes() + step_of(sync);
+    if (sync && near < sync) {
+      g_sync_point.store(near, std::memory_order_relaxed);
+      apply_hard_limit();
     }
   }
   // The last thing done: this thread's cache is empty again (an admit from a refill relies on
@@ -368,9 +395,12 @@ void optimizer_install_hooks() {
   optimizer_arm(memory_limit(), 0);
 }
 
-void optimizer_arm(uint64_t own_limit, uint64_t sync_point) {
+void optimizer_arm(uint64_t own_limit, uint64_t sync_point, uint64_t sync_wanted) {
   g_own_limit.store(own_limit, std::memory_order_relaxed);
-  if (sync_point != UINT64_MAX) g_sync_point.store(sync_point, std::memory_order_relaxed);
+  if (sync_point != UINT64_MAX) {
+    g_sync_point.store(sync_point, std::memory_order_relaxed);
+    g_sync_wanted.store(sync_wanted, std::memory_order_relaxed);
+  }
   // An excursion past the own limit ends when the live bytes are back under it.
   if (g_over_own.load(std::memory_order_relaxed) && (!own_limit || running_total_bytes() <= own_limit))
     g_over_own.store(false, std::memory_order_relaxed);

@@ -80,8 +80,9 @@ bool parse_limit_action(const char* value, LimitAction* out);
 
 // Hooks into the tracker: installs the watermark and admit hooks (idempotent).
 void optimizer_install_hooks();
-// Sets the engine's hard limit from memf's own limit and the synchronous point the monitor computed.
-void optimizer_arm(uint64_t own_limit, uint64_t sync_point);
+// Sets the engine's hard limit from memf's own limit and the synchronous point the monitor computed
+// (UINT64_MAX: keep the current one); sync_wanted is what a run at that point is to free.
+void optimizer_arm(uint64_t own_limit, uint64_t sync_point, uint64_t sync_wanted = 0);
 // Counts of admit outcomes since start.
 struct AdmitCounts {
   uint64_t calls, refused, warned, sync_runs;

@@ -379,6 +379,18 @@ constinit pthread_t g_thread = {};
 constinit bool g_handlers_registered = false;
 __thread bool t_is_monitor MEMF_TLS = false;
 
+// What pressure_sync_headroom reads: a copy of the discovery results (g_src_lock, a leaf).
+struct SyncSource {
+  int cgroup_version;
+  uint64_t cgroup_limit;
+  char cgroup_path[512];
+  char root[400];
+  bool physical;
+  double sync_start;
+};
+constinit pthread_mutex_t g_src_lock = PTHREAD_MUTEX_INITIALIZER;
+constinit SyncSource g_src = {};
+
 // Evaluation state (g_eval_lock).
 constinit CgroupInfo g_cgroup = {};
 constinit bool g_cgroup_tried = false;
@@ -475,8 +487,10 @@ Evaluation evaluate() {
   // the sources see grow). At critical, every further step of growth wakes the monitor again.
   const uint64_t step = effective ? (effective / 64 > (1u << 20) ? effective / 64 : (1u << 20)) : (1u << 20);
   const double next_start = ev.level == kPressureNone ? t.moderate : ev.level == kPressureModerate ? t.critical : 0;
-  const double sync_start = (t.critical + 1.0) / 2;
-  uint64_t headroom = UINT64_MAX, sync_headroom = UINT64_MAX;
+  // From the critical level on, allocations free memory themselves (the monitor may be too slow
+  // for a program that allocates a limit's worth in milliseconds).
+  const double sync_start = t.critical;
+  uint64_t headroom = UINT64_MAX, sync_headroom = UINT64_MAX, sync_wanted = 0;
   for (int i = 0; i < count; ++i) {
     const double lim = double(sources[i].limit), used = double(sources[i].usage);
     if (next_start > 0) {
@@ -487,14 +501,30 @@ Evaluation evaluate() {
     if (sources[i].kind != kSourceOwn) {  // memf's own limit is the hard limit itself
       const double room = sync_start * lim - used;
       const uint64_t r = room > double(step) ? uint64_t(room) : step;
-      if (r < sync_headroom) sync_headroom = r;
+      if (r < sync_headroom) {
+        sync_headroom = r;
+        sync_wanted = uint64_t((sync_start - (t.moderate - t.hysteresis)) * lim);
+      }
     }
   }
   if (next_start == 0 || count == 0) headroom = step;
-  const uint64_t watermark = count == 0 ? UINT64_MAX : own_usage + headroom;
-  const uint64_t sync_point = sync_headroom == UINT64_MAX ? 0 : own_usage + sync_headroom;
+  // A resident source grows faster than memf's live bytes (metadata, fragmentation, memory memf
+  // does not allocate), so a point one headroom ahead may already be past the limit: look again
+  // halfway, and from there halfway again (a few file reads per halving).
+  auto halfway = [&](uint64_t room) { return room / 2 > step ? room / 2 : step; };
+  const bool resident_next = ev.binding != kSourceOwn;
+  const uint64_t watermark = count == 0 ? UINT64_MAX : own_usage + (resident_next ? halfway(headroom) : headroom);
+  const uint64_t sync_point = sync_headroom == UINT64_MAX ? 0 : own_usage + halfway(sync_headroom);
+  pthread_mutex_lock(&g_src_lock);
+  g_src.cgroup_version = g_cgroup.limit ? g_cgroup.version : 0;
+  g_src.cgroup_limit = g_cgroup.limit;
+  snprintf(g_src.cgroup_path, sizeof g_src.cgroup_path, "%s", g_cgroup.path);
+  snprintf(g_src.root, sizeof g_src.root, "%s", root);
+  g_src.physical = have_phys;
+  g_src.sync_start = sync_start;
+  pthread_mutex_unlock(&g_src_lock);
   set_pressure_watermark(watermark);
-  optimizer_arm(own_limit, sync_point);
+  optimizer_arm(own_limit, sync_point, sync_wanted);
 
   pthread_mutex_lock(&g_lock);
   PressureStatus& s = g_status;
@@ -632,6 +662,7 @@ void fork_parent() {
 // eventfd and the PSI trigger are the parent's: the child must not write or poll them.
 void fork_child() {
   g_lock = PTHREAD_MUTEX_INITIALIZER;
+  g_src_lock = PTHREAD_MUTEX_INITIALIZER;
   g_eval_lock = PTHREAD_MUTEX_INITIALIZER;
   g_cond = PTHREAD_COND_INITIALIZER;
   const int fd = g_wake_fd.exchange(-1);
@@ -837,6 +868,31 @@ bool pressure_unsubscribe(int id) {
   while (found && g_inflight_id == id && !t_is_monitor) pthread_cond_wait(&g_cond, &g_lock);
   pthread_mutex_unlock(&g_lock);
   return found;
+}
+
+bool pressure_sync_headroom(int64_t* headroom) {
+  pthread_mutex_lock(&g_src_lock);
+  const SyncSource src = g_src;
+  pthread_mutex_unlock(&g_src_lock);
+  bool any = false;
+  int64_t room = INT64_MAX;
+  if (src.cgroup_version) {
+    CgroupInfo info{};
+    info.version = src.cgroup_version;
+    snprintf(info.path, sizeof info.path, "%s", src.cgroup_path);
+    if (refresh_cgroup(&info) && info.limit) {
+      room = int64_t(src.sync_start * double(info.limit)) - int64_t(info.usage);
+      any = true;
+    }
+  }
+  uint64_t total = 0, available = 0;
+  if (src.physical && read_meminfo(src.root, &total, &available) && total) {
+    const int64_t r = int64_t(src.sync_start * double(total)) - int64_t(total - available);
+    if (r < room) room = r;
+    any = true;
+  }
+  if (any) *headroom = room;
+  return any;
 }
 
 void pressure_request_drain() { g_drain_epoch.fetch_add(1, std::memory_order_relaxed); }

@@ -108,6 +108,11 @@ bool pressure_unsubscribe(int id);
 // Stops the monitor (at exit; also used by tests). Later API calls restart it.
 void pressure_stop_monitor();
 
+// The resident sources' (cgroup, physical memory) smallest headroom, read now, to the point where
+// allocations run the optimizer themselves: negative when past it. False when there is no such
+// source. Reads two or three small files; takes only a leaf lock.
+bool pressure_sync_headroom(int64_t* headroom);
+
 // --- draining other threads' caches on request ---
 // The optimizer bumps the epoch; a thread that sees a newer epoch on its next slow path flushes
 // its cache. The engine's slow path calls pressure_drain_requested() (one load and one compare).
