@@ -650,11 +650,14 @@ void* monitor_main(void*) {
   return nullptr;
 }
 
+// Order: eval -> lock -> src (evaluate holds eval while it takes the other two, one at a time).
 void fork_prepare() {
   pthread_mutex_lock(&g_eval_lock);
   pthread_mutex_lock(&g_lock);
+  pthread_mutex_lock(&g_src_lock);
 }
 void fork_parent() {
+  pthread_mutex_unlock(&g_src_lock);
   pthread_mutex_unlock(&g_lock);
   pthread_mutex_unlock(&g_eval_lock);
 }
