@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "central.hpp"
 #include "engine.hpp"
 #include "optimizer.hpp"
 #include "pressure.hpp"
@@ -343,4 +344,31 @@ TEST_CASE("a resident limit's synchronous point makes the allocating thread run 
   pressure_set_root(nullptr);
   pressure_poke_and_wait();
   std::system(("rm -rf " + root).c_str());
+}
+
+// Hidden until the engine's refill checks pressure_drain_requested() (run with "[drain]").
+TEST_CASE("an idle thread's cache drains on its next slow path after the optimizer asked", "[.][drain]") {
+  std::atomic<int> phase{0};
+  std::thread worker([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 200; ++i) blocks.push_back(engine_malloc(48));
+    for (void* p : blocks) engine_free(p);  // its bin for 48 B keeps some
+    phase = 1;
+    while (phase.load() != 2) std::this_thread::yield();
+    engine_free(engine_malloc(3000));  // another class: an empty bin, so a refill
+    phase = 3;
+    while (phase.load() != 4) std::this_thread::yield();
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  unsigned cls = 0;
+  while (kSizeClasses[cls].size != 48) ++cls;
+  optimizer_run(kTriggerManual, kPressureCritical, 0, true);  // empties the transfer stacks, asks
+  const size_t before = central_stats(cls).transfer_blocks;
+  phase = 2;
+  while (phase.load() != 3) std::this_thread::yield();
+  const size_t after = central_stats(cls).transfer_blocks;
+  phase = 4;
+  worker.join();
+  INFO("transfer blocks of 48 B before " << before << ", after " << after);
+  REQUIRE(after > before);  // the worker's cached 48-B blocks came back
 }
