@@ -17,7 +17,8 @@ namespace memf {
 //   cache of free slots per pool and exchanges whole batches with the pool under the pool's own
 //   lock. A slot freed by another thread than the one that allocated it is fine.
 // - The pool grows by one chunk whenever it runs out; allocate() throws std::bad_alloc only when
-//   its reserved range (at least 64M objects or 16 GiB) or the system's memory is exhausted.
+//   its reserved address range is exhausted (room for 64M objects or 16 GiB, less if the system
+//   refused that much address space; see docs/pools.md).
 // - Objects are aligned to 16 bytes when objectSize rounds up to a multiple of 16, else to 8.
 // - deallocate() of a pointer this pool did not hand out, or of one already freed, is reported
 //   as one line "memf: error: ..." on stderr and then aborts or is ignored (MEMF_ON_ERROR).
