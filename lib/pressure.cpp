@@ -427,6 +427,7 @@ Evaluation evaluate() {
   if (rediscover || !g_cgroup_tried) {
     discover_cgroup(root, &g_cgroup);
     g_cgroup_tried = true;
+    g_psi_last_ns = 0;  // the PSI file may be another one now: no delta against the old one
   } else if (g_cgroup.version) {
     refresh_cgroup(&g_cgroup);
   }
@@ -460,12 +461,16 @@ Evaluation evaluate() {
   }
   ev.resident = ev.binding != kSourceOwn;
 
-  // PSI: the stall share since the last evaluation, or avg10 when higher.
+  // PSI: the stall share since the last evaluation, or avg10 when higher. A v2 cgroup has its
+  // own (the stalls of its tasks, which is what matters inside a container); else the system's.
   char psi_path[600];
-  join_path(psi_path, sizeof psi_path, root, "/proc/pressure/memory");
   PsiSample psi;
+  bool have_psi = false;
+  if (g_cgroup.version == 2 && join_path(psi_path, sizeof psi_path, g_cgroup.path, "/memory.pressure"))
+    have_psi = read_psi(psi_path, &psi);
+  if (!have_psi && join_path(psi_path, sizeof psi_path, root, "/proc/pressure/memory")) have_psi = read_psi(psi_path, &psi);
   double some = 0, full = 0;
-  if (read_psi(psi_path, &psi)) {
+  if (have_psi) {
     const uint64_t now = now_ns();
     if (g_psi_last_ns && now > g_psi_last_ns && psi.some_total_us >= g_psi_last_some) {
       const double wall_us = double(now - g_psi_last_ns) / 1000.0;
@@ -490,31 +495,31 @@ Evaluation evaluate() {
   // From the critical level on, allocations free memory themselves (the monitor may be too slow
   // for a program that allocates a limit's worth in milliseconds).
   const double sync_start = t.critical;
+  // A resident source grows faster than memf's live bytes (metadata, fragmentation, memory memf
+  // does not allocate), so a point one headroom ahead may already be past its limit: for those,
+  // look again halfway, and from there halfway again (a few file reads per halving).
+  auto room_to = [&](double start, const auto& source) -> uint64_t {
+    const double room = start * double(source.limit) - double(source.usage);
+    const double ahead = source.kind == kSourceOwn ? room : room / 2;
+    return ahead > double(step) ? uint64_t(ahead) : step;
+  };
   uint64_t headroom = UINT64_MAX, sync_headroom = UINT64_MAX, sync_wanted = 0;
   for (int i = 0; i < count; ++i) {
-    const double lim = double(sources[i].limit), used = double(sources[i].usage);
     if (next_start > 0) {
-      const double room = next_start * lim - used;
-      const uint64_t r = room > double(step) ? uint64_t(room) : step;
+      const uint64_t r = room_to(next_start, sources[i]);
       if (r < headroom) headroom = r;
     }
     if (sources[i].kind != kSourceOwn) {  // memf's own limit is the hard limit itself
-      const double room = sync_start * lim - used;
-      const uint64_t r = room > double(step) ? uint64_t(room) : step;
+      const uint64_t r = room_to(sync_start, sources[i]);
       if (r < sync_headroom) {
         sync_headroom = r;
-        sync_wanted = uint64_t((sync_start - (t.moderate - t.hysteresis)) * lim);
+        sync_wanted = uint64_t((sync_start - (t.moderate - t.hysteresis)) * double(sources[i].limit));
       }
     }
   }
   if (next_start == 0 || count == 0) headroom = step;
-  // A resident source grows faster than memf's live bytes (metadata, fragmentation, memory memf
-  // does not allocate), so a point one headroom ahead may already be past the limit: look again
-  // halfway, and from there halfway again (a few file reads per halving).
-  auto halfway = [&](uint64_t room) { return room / 2 > step ? room / 2 : step; };
-  const bool resident_next = ev.binding != kSourceOwn;
-  const uint64_t watermark = count == 0 ? UINT64_MAX : own_usage + (resident_next ? halfway(headroom) : headroom);
-  const uint64_t sync_point = sync_headroom == UINT64_MAX ? 0 : own_usage + halfway(sync_headroom);
+  const uint64_t watermark = count == 0 ? UINT64_MAX : own_usage + headroom;
+  const uint64_t sync_point = sync_headroom == UINT64_MAX ? 0 : own_usage + sync_headroom;
   pthread_mutex_lock(&g_src_lock);
   g_src.cgroup_version = g_cgroup.limit ? g_cgroup.version : 0;
   g_src.cgroup_limit = g_cgroup.limit;

@@ -255,6 +255,29 @@ TEST_CASE("PSI stalls raise the level when the usage does not") {
   REQUIRE(pressure_level() == kPressureNone);
 }
 
+TEST_CASE("a v2 cgroup's own PSI file is read before the system's") {
+  FakeRoot root;
+  root.write("/proc/self/cgroup", "0::/box\n");
+  root.write("/proc/self/mountinfo", "40 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+  root.write("/sys/fs/cgroup/box/memory.max", "1048576000\n");
+  root.write("/sys/fs/cgroup/box/memory.current", "1048576\n");
+  root.write("/sys/fs/cgroup/box/memory.pressure",
+             "some avg10=25.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+  root.write("/proc/meminfo", "MemTotal: 1073741824 kB\nMemAvailable: 1073741824 kB\n");
+  root.write("/proc/pressure/memory", "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+  pressure_set_root(root.dir.c_str());
+  pressure_poke_and_wait();
+  REQUIRE(pressure_status().cgroup_version == 2);
+  REQUIRE(pressure_status().psi_some >= 0.24);
+  REQUIRE(pressure_level() == kPressureModerate);
+  root.write("/sys/fs/cgroup/box/memory.pressure",
+             "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+  pressure_poke_and_wait();
+  REQUIRE(pressure_level() == kPressureNone);
+  pressure_set_root(nullptr);
+  pressure_poke_and_wait();
+}
+
 TEST_CASE("unsubscribing waits for a running callback; from inside the callback it does not") {
   FakeMachine machine;
   pressure_poke_and_wait();
