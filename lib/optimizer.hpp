@@ -89,6 +89,14 @@ struct AdmitCounts {
 };
 AdmitCounts optimizer_admit_counts();
 
+// Per-class fragmentation of the pools (slab metadata read without locks: a statistic).
+struct ClassFragmentation {
+  uint32_t block_size, slabs;
+  uint64_t committed_bytes, used_bytes, cached_bytes;
+  double fragmentation;
+};
+size_t fragmentation_by_class(ClassFragmentation* out, size_t capacity, uint64_t* empty_slab_bytes);
+
 // Called by the watermark hook (allocation path: wakes the monitor, nothing else).
 void pressure_wake_from_allocator(uint64_t total_bytes);
 

@@ -2,9 +2,11 @@
 #include <memf/pressure.h>
 #include <memf/pressure.hpp>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "optimizer.hpp"
+#include "size_classes.hpp"
 #include "pressure.hpp"
 #include "tracker.hpp"
 
@@ -57,6 +59,15 @@ MEMF_API int memf_pressure_info_get(memf_pressure_info* info) {
   memf::optimizer_totals(totals, &info->optimizer_runs);
   for (int i = 0; i < memf::kOptimizerSteps; ++i) info->freed_bytes[i] = totals[i];
   return 0;
+}
+
+MEMF_API size_t memf_fragmentation(memf_class_fragmentation* out, size_t capacity, uint64_t* empty_slab_bytes) {
+  memf::ClassFragmentation figures[memf::kNumClasses];
+  const size_t count = memf::fragmentation_by_class(figures, memf::kNumClasses, empty_slab_bytes);
+  for (size_t i = 0; i < count && i < capacity && out; ++i)
+    out[i] = {figures[i].block_size,    figures[i].slabs,        figures[i].committed_bytes,
+              figures[i].used_bytes,    figures[i].cached_bytes, figures[i].fragmentation};
+  return count;
 }
 
 namespace memf {
@@ -116,4 +127,12 @@ MEMF_API_CXX OptimizationReport MemoryOptimizer::getLastReport() const { return 
 
 MEMF_API_CXX size_t MemoryOptimizer::releaseMemory() { return memf_release_memory(); }
 
+}  // namespace memf
+
+namespace memf {
+MEMF_API_CXX std::vector<memf_class_fragmentation> MemoryOptimizer::getFragmentation() const {
+  std::vector<memf_class_fragmentation> out(kNumClasses);
+  out.resize(std::min(memf_fragmentation(out.data(), out.size(), nullptr), out.size()));
+  return out;
+}
 }  // namespace memf

@@ -58,6 +58,22 @@ typedef struct memf_pressure_info {
 /* Fills *info; 0, or -1 if info is NULL. */
 int memf_pressure_info_get(memf_pressure_info* info);
 
+/* Fragmentation of memf's pools, per size class with slabs: committed bytes (slabs assigned to
+ * the class) against the bytes the program holds. */
+typedef struct memf_class_fragmentation {
+  uint32_t block_size;
+  uint32_t slabs;             /* 64 KiB slabs assigned to the class */
+  uint64_t committed_bytes;   /* slabs * 64 KiB */
+  uint64_t used_bytes;        /* blocks with the program * block_size */
+  uint64_t cached_bytes;      /* blocks out of their slabs but not with the program (thread
+                                 caches, batches between threads) * block_size */
+  double fragmentation;       /* 1 - used / committed */
+} memf_class_fragmentation;
+/* Fills up to capacity entries, classes with slabs only, smallest first; returns how many such
+ * classes there are. *empty_slab_bytes (if not NULL): empty slabs still committed. Figures of
+ * other threads lag their last few operations (see docs/tracker.md). */
+size_t memf_fragmentation(memf_class_fragmentation* out, size_t capacity, uint64_t* empty_slab_bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -107,6 +107,9 @@ class MemoryOptimizer {
 
   PressureSubscription onPressure(std::function<void(PressureLevel)> fn) { return PressureSubscription(std::move(fn)); }
 
+  // Per size class with slabs: committed bytes against the bytes the program holds.
+  std::vector<memf_class_fragmentation> getFragmentation() const;
+
   // Gives back what memf can without touching live blocks (memf_release_memory).
   size_t releaseMemory();
 

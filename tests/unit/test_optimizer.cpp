@@ -372,3 +372,29 @@ TEST_CASE("an idle thread's cache drains on its next slow path after the optimiz
   INFO("transfer blocks of 48 B before " << before << ", after " << after);
   REQUIRE(after > before);  // the worker's cached 48-B blocks came back
 }
+
+TEST_CASE("fragmentation figures: committed slabs against the bytes held, per class") {
+  auto figures_for = [](uint32_t size) {
+    memf_class_fragmentation all[64];
+    const size_t count = memf_fragmentation(all, 64, nullptr);
+    for (size_t i = 0; i < count && i < 64; ++i)
+      if (all[i].block_size == size) return all[i];
+    return memf_class_fragmentation{size, 0, 0, 0, 0, 0};
+  };
+  const memf_class_fragmentation before = figures_for(1792);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 4096; ++i) blocks.push_back(engine_malloc(1792));  // 7 MiB, 36 per slab
+  const memf_class_fragmentation dense = figures_for(1792);
+  REQUIRE(dense.slabs >= before.slabs + 4096 / 36);
+  REQUIRE(dense.used_bytes >= before.used_bytes + 4096 * 1792 - 64 * 1024);
+  REQUIRE(dense.fragmentation < 0.2);
+  for (size_t i = 0; i < blocks.size(); i += 2) engine_free(blocks[i]);  // every other one
+  thread_cache_flush_current();
+  const memf_class_fragmentation sparse = figures_for(1792);
+  REQUIRE(sparse.committed_bytes == dense.committed_bytes);  // no slab emptied
+  REQUIRE(sparse.fragmentation > 0.4);
+  REQUIRE(sparse.fragmentation < 0.7);
+  const std::vector<memf_class_fragmentation> cxx = MemoryOptimizer::getInstance().getFragmentation();
+  REQUIRE_FALSE(cxx.empty());
+  for (size_t i = 1; i < blocks.size(); i += 2) engine_free(blocks[i]);
+}
