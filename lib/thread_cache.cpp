@@ -7,6 +7,7 @@
 #include "central.hpp"
 #include "config.hpp"
 #include "heap_walk.hpp"
+#include "pressure.hpp"
 #include "tracker.hpp"
 
 namespace memf {
@@ -146,6 +147,8 @@ bool thread_cache_activate() {
 
 void* thread_cache_refill(unsigned cls) {
   CacheBin& bin = t_cache.bins[cls];
+  // The optimizer asks idle threads' caches back: each thread answers on its next slow path.
+  if (MEMF_UNLIKELY(pressure_drain_requested())) thread_cache_flush_current();
   if (!pressure_admit(size_t(kSizeClasses[cls].batch) * kSizeClasses[cls].size)) return nullptr;
   FreeBlock* chain = central_pop_batch(cls);
   unsigned count = kSizeClasses[cls].batch;

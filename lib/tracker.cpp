@@ -6,6 +6,7 @@
 #include "config.hpp"
 #include "large.hpp"
 #include "platform.hpp"
+#include "pressure.hpp"
 #include "size_classes.hpp"
 #include "thread_cache.hpp"
 
@@ -206,6 +207,7 @@ bool pressure_admit(size_t bytes) {
 void set_memory_limit(uint64_t bytes) {
   g_limit.store(bytes, std::memory_order_relaxed);
   g_limit_set.store(true, std::memory_order_release);
+  pressure_limit_changed();
 }
 
 uint64_t memory_limit() {

@@ -2,6 +2,7 @@
 #pragma once
 #include <memf/memf.h>
 #include <memf/memory_pool.hpp>
+#include <memf/pressure.hpp>
 
 #include <chrono>
 #include <cstddef>

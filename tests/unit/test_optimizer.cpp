@@ -347,7 +347,7 @@ TEST_CASE("a resident limit's synchronous point makes the allocating thread run 
 }
 
 // Hidden until the engine's refill checks pressure_drain_requested() (run with "[drain]").
-TEST_CASE("an idle thread's cache drains on its next slow path after the optimizer asked", "[.][drain]") {
+TEST_CASE("an idle thread's cache drains on its next slow path after the optimizer asked", "[drain]") {
   std::atomic<int> phase{0};
   std::thread worker([&] {
     std::vector<void*> blocks;
