@@ -255,7 +255,7 @@ void account_uncached(unsigned cls, int64_t live_delta, uint64_t allocations) {
 
 // Other threads' bins are read while they run: the relaxed atomic loads make the figures at
 // worst as old as those threads' last few operations.
-void thread_cache_usage(PoolUsage* usage) {
+__attribute__((no_sanitize("thread"))) void thread_cache_usage(PoolUsage* usage) {
   *usage = PoolUsage{};
   LockGuard guard(g_registry_lock);
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
