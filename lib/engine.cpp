@@ -94,8 +94,7 @@ class StackScope {
  public:
   explicit StackScope(const StackOrigin& origin) {
     if (MEMF_LIKELY(!g_record_all) || t_pending_stack != 0 || t_capturing) return;
-    const StackMode mode = config().stacks;
-    if (mode == StacksMode::kOff) return;
+    if (config().stacks == StacksMode::kOff) return;
     t_capturing = true;
     uintptr_t frames[kMaxStackDepth];
     unsigned depth = capture_stack_from(origin, frames, config().stack_depth + 4, UnwindMode::kFramePointer);
@@ -114,7 +113,6 @@ class StackScope {
   StackScope& operator=(const StackScope&) = delete;
 
  private:
-  using StackMode = StacksMode;
   bool owner_ = false;
 };
 
