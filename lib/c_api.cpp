@@ -36,3 +36,5 @@ MEMF_API void memf_set_limit(size_t bytes) { memf::set_memory_limit(bytes); }
 MEMF_API size_t memf_release_memory(void) { return memf::engine_release_memory(); }
 MEMF_API void memf_print_stats(int fd) { memf::write_engine_stats(fd); }
 MEMF_API int memf_report_write(const char* path) { return memf::write_leak_report(path); }
+MEMF_API int memf_defrag_hint(const void* p) { return memf::engine_defrag_hint(p) ? 1 : 0; }
+MEMF_API void* memf_defrag_move(void* p) { return memf::engine_defrag_move(p); }

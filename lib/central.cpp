@@ -128,6 +128,36 @@ void central_return(unsigned cls, FreeBlock* chain, unsigned count) {
   }
 }
 
+FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {
+  CentralClass& central = g_central[cls];
+  LockGuard guard(central.lock);
+  SlabMeta* best = nullptr;
+  for (SlabMeta* slab = central.partial; slab; slab = slab->next) {
+    if (slab == avoid || !slab->free_list) continue;
+    if (!best || slab->used > best->used) best = slab;
+  }
+  if (!best || best->used <= avoid->used) return nullptr;
+  FreeBlock* block = best->free_list;
+  best->free_list = block->next;
+  ++best->used;
+  if (!best->free_list && best->carved == best->capacity) partial_unlink(central, best);
+  block->next = nullptr;
+  return block;
+}
+
+bool central_slab_is_sparse(unsigned cls, const SlabMeta* slab) {
+  CentralClass& central = g_central[cls];
+  LockGuard guard(central.lock);
+  if (slab->list != kSlabPartial) return false;  // full slabs are not worth emptying
+  uint64_t used = 0, slabs = 0;
+  for (SlabMeta* partial = central.partial; partial; partial = partial->next) {
+    used += partial->used;
+    ++slabs;
+  }
+  // Sparser than the average partial slab, and some other slab can take the block.
+  return slabs > 1 && uint64_t(slab->used) * slabs < used;
+}
+
 size_t central_flush_transfers() {
   size_t blocks = 0;
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {

@@ -432,6 +432,33 @@ bool engine_owns(const void* p) {
   return large_lookup(p, &record);
 }
 
+bool engine_defrag_hint(const void* p) {
+  if (!pool_contains(p)) return false;
+  const size_t granule = pool_granule(p);
+  if (granule >= g_pool.granules || g_pool.slot_states[granule] == kSlotFree) return false;
+  const unsigned cls = g_pool.slab_classes[slab_index(p)];
+  return central_slab_is_sparse(cls, slab_of(p));
+}
+
+void* engine_defrag_move(void* p) {
+  if (!engine_defrag_hint(p)) return p;
+  const unsigned cls = g_pool.slab_classes[slab_index(p)];
+  SlabMeta* from = slab_of(p);
+  FreeBlock* block = central_take_densest(cls, from);
+  if (!block) return p;
+  const size_t size = kSizeClasses[cls].size;
+  memcpy(block, p, size);
+  // The new block carries the old one's tag and records; the old one goes straight back to its
+  // slab (not to a cache, which would hand it out again and keep the slab alive).
+  slot_state(block) = slot_state(p);
+  if (SlotInfo* old_info = slot_info(p)) *slot_info(block) = *old_info;
+  slot_state(p) = kSlotFree;
+  FreeBlock* old_block = static_cast<FreeBlock*>(p);
+  old_block->next = nullptr;
+  central_return(cls, old_block, 1);
+  return block;
+}
+
 size_t engine_release_memory() {
   thread_cache_flush_current();
   central_flush_transfers();

@@ -46,6 +46,14 @@ void memf_print_stats(int fd);
  * -1 with errno set on failure. */
 int memf_report_write(const char* path);
 
+/* Defragmentation, for programs that can relocate their objects (as Redis does with jemalloc):
+ * memf_defrag_hint(p) is 1 when p (a live block) sits in a slab sparser than its size class's
+ * average, so moving it would help that slab empty; memf_defrag_move(p) then returns p's new
+ * address (contents copied, p freed) or p itself when no better place exists. The caller
+ * updates its references; p must not be in use by another thread meanwhile. */
+int memf_defrag_hint(const void* p);
+void* memf_defrag_move(void* p);
+
 #ifdef __cplusplus
 }
 #endif

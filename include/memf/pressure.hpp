@@ -113,6 +113,15 @@ class MemoryOptimizer {
   // Gives back what memf can without touching live blocks (memf_release_memory).
   size_t releaseMemory();
 
+  // Defragmentation (memf_defrag_hint / memf_defrag_move): whether p sits in a slab sparser than
+  // its class's average, and p's new address after moving it to the fullest other slab (p itself
+  // when that would not help). The caller updates its references.
+  static bool defragHint(const void* p) { return memf_defrag_hint(p) != 0; }
+  template <typename T>
+  static T* defragMove(T* p) {
+    return static_cast<T*>(memf_defrag_move(const_cast<void*>(static_cast<const void*>(p))));
+  }
+
   MemoryOptimizer(const MemoryOptimizer&) = delete;
   MemoryOptimizer& operator=(const MemoryOptimizer&) = delete;
 
