@@ -30,19 +30,9 @@
 #include <thread>
 #include <vector>
 
+#include "test_rng.hpp"
+
 namespace {
-
-std::uint64_t mix(std::uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-struct Rng {
-    std::uint64_t s;
-    std::uint64_t next() { return mix(s += 0x9e3779b97f4a7c15ULL); }
-};
 
 std::uint64_t seed_for(const void* p, std::size_t n)
 {
