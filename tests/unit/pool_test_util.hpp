@@ -7,9 +7,18 @@
 #include <cstdio>
 #include <string>
 
+#include <memf/memf.hpp>
+
 #include "config.hpp"
 
 namespace pool_test {
+
+// The current bytes the tracker counts under a category (0 when it has none).
+inline size_t category_bytes(const std::string& name) {
+  auto usage = memf::MemoryTracker::getInstance().getUsageByCategory();
+  auto it = usage.find(name);
+  return it == usage.end() ? 0 : it->second;
+}
 
 // Sets MEMF_ON_ERROR through the one parser, after the environment has been read.
 inline void set_on_error(const char* value) {

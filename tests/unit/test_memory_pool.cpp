@@ -20,15 +20,9 @@
 
 #include "pool_test_util.hpp"
 
-using memf::MemoryPool;
+using pool_test::category_bytes;
 
-namespace {
-size_t category_bytes(const std::string& name) {
-  auto usage = memf::MemoryTracker::getInstance().getUsageByCategory();
-  auto it = usage.find(name);
-  return it == usage.end() ? 0 : it->second;
-}
-}  // namespace
+using memf::MemoryPool;
 
 TEST_CASE("a new pool has the seed's defaults and its initial capacity") {
   MemoryPool pool(64);

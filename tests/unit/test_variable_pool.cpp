@@ -16,15 +16,9 @@
 
 #include "pool_test_util.hpp"
 
-using memf::VariablePool;
+using pool_test::category_bytes;
 
-namespace {
-size_t category_bytes(const std::string& name) {
-  auto usage = memf::MemoryTracker::getInstance().getUsageByCategory();
-  auto it = usage.find(name);
-  return it == usage.end() ? 0 : it->second;
-}
-}  // namespace
+using memf::VariablePool;
 
 TEST_CASE("blocks of every size are distinct, aligned and writable") {
   VariablePool pool;
