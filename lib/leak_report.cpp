@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "config.hpp"
@@ -144,8 +145,9 @@ int Suppressions::match(const std::vector<ReportFrame>& frames) const {
 // --- grouping ------------------------------------------------------------------------------------
 
 LeakReport build_leak_report(const ScanBlock* blocks, size_t count, const Suppressions& suppressions,
-                             const StackResolver& resolve) {
+                             const StackResolver& resolve, bool resolve_reachable) {
   LeakReport report;
+  std::set<uint32_t> resolved;
   std::map<std::tuple<unsigned, uint32_t, uint8_t>, KindTotal> sums;
   for (size_t i = 0; i < count; ++i) {
     const ScanBlock& b = blocks[i];
@@ -158,8 +160,11 @@ LeakReport build_leak_report(const ScanBlock* blocks, size_t count, const Suppre
   report.suppression_hits.resize(suppressions.patterns().size());
   for (const auto& [key, total] : sums) {
     const auto [kind, stack_id, category] = key;
-    auto [it, fresh] = report.stacks.try_emplace(stack_id);
-    if (fresh && stack_id != 0) it->second = resolve(stack_id);
+    auto it = report.stacks.try_emplace(stack_id).first;
+    // Symbolizing loads debug information (tens of milliseconds for libc's): only for the stacks
+    // a report will show.
+    const bool shown = resolve_reachable || LeakKind(kind) != LeakKind::kReachable;
+    if (stack_id != 0 && shown && resolved.insert(stack_id).second) it->second = resolve(stack_id);
     LeakGroup g{LeakKind(kind), stack_id, category, total.bytes, total.count, -1};
     if (g.kind != LeakKind::kReachable) g.suppression = suppressions.match(it->second);
     KindTotal& sum = g.suppression < 0 ? report.totals[kind] : report.suppressed;
@@ -502,7 +507,8 @@ class ReportScope {
 };
 
 // One scan and its report; false (errno set) when the scan could not run.
-bool scan_and_report(LeakReport* report, ReportProcess* process) {
+// resolve_reachable: symbolize the stacks of reachable blocks too (the JSON report lists them).
+bool scan_and_report(LeakReport* report, ReportProcess* process, bool resolve_reachable) {
   LeakScan scan;
   if (!scan_process(&scan)) {
     errno = ENOMEM;
@@ -511,7 +517,8 @@ bool scan_and_report(LeakReport* report, ReportProcess* process) {
   // Everything from here may allocate: the scan's result is a copy in mapped memory. The
   // figures are taken before symbolizing, whose own allocations are no concern of the program.
   *process = describe_process();
-  *report = build_leak_report(scan.blocks, scan.count, load_configured_suppressions(), symbolize_depot_stack);
+  *report = build_leak_report(scan.blocks, scan.count, load_configured_suppressions(), symbolize_depot_stack,
+                              resolve_reachable);
   process->blocks = scan.count;
   process->scan = scan.stats;
   process->scan_ns = scan.elapsed_ns;
@@ -574,7 +581,7 @@ void run_exit_leak_check() {
   ReportScope scope;
   LeakReport report;
   ReportProcess process;
-  if (!scan_and_report(&report, &process)) {
+  if (!scan_and_report(&report, &process, config().report_path[0] != 0)) {
     warn("leak check skipped: no memory for the scan");
     errno = saved_errno;
     return;
@@ -602,7 +609,7 @@ int write_leak_report(const char* path) {
     ReportScope scope;
     LeakReport report;
     ReportProcess process;
-    result = scan_and_report(&report, &process)
+    result = scan_and_report(&report, &process, true)
                  ? write_file(expand_report_path(path, process.pid), format_leak_json(report, process, process_category_name))
                  : -1;
     error = errno;

@@ -78,10 +78,11 @@ struct LeakReport {
   }
 };
 
-// Groups blocks[0..count) (classified) and resolves the groups' stacks. Reachable groups are
+// Groups blocks[0..count) (classified) and resolves the groups' stacks (those of reachable
+// groups only when resolve_reachable: the text report does not show them). Reachable groups are
 // never suppressed (they are no leaks).
 LeakReport build_leak_report(const ScanBlock* blocks, size_t count, const Suppressions& suppressions,
-                             const StackResolver& resolve);
+                             const StackResolver& resolve, bool resolve_reachable = true);
 
 // What the JSON carries besides the leaks.
 struct ReportProcess {

@@ -592,6 +592,28 @@ TEST_CASE("suppressions file: leak: lines, comments, and complaints about the re
   CHECK_FALSE(Suppressions().load("/nonexistent/memf-suppressions"));
 }
 
+TEST_CASE("stacks of reachable groups are symbolized only when asked for") {
+  // Stack 1 is both leaked and reachable, stack 3 only reachable.
+  std::vector<ScanBlock> blocks = sample_blocks();
+  blocks.push_back(classified(0x9000, 64, 1, LeakKind::kReachable));
+  std::vector<uint32_t> resolved;
+  auto counting = [&](uint32_t id) {
+    resolved.push_back(id);
+    return fake_stack(id);
+  };
+  const LeakReport text_only = build_leak_report(blocks.data(), blocks.size(), Suppressions(), counting, false);
+  std::sort(resolved.begin(), resolved.end());
+  CHECK(resolved == std::vector<uint32_t>{1, 2, 4, 5});  // each shown stack once; 3 is not shown
+  CHECK(text_only.stacks.at(1).size() == fake_stack(1).size());
+  CHECK(text_only.stacks.at(3).empty());
+  CHECK(text_only.totals[unsigned(LeakKind::kReachable)].count == 2);
+  resolved.clear();
+  const LeakReport with_json = build_leak_report(blocks.data(), blocks.size(), Suppressions(), counting, true);
+  std::sort(resolved.begin(), resolved.end());
+  CHECK(resolved == std::vector<uint32_t>{1, 2, 3, 4, 5});
+  CHECK(with_json.stacks.at(3).size() == fake_stack(3).size());
+}
+
 TEST_CASE("groups: by kind, stack and category, summed, largest first within a kind") {
   const std::vector<ScanBlock> blocks = sample_blocks();
   const LeakReport r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
