@@ -31,11 +31,16 @@ namespace {
 // is below that (the stack grew; bounded by the stack's size in pages over the process's life).
 enum : uint8_t { kBoundsUnknown = 0, kBoundsThread = 1, kBoundsMain = 2, kBoundsUnavailable = 3 };
 struct ThreadStack {
+  // Where walks may read, once known: [lo, hi) holds every stack pointer checked so far (empty
+  // until the first capture). Tested first and inline: the common case costs two compares.
   uintptr_t lo;
   uintptr_t hi;
+  // Main thread only: the last other mapping its stack pointer was seen on (a coroutine stack).
+  uintptr_t other_lo;
+  uintptr_t other_hi;
   uint8_t state;
 };
-constinit __thread ThreadStack t_stack MEMF_TLS = {0, 0, kBoundsUnknown};
+constinit __thread ThreadStack t_stack MEMF_TLS = {0, 0, 0, 0, kBoundsUnknown};
 constinit std::atomic<uintptr_t> g_main_stack_lo{0};  // 0: not read yet
 
 // Set while this thread is inside the DWARF unwinder: a nested capture (malloc from the unwinder
@@ -99,7 +104,7 @@ bool main_stack_contains(uintptr_t sp, uintptr_t top, ThreadStack& cached) {
   uintptr_t lo, hi;
   if (!find_mapping(sp, &lo, &hi)) return false;
   if (hi < top) {  // sp is on some other mapping
-    cached.lo = lo, cached.hi = hi;
+    cached.other_lo = lo, cached.other_hi = hi;
     return false;
   }
   uintptr_t known = g_main_stack_lo.load(std::memory_order_relaxed);
@@ -109,35 +114,45 @@ bool main_stack_contains(uintptr_t sp, uintptr_t top, ThreadStack& cached) {
   return true;
 }
 
-// Bounds for a walk that starts at sp on the calling thread's stack; false if sp is not on it.
-bool stack_bounds_for(uintptr_t sp, uintptr_t* lo, uintptr_t* hi) {
+// The slow part of stack_bounds_for: the thread's first capture, and the main thread's stack
+// pointer below the range known so far (the stack grew) or on another mapping.
+MEMF_NOINLINE bool stack_bounds_slow(uintptr_t sp, uintptr_t* lo, uintptr_t* hi) {
   ThreadStack& cached = t_stack;
-  if (MEMF_LIKELY(cached.state == kBoundsThread)) {
-    if (sp < cached.lo || sp >= cached.hi) return false;
-    *lo = cached.lo;
-    *hi = cached.hi;
-    return true;
-  }
   if (cached.state == kBoundsUnknown) {
     const int saved = errno;
     const bool is_main = syscall(SYS_gettid) == syscall(SYS_getpid);
     errno = saved;
     uintptr_t map_lo, map_hi;
     const uintptr_t tls = reinterpret_cast<uintptr_t>(&cached);
-    if (is_main) cached.lo = cached.hi = 0, cached.state = kBoundsMain;
+    if (is_main) cached.state = kBoundsMain;
     else if (find_mapping(tls, &map_lo, &map_hi)) cached.lo = map_lo, cached.hi = tls, cached.state = kBoundsThread;
     else cached.state = kBoundsUnavailable;
-    return stack_bounds_for(sp, lo, hi);
+    if (cached.state != kBoundsMain) {
+      if (sp < cached.lo || sp >= cached.hi) return false;
+      *lo = cached.lo;
+      *hi = cached.hi;
+      return true;
+    }
   }
   if (cached.state != kBoundsMain) return false;
-  // The main thread; cached.lo/hi is the last other mapping its stack pointer was seen on.
   const uintptr_t top = reinterpret_cast<uintptr_t>(__libc_stack_end);
   const uintptr_t known = g_main_stack_lo.load(std::memory_order_relaxed);
-  if (sp >= top || (sp >= cached.lo && sp < cached.hi)) return false;
+  if (sp >= top || (sp >= cached.other_lo && sp < cached.other_hi)) return false;
   if ((known == 0 || sp < known) && !main_stack_contains(sp, top, cached)) return false;
-  *lo = g_main_stack_lo.load(std::memory_order_relaxed);
-  *hi = top;
+  cached.lo = *lo = g_main_stack_lo.load(std::memory_order_relaxed);
+  cached.hi = *hi = top;
   return true;
+}
+
+// Bounds for a walk that starts at sp on the calling thread's stack; false if sp is not on it.
+MEMF_ALWAYS_INLINE bool stack_bounds_for(uintptr_t sp, uintptr_t* lo, uintptr_t* hi) {
+  const ThreadStack& cached = t_stack;
+  if (MEMF_LIKELY(sp >= cached.lo && sp < cached.hi)) {
+    *lo = cached.lo;
+    *hi = cached.hi;
+    return true;
+  }
+  return stack_bounds_slow(sp, lo, hi);
 }
 
 // Follows frame records ([fp] = caller's fp, [fp + 8] = return address) from fp. Every read is

@@ -40,14 +40,12 @@ inline uint64_t hash_frames(const uintptr_t* frames, unsigned depth) {
   return h ^ (h >> 32);
 }
 
-// Threads spread their hit counts over the depot's stripes (mostly one writer per line).
-constinit std::atomic<unsigned> g_next_stripe{0};
-constinit __thread unsigned t_stripe MEMF_TLS = 0;  // stripe + 1; 0 = not chosen yet
-
-inline unsigned my_stripe(unsigned stripes) {
-  unsigned s = t_stripe;
-  if (MEMF_UNLIKELY(s == 0)) t_stripe = s = g_next_stripe.fetch_add(1, std::memory_order_relaxed) % stripes + 1;
-  return s - 1;
+// Stacks are short: a plain loop beats a call to memcmp (and a hash match is nearly always a
+// match).
+inline bool same_frames(const uintptr_t* a, const uintptr_t* b, unsigned depth) {
+  for (unsigned i = 0; i < depth; ++i)
+    if (a[i] != b[i]) return false;
+  return true;
 }
 
 }  // namespace
@@ -99,7 +97,7 @@ const StackDepot::Record* StackDepot::find(uint64_t hash, const uintptr_t* frame
                                            StackId stop, StackId* id) const {
   for (StackId at = first; at != stop && at != 0;) {
     const Record* r = record(at);
-    if (r->hash == hash && r->depth == depth && memcmp(r->frames(), frames, depth * sizeof(uintptr_t)) == 0) {
+    if (r->hash == hash && r->depth == depth && same_frames(r->frames(), frames, depth)) {
       *id = at;
       return r;
     }
@@ -175,7 +173,6 @@ StackId StackDepot::put(const uintptr_t* frames, unsigned depth) {
     if (now == head || find(hash, frames, depth, now, head, &id) == nullptr)
       return insert_locked(hash, frames, depth, bucket);
   }
-  hits_[my_stripe(kHitStripes)].count.fetch_add(1, std::memory_order_relaxed);
   return id;
 }
 
@@ -196,7 +193,6 @@ StackDepotStats StackDepot::stats() const {
   s.bytes = bytes_.load(std::memory_order_relaxed);
   s.mapped_bytes = mapped_bytes_.load(std::memory_order_relaxed);
   s.capacity_bytes = capacity_bytes_;
-  for (const HitStripe& stripe : hits_) s.hits += stripe.count.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -215,7 +211,6 @@ void StackDepot::destroy() {
   stacks_.store(0, std::memory_order_relaxed);
   bytes_.store(0, std::memory_order_relaxed);
   dropped_.store(0, std::memory_order_relaxed);
-  for (HitStripe& stripe : hits_) stripe.count.store(0, std::memory_order_relaxed);
   full_.store(false, std::memory_order_relaxed);
   ready_.store(false, std::memory_order_release);
 }

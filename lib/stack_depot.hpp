@@ -21,7 +21,6 @@ struct StackDepotStats {
   uint64_t mapped_bytes;    // memory mapped for the depot (record chunks, bucket and chunk tables)
   uint64_t capacity_bytes;  // the bound on `bytes`
   uint64_t dropped;         // puts of a new stack refused because the depot was full
-  uint64_t hits;            // puts that found their stack already stored
 };
 
 class StackDepot {
@@ -53,10 +52,6 @@ class StackDepot {
 
  private:
   struct Record;
-  static constexpr unsigned kHitStripes = 16;
-  struct alignas(64) HitStripe {
-    std::atomic<uint64_t> count{0};
-  };
 
   bool init_locked(size_t max_bytes);
   const Record* record(StackId id) const;
@@ -78,7 +73,6 @@ class StackDepot {
   std::atomic<uint64_t> stacks_{0};
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> dropped_{0};
-  HitStripe hits_[kHitStripes];
 };
 
 // The process-wide depot the engine uses.

@@ -68,7 +68,6 @@ TEST_CASE("the same stack gets the same id, a different one a different id") {
 
   const StackDepotStats stats = depot.stats();
   REQUIRE(stats.stacks == 3);
-  REQUIRE(stats.hits == 2);
   REQUIRE(stats.dropped == 0);
   REQUIRE(stats.bytes == (2 + 12 + 2 + 12 + 2 + 11) * 8);
   REQUIRE(stats.capacity_bytes == 1 << 20);
@@ -144,7 +143,6 @@ TEST_CASE("threads putting overlapping stacks agree on every id") {
   REQUIRE(distinct.size() == kStacks);
   const StackDepotStats stats = depot.stats();
   REQUIRE(stats.stacks == kStacks);
-  REQUIRE(stats.hits == uint64_t(kThreads) * 3 * kStacks - kStacks);
 }
 
 TEST_CASE("a full depot refuses new stacks, counts them and still finds the old ones") {
@@ -177,7 +175,6 @@ TEST_CASE("a full depot refuses new stacks, counts them and still finds the old 
   stats = depot.stats();
   REQUIRE(stats.dropped == 11);
   REQUIRE(stats.stacks == stored.size());
-  REQUIRE(stats.hits == stored.size());
 }
 
 TEST_CASE("the process-wide depot interns captured stacks") {
@@ -192,7 +189,6 @@ TEST_CASE("the process-wide depot interns captured stacks") {
   REQUIRE(stack_depot_get(id, &stored) == depth);
   REQUIRE(std::memcmp(stored, frames, depth * sizeof(uintptr_t)) == 0);
   const StackDepotStats after = stack_depot_stats();
-  REQUIRE(after.hits >= before.hits + 1);
   REQUIRE(after.stacks >= 1);
   REQUIRE(after.capacity_bytes == kDefaultStackDepotBytes);
 }
