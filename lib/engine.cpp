@@ -119,7 +119,7 @@ class StackScope {
 // Tags a fresh pool block and records it (category counters; requested size and stack when
 // every allocation is recorded).
 void record_pool_block(void* block, unsigned cls, size_t requested) {
-  const uint8_t tag = current_category();
+  const uint8_t tag = t_cache.category ? t_cache.category : kCategoryUnknown;  // current_category()
   slot_state(block) = tag;
   if (tag != kCategoryUnknown) category_account_alloc(tag, kSizeClasses[cls].size);
   if (MEMF_UNLIKELY(g_record_all)) {
@@ -133,10 +133,14 @@ void record_pool_block(void* block, unsigned cls, size_t requested) {
 // A block of class cls for this thread: from its cache (setting the cache up on the thread's
 // first allocation), or one at a time under the class lock when the thread is exiting.
 void* pool_alloc_class(unsigned cls, size_t requested) {
-  if (!pool_init()) return nullptr;
-  install_hooks();
+  // An active cache implies the pools and the hooks are set up (its activation came after both).
+  const bool active = t_cache.state == ThreadState::kActive;
+  if (MEMF_UNLIKELY(!active)) {
+    if (!pool_init()) return nullptr;
+    install_hooks();
+  }
   void* block;
-  if (thread_cache_activate()) {
+  if (MEMF_LIKELY(active) || thread_cache_activate()) {
     CacheBin& bin = t_cache.bins[cls];
     if (FreeBlock* head = bin.head) {
       bin.head = head->next;

@@ -168,15 +168,6 @@ bool pool_enable_slot_info() {
   return true;
 }
 
-SlotInfo* slot_info(const void* p) {
-  SlotInfo* table = __atomic_load_n(&g_pool.slot_info, __ATOMIC_ACQUIRE);
-  if (!table) return nullptr;
-  const size_t index = slab_index(p);
-  const SizeClassInfo& info = kSizeClasses[g_pool.slab_classes[index]];
-  const size_t slot = ((pool_offset(p) & (kSlabSize - 1)) * info.reciprocal) >> 32;
-  return &table[index * kMaxSlotsPerSlab + slot];
-}
-
 size_t pool_slabs_touched() {
   LockGuard guard(g_arena_lock);
   return g_next_fresh_slab;

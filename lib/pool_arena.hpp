@@ -106,7 +106,14 @@ constexpr size_t kMaxSlotsPerSlab = kSlabSize / kMinAlign;
 // Reserves the table (address space only); idempotent; false if it cannot be reserved.
 bool pool_enable_slot_info();
 // The record of the block starting at p, or nullptr when records are not kept.
-SlotInfo* slot_info(const void* p);
+MEMF_ALWAYS_INLINE SlotInfo* slot_info(const void* p) {
+  SlotInfo* table = __atomic_load_n(&g_pool.slot_info, __ATOMIC_ACQUIRE);
+  if (!table) return nullptr;
+  const size_t index = slab_index(p);
+  const SizeClassInfo& info = kSizeClasses[g_pool.slab_classes[index]];
+  const size_t slot = ((pool_offset(p) & (kSlabSize - 1)) * info.reciprocal) >> 32;
+  return &table[index * kMaxSlotsPerSlab + slot];
+}
 // Slabs [0, n) have been used at some point; the others never.
 size_t pool_slabs_touched();
 
