@@ -24,8 +24,10 @@ struct SizeClassInfo {
   uint32_t reciprocal;  // floor(2^32 / size) + 1: offset / size == (offset * reciprocal) >> 32 inside a slab
   uint16_t capacity;    // blocks per slab
   uint16_t batch;       // blocks moved per refill / drain between a thread cache and the centre
-  uint16_t cache_max;   // blocks a thread cache keeps before it drains a batch
+  uint16_t cache_max;   // blocks a thread cache keeps before it drains a batch (at first)
+  uint16_t cache_cap;   // what cache_max may grow to in a bin that oscillates (thread_cache.cpp)
 };
+static_assert(sizeof(SizeClassInfo) == 16, "the engine indexes the class table by shifting");
 
 namespace detail {
 constexpr uint32_t class_size(unsigned index) {
@@ -50,6 +52,15 @@ constexpr uint16_t class_cache_max(uint32_t size, uint16_t batch) {
   return uint16_t(wanted < 2u * batch ? 2u * batch : wanted);
 }
 
+// A bin whose thread both refills and drains it (bursts: allocate many, free many) grows by a
+// batch per such cycle, up to sixteen batches or 128 KiB, whichever is less (never below where it
+// started).
+constexpr uint16_t class_cache_cap(uint32_t size, uint16_t batch, uint16_t cache_max) {
+  uint32_t by_bytes = 131072 / size;
+  uint32_t wanted = 16u * batch < by_bytes ? 16u * batch : by_bytes;
+  return uint16_t(wanted < cache_max ? cache_max : wanted);
+}
+
 struct ClassTable {
   SizeClassInfo info[kNumClasses];
 };
@@ -59,8 +70,9 @@ constexpr ClassTable make_classes() {
   for (unsigned i = 0; i < kNumClasses; ++i) {
     uint32_t size = class_size(i);
     uint16_t batch = class_batch(size);
+    uint16_t cache_max = class_cache_max(size, batch);
     table.info[i] = SizeClassInfo{size, uint32_t((uint64_t(1) << 32) / size + 1), uint16_t(kSlabSize / size), batch,
-                                  class_cache_max(size, batch)};
+                                  cache_max, class_cache_cap(size, batch, cache_max)};
   }
   return table;
 }

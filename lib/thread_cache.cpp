@@ -81,8 +81,9 @@ void give_back(unsigned cls, FreeBlock* chain, unsigned count) {
   if (count) central_return(cls, chain, count);
 }
 
-// Empties every bin; with `keep_room` the bins stay usable, otherwise they get no room at all
-// (every later free then takes the slow path: used for exiting threads).
+// Empties every bin; with `keep_room` the bins stay usable (back at their initial size: growth
+// starts over), otherwise they get no room at all (every later free then takes the slow path:
+// used for exiting threads).
 void flush(ThreadCache* cache, bool keep_room) {
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     CacheBin& bin = cache->bins[cls];
@@ -91,9 +92,31 @@ void flush(ThreadCache* cache, bool keep_room) {
       give_back(cls, bin.head, bin.count());
     }
     bin.head = nullptr;
-    if (!keep_room) bin.max = 0;
+    bin.max = keep_room ? kSizeClasses[cls].cache_max : 0;
     bin.room = bin.max;
   }
+  cache->grown_bytes = 0;
+}
+
+// What bins of one thread may grow by in all (beyond their initial sizes).
+constexpr uint32_t kMaxCacheGrowth = uint32_t(1) << 20;
+
+// The bin of cls holds max + 1 blocks. If it was refilled since its last overflow, the thread is
+// allocating and freeing bursts larger than the bin: grow it by a batch (within the class's cap
+// and the thread's budget) instead of draining, so that the next burst stays in the cache.
+// True when it grew.
+bool grow_bin(ThreadCache* cache, unsigned cls) {
+  CacheBin& bin = cache->bins[cls];
+  const SizeClassInfo& info = kSizeClasses[cls];
+  const uint32_t moved_in = uint32_t(bin.moved_in);
+  if (moved_in == cache->moved_in_at_overflow[cls]) return false;
+  cache->moved_in_at_overflow[cls] = moved_in;
+  const uint32_t bytes = uint32_t(info.batch) * info.size;
+  if (bin.max + info.batch > info.cache_cap || cache->grown_bytes + bytes > kMaxCacheGrowth) return false;
+  cache->grown_bytes += bytes;
+  bin.max += info.batch;
+  bin.room += info.batch;
+  return true;
 }
 
 // Caller holds g_registry_lock (or is alone, in a fork child) and has flushed the cache: folds its
@@ -177,6 +200,7 @@ void thread_cache_overflow(unsigned cls) {
     pool_free_uncached(block, cls);
     return;
   }
+  if (grow_bin(cache, cls)) return;
   // The bin holds max + 1 blocks: drain one batch from its head.
   const unsigned batch = kSizeClasses[cls].batch;
   FreeBlock* first = bin.head;

@@ -33,6 +33,10 @@ enum class ThreadState : uint8_t { kNew = 0, kActive, kDead };
 struct ThreadCache {
   CacheBin bins[kNumClasses];
   uint64_t moved_out[kNumClasses];  // blocks drained to the centre
+  // The low bits of bins[cls].moved_in at the bin's last overflow: a refill since then means the
+  // bin oscillates between empty and full, and may grow (thread_cache_overflow).
+  uint32_t moved_in_at_overflow[kNumClasses];
+  uint32_t grown_bytes;  // what growth added to this thread's bins, within kMaxCacheGrowth
   int64_t reported_live[kNumClasses];  // live blocks last added to the process's running total
   // malloc takes the fast path for sizes below this: pool_limit + 1 once the thread is set up;
   // 0 while the thread records every allocation (leak check, a category scope) or is not set up.
@@ -82,7 +86,8 @@ struct PoolUsage {
   uint64_t cached_bytes;
 };
 // Reads other threads' counters without stopping them: each thread's figures may lag its last
-// fast-path operations by at most its cache band (cache_max blocks per class).
+// fast-path operations by at most its cache band (a bin's max: cache_max blocks per class, up to
+// cache_cap in bins that grew).
 void thread_cache_usage(PoolUsage* usage);
 // The running total of live pool bytes that peaks are taken from: each thread adds its change on
 // its slow paths (refill, drain, exit), so it lags the truth by at most one cache band per class

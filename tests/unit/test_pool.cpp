@@ -72,14 +72,52 @@ TEST_CASE("a thread cache drains batches to the centre and blocks are reused") {
   std::vector<void*> blocks;
   for (int i = 0; i < 4000; ++i) blocks.push_back(engine_malloc(64));
   for (void* p : blocks) engine_free(p);
-  // The cache keeps at most its max; the rest went to the transfer stack or the slabs.
-  REQUIRE(t_cache.bins[cls].count() <= info.cache_max);
+  // The cache keeps at most its max (grown by at most one batch in this single burst); the rest
+  // went to the transfer stack or the slabs.
+  REQUIRE(t_cache.bins[cls].count() <= info.cache_max + info.batch);
   // Reallocating them needs no slab that was not already in use.
   const size_t never_used = pool_arena_stats().slabs_never_used;
   std::vector<void*> again;
   for (int i = 0; i < 4000; ++i) again.push_back(engine_malloc(64));
   REQUIRE(pool_arena_stats().slabs_never_used == never_used);
   for (void* p : again) engine_free(p);
+}
+
+TEST_CASE("a bin refilled and drained in bursts grows to its cap; a free-only bin does not; a flush resets") {
+  const unsigned cls = size_to_class(64);
+  const SizeClassInfo& info = kSizeClasses[cls];
+  engine_release_memory();  // flushes this thread's cache: bins back at their initial size
+  CacheBin& bin = t_cache.bins[cls];
+  REQUIRE(bin.max == info.cache_max);
+  REQUIRE(info.cache_cap > info.cache_max);
+  const size_t burst = info.cache_cap;  // 512 blocks of 64 B
+  std::vector<void*> blocks(burst);
+  auto one_round = [&] {
+    for (void*& p : blocks) p = engine_malloc(64);
+    for (void* p : blocks) engine_free(p);
+  };
+  one_round();
+  REQUIRE(bin.max == info.cache_max + info.batch);  // one refill-then-overflow cycle: one batch
+  for (int round = 0; round < 40; ++round) one_round();
+  REQUIRE(bin.max == info.cache_cap);
+  // The whole burst now stays in the cache: a round moves nothing in from the centre.
+  const uint64_t moved_in = bin.moved_in;
+  one_round();
+  REQUIRE(bin.moved_in == moved_in);
+  REQUIRE(bin.count() == burst);
+  engine_release_memory();
+  REQUIRE(bin.max == info.cache_max);
+  REQUIRE(bin.count() == 0);
+
+  // A thread that only frees (the consumer of a producer) never refills: its bin stays as it was.
+  for (void*& p : blocks) p = engine_malloc(64);
+  int32_t consumer_max = -1;
+  std::thread consumer([&] {
+    for (void* p : blocks) engine_free(p);  // overflows the bin many times, never refills it
+    consumer_max = t_cache.bins[cls].max;
+  });
+  consumer.join();
+  REQUIRE(consumer_max == info.cache_max);
 }
 
 TEST_CASE("empty slabs are released, and purged after the delay or on request") {
