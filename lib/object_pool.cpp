@@ -56,16 +56,22 @@ struct ChunkMeta {
   uint32_t prev;
   uint32_t next;
   uint8_t list;
+  bool claimed;  // some thread's home chunk (below): other threads take from it only as a last resort
 };
 
 // One thread's cache for one pool: a LIFO of free slots. The owning thread writes it, except
 // that destroying or clearing the pool empties every thread's entry for its id (neither may
 // overlap other threads' calls on that pool); getUsedCount reads counts from other threads.
 // Hence relaxed atomics: plain loads and stores on the fast path.
+//
+// home (chunk index + 1, 0 for none; under the pool's lock) is the chunk this thread's refills
+// take slots from while it can give them. Threads that work in separate chunks never write
+// neighbouring cache lines: two threads sweeping batches carved side by side in one chunk ran at
+// 2.5 ns per pair instead of 1.9 (tools/bench/pool_bench, batch pattern).
 struct CacheEntry {
   std::atomic<void*> head;
   std::atomic<uint32_t> count;
-  uint32_t unused;
+  uint32_t home;
 };
 
 struct ThreadTable {
@@ -178,18 +184,26 @@ void relist(Pool& pool, uint32_t c) {
   link_chunk(pool, c, list);
 }
 
+uint32_t first_unclaimed(Pool& pool, uint32_t c) {
+  while (c != kNil && pool.chunks[c].claimed) c = pool.chunks[c].next;
+  return c;
+}
+
 // A chunk that can give slots: partial first (keeps empty chunks empty for shrink), then empty
-// (most recently emptied: its pages are resident), then a released one, then a fresh one.
+// (most recently emptied: its pages are resident), then a released one, then a fresh one; other
+// threads' home chunks (at most one per thread) only when nothing else is left.
 uint32_t chunk_to_take(Pool& pool) {
-  if (pool.partial_head != kNil) return pool.partial_head;
-  if (pool.empty_head != kNil) return pool.empty_head;
-  uint32_t c = pool.released_head;
+  uint32_t c = first_unclaimed(pool, pool.partial_head);
+  if (c == kNil) c = first_unclaimed(pool, pool.empty_head);
+  if (c != kNil) return c;
+  c = pool.released_head;
   if (c == kNil) {
-    if (pool.top == pool.max_chunks) return kNil;
+    if (pool.top == pool.max_chunks) return pool.partial_head != kNil ? pool.partial_head : pool.empty_head;
     c = uint32_t(pool.top++);
-    pool.chunks[c] = ChunkMeta{nullptr, 0, 0, kNil, kNil, kListNone};
+    pool.chunks[c] = ChunkMeta{nullptr, 0, 0, kNil, kNil, kListNone, false};
   } else {
     unlink_chunk(pool, c);
+    pool.chunks[c].claimed = false;
   }
   link_chunk(pool, c, kListEmpty);
   pool.held.fetch_add(1, std::memory_order_relaxed);
@@ -197,13 +211,37 @@ uint32_t chunk_to_take(Pool& pool) {
   return c;
 }
 
-// Takes up to n slots as a chain; their number (fewer only when the range is exhausted).
-size_t take_slots(Pool& pool, size_t n, FreeSlot** chain) {
+bool chunk_can_give(Pool& pool, uint32_t c) {
+  if (c >= pool.top) return false;
+  const ChunkMeta& m = pool.chunks[c];
+  return m.list != kListReleased && (m.free || m.carved < pool.slots_per_chunk);
+}
+
+// Under pool.lock: the entry's thread gives up its home chunk.
+void unclaim_home(Pool& pool, CacheEntry& entry) {
+  if (entry.home != 0 && entry.home - 1 < pool.top) pool.chunks[entry.home - 1].claimed = false;
+  entry.home = 0;
+}
+
+// Takes up to n slots as a chain; their number (fewer only when the range is exhausted). With an
+// entry: from its thread's home chunk while that can give, else from a chunk it then claims.
+size_t take_slots(Pool& pool, size_t n, FreeSlot** chain, CacheEntry* entry) {
   FreeSlot* head = nullptr;
   size_t got = 0;
   while (got < n) {
-    const uint32_t c = chunk_to_take(pool);
-    if (c == kNil) break;
+    uint32_t c = kNil;
+    if (entry && entry->home != 0) {
+      if (chunk_can_give(pool, entry->home - 1)) c = entry->home - 1;
+      else unclaim_home(pool, *entry);
+    }
+    if (c == kNil) {
+      c = chunk_to_take(pool);
+      if (c == kNil) break;
+      if (entry) {
+        pool.chunks[c].claimed = true;
+        entry->home = c + 1;
+      }
+    }
     ChunkMeta& m = pool.chunks[c];
     const size_t before = got;
     while (got < n && m.free) {
@@ -256,6 +294,10 @@ void flush_entry(Pool& pool, CacheEntry& entry) {
     give_chain(pool, head, entry.count.load(std::memory_order_relaxed));
   entry.head.store(nullptr, std::memory_order_relaxed);
   entry.count.store(0, std::memory_order_relaxed);
+  if (entry.home != 0) {
+    LockGuard guard(pool.lock);
+    unclaim_home(pool, entry);
+  }
 }
 
 // Under g_registry_lock: every thread's cached slots of pool `id` are dropped unread (the pool
@@ -266,6 +308,7 @@ void drop_entries(uint32_t id) {
   for (ThreadTable* table = g_tables; table; table = table->next) {
     table->entries[id].head.store(nullptr, std::memory_order_relaxed);
     table->entries[id].count.store(0, std::memory_order_relaxed);
+    table->entries[id].home = 0;  // the chunks start over too (clear) or go away
   }
 }
 
@@ -279,7 +322,8 @@ void thread_exit(void* arg) {
     LockGuard guard(g_registry_lock);
     for (uint32_t id = 0; id < kMaxCachedPools; ++id) {
       CacheEntry& entry = table->entries[id];
-      if (entry.head.load(std::memory_order_relaxed) && g_slots[id]) flush_entry(*g_slots[id], entry);
+      if ((entry.head.load(std::memory_order_relaxed) || entry.home != 0) && g_slots[id])
+        flush_entry(*g_slots[id], entry);
     }
   }
   {
@@ -425,7 +469,7 @@ MEMF_NOINLINE void* allocate_slow(Pool& pool) {
   if (!entry) {
     FreeSlot* chain;
     LockGuard guard(pool.lock);
-    if (take_slots(pool, 1, &chain) == 0) throw std::bad_alloc();
+    if (take_slots(pool, 1, &chain, nullptr) == 0) throw std::bad_alloc();
     p = chain;
   } else {
     p = entry->head.load(std::memory_order_relaxed);
@@ -439,7 +483,7 @@ MEMF_NOINLINE void* allocate_slow(Pool& pool) {
           pool.parked_count.store(parked - 1, std::memory_order_relaxed);
           count = pool.batch;
         } else {
-          count = uint32_t(take_slots(pool, pool.batch, &chain));
+          count = uint32_t(take_slots(pool, pool.batch, &chain, entry));
         }
       }
       if (count == 0) throw std::bad_alloc();

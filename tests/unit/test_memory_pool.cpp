@@ -277,6 +277,39 @@ TEST_CASE("threads allocate and free concurrently, also each other's objects") {
   REQUIRE(category_bytes("test.threads") == 0);
 }
 
+TEST_CASE("threads refilling at once take their slots from chunks of their own") {
+  // 1024 objects of 64 B: chunks of 64 KiB, the first one held from the start at the range's base.
+  MemoryPool pool(64, 1024, "test.home");
+  constexpr size_t kChunk = 64 * 1024;
+  constexpr int kPerThread = 1000;  // several refills each
+  std::vector<uintptr_t> slots[2];
+  std::atomic<int> ready{0};
+  auto worker = [&](int id) {
+    ready.fetch_add(1);
+    while (ready.load() < 2) std::this_thread::yield();
+    for (int i = 0; i < kPerThread; ++i) {
+      void* p = pool.allocate();
+      std::memset(p, id, 64);
+      slots[id].push_back(uintptr_t(p));
+    }
+  };
+  std::thread a(worker, 0), b(worker, 1);
+  a.join();
+  b.join();
+  const uintptr_t base = std::min(*std::min_element(slots[0].begin(), slots[0].end()),
+                                  *std::min_element(slots[1].begin(), slots[1].end()));
+  std::set<uintptr_t> chunks[2];
+  for (int id = 0; id < 2; ++id)
+    for (uintptr_t p : slots[id]) chunks[id].insert((p - base) / kChunk);
+  for (uintptr_t c : chunks[0]) REQUIRE(chunks[1].count(c) == 0);
+  for (int id = 0; id < 2; ++id)
+    for (uintptr_t p : slots[id]) pool.deallocate(reinterpret_cast<void*>(p));
+  // The threads are gone: their home chunks are free for anyone, and all of them can go.
+  REQUIRE(pool.getUsedCount() == 0);
+  pool.shrink();
+  REQUIRE(pool.getCapacity() == 0);
+}
+
 TEST_CASE("getUsedCount sees live threads' objects and not their caches") {
   MemoryPool pool(64);
   std::atomic<int> phase{0};
