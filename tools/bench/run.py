@@ -438,6 +438,49 @@ class Bench:
                         i, total, w.name, config, rep, r.wall, r.maxrss_kib / 1024.0,
                         "" if r.ok else "** " + r.status + " **"))
 
+    def pool_phase(self, program, memf_lib):
+        """tools/bench/pool_bench: the pools on glibc (every pool; new/delete is glibc's), and
+        new/delete alone under memf and under mimalloc; interleaved, lowest figure per row."""
+        a = self.args
+        # pool_bench links memf's engine, and with it libmimalloc.so.2, which exports malloc and
+        # comes before libc in the lookup order: preloading libc makes new/delete glibc's.
+        libc = LIBDIR + "/libc.so.6"
+        runs = [(" on glibc", libc if os.path.exists(libc) else None, "all")]
+        if memf_lib:
+            runs.append((" on memf", memf_lib, "new/"))
+        mimalloc = dict(PEERS).get("mimalloc")
+        if mimalloc and os.path.exists(mimalloc):
+            runs.append((" on mimalloc", mimalloc, "new/"))
+        millions = "0.5" if a.quick else "4"
+        best = {}
+        order = []
+        for rep in range(a.pool_repeats):
+            for suffix, lib, filt in runs:
+                env = clean_env()
+                if lib:
+                    env["LD_PRELOAD"] = lib
+                self.settle(a.settle)
+                log("[pools %d/%d] pool_bench %s%s" % (rep + 1, a.pool_repeats, filt, suffix))
+                try:
+                    out = subprocess.run([program, filt, millions], env=env, capture_output=True,
+                                         text=True, timeout=900).stdout
+                except subprocess.TimeoutExpired:
+                    log("pool_bench timed out")
+                    continue
+                for line in out.splitlines():
+                    cols = [c.strip() for c in line.strip().strip("|").split("|")]
+                    if len(cols) != 4 or not cols[3].replace(".", "", 1).isdigit():
+                        continue
+                    pattern, pool, threads, ns = cols[0], cols[1], cols[2], float(cols[3])
+                    if pool == "new/delete":
+                        pool += suffix
+                    key = (pattern, threads)
+                    if key not in order:
+                        order.append(key)
+                    cur = best.setdefault(key, {})
+                    cur[pool] = min(cur.get(pool, ns), ns)
+        self.pools = (order, best)
+
     def instruction_phase(self, configs):
         """Instructions per malloc+free pair: (I(n2) - I(n1)) / (n2 - n1)."""
         a = self.args
@@ -1107,6 +1150,45 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
                     verdict(None if ht is None else ht >= 5.0, leak=True)))
         w_("")
 
+    # ---- application pools
+    pools = getattr(bench, "pools", None)
+    if pools and pools[0]:
+        order, best = pools
+        contenders = []
+        for key in order:
+            for pool in best[key]:
+                if pool not in contenders:
+                    contenders.append(pool)
+        unsync = {"boost::pool", "pmr::unsynchronized_pool_resource"}
+        w_("## Application pools")
+        w_("")
+        w_("`tools/bench/pool_bench` (64-byte objects; docs/pools.md describes the patterns), run "
+           "%d times interleaved: `pool_bench all` with glibc's libc.so.6 preloaded (every pool; "
+           "new/delete and the other pools' upstream are glibc's malloc: without the preload "
+           "they would be libmimalloc.so.2's, which pool_bench links for memf's engine), "
+           "and `pool_bench new/` with memf and with mimalloc preloaded. Nanoseconds per "
+           "allocate+free pair, all threads' pairs counted (so two threads that scale perfectly "
+           "halve the one-thread figure); lowest of the runs (each already the best of five)." % a.pool_repeats)
+        w_("`boost::pool` and `pmr::unsynchronized_pool_resource` are not thread-safe: single-thread "
+           "rows only. Figures within 5% of the lowest are listed as tied.")
+        w_("")
+        w_("| pattern | threads | " + " | ".join(contenders) + " | fastest | fastest thread-safe |")
+        w_("|---|---|" + "---|" * (len(contenders) + 2))
+        for key in order:
+            row = best[key]
+            cells_ = [("%.1f" % row[c]) if c in row else "–" for c in contenders]
+            def leaders(figures):
+                # Within 5% (or 0.05 ns) of the lowest figure counts as a tie on this machine.
+                if not figures:
+                    return "–"
+                low = min(figures.values())
+                tied = sorted((c for c, v in figures.items() if v <= max(low * 1.05, low + 0.05)),
+                              key=figures.get)
+                return " = ".join(tied) + " (%.1f)" % low
+            safe = {c: v for c, v in row.items() if c not in unsync}
+            w_("| %s | %s | %s | %s | %s |" % (key[0], key[1], " | ".join(cells_), leaders(row), leaders(safe)))
+        w_("")
+
     # ---- charts
     charts = []
     if a.chart:
@@ -1265,6 +1347,8 @@ def main():
                     help="workloads for the leak-check comparison (default: %s; 'none' to skip)"
                     % ",".join(w.name for w in WORKLOADS if w.leak_scale))
     ap.add_argument("--no-instructions", action="store_true", help="skip the callgrind counts")
+    ap.add_argument("--no-pools", action="store_true", help="skip the application-pool benchmark")
+    ap.add_argument("--pool-repeats", type=int, default=None, help="pool_bench runs (default 3, quick 1)")
     ap.add_argument("--no-warmup", action="store_true", help="skip the unrecorded warm-up runs")
     ap.add_argument("--scale", type=float, default=None,
                     help="override the scale factor of every workload")
@@ -1295,6 +1379,8 @@ def main():
         a.repeats = 2 if a.quick else 5
     if a.leak_repeats is None:
         a.leak_repeats = 1 if a.quick else 3
+    if a.pool_repeats is None:
+        a.pool_repeats = 1 if a.quick else 3
     build_dir = a.build_dir or os.path.join(ROOT, "build")
     if a.out is None:
         a.out = os.path.join(build_dir if a.quick else os.path.join(ROOT, "docs"),
@@ -1369,6 +1455,11 @@ def main():
     need = sorted({w.name for w in workloads + leak_workloads if w.kind == "exe"} |
                   ({"instructions"} if do_instr else set()))
     bench.programs = locate_programs(build_dir if os.path.isdir(build_dir) else None, need)
+    pool_program = os.path.join(build_dir, "tools", "bench", "pool_bench")
+    do_pools = not a.no_pools and not a.only
+    if do_pools and not os.access(pool_program, os.X_OK):
+        log("warning: %s not built (it links libmemf); skipping the pool benchmark" % pool_program)
+        do_pools = False
     for tool, path in (("python", PYTHON), ("sqlite", SQLITE)):
         if any(w.kind == tool for w in workloads) and not os.path.exists(path):
             log("warning: %s not found; its workload will fail" % path)
@@ -1386,6 +1477,8 @@ def main():
             instr = bench.instruction_phase(instr_configs(configs))
         if leak_workloads:
             bench.leak_phase(leak_workloads, leak_configs)
+        if do_pools:
+            bench.pool_phase(pool_program, a.memf if "memf" in configs else None)
         bench.validate()
         finished = datetime.datetime.now(datetime.timezone.utc)
         report = write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
