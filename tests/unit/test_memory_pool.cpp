@@ -283,7 +283,7 @@ TEST_CASE("threads refilling at once take their slots from chunks of their own")
   constexpr size_t kChunk = 64 * 1024;
   constexpr int kPerThread = 1000;  // several refills each
   std::vector<uintptr_t> slots[2];
-  std::atomic<int> ready{0};
+  std::atomic<int> ready{0}, done{0};
   auto worker = [&](int id) {
     ready.fetch_add(1);
     while (ready.load() < 2) std::this_thread::yield();
@@ -292,6 +292,9 @@ TEST_CASE("threads refilling at once take their slots from chunks of their own")
       std::memset(p, id, 64);
       slots[id].push_back(uintptr_t(p));
     }
+    // Neither thread exits (giving its cached slots and its home back) before both are done.
+    done.fetch_add(1);
+    while (done.load() < 2) std::this_thread::yield();
   };
   std::thread a(worker, 0), b(worker, 1);
   a.join();
@@ -301,6 +304,12 @@ TEST_CASE("threads refilling at once take their slots from chunks of their own")
   std::set<uintptr_t> chunks[2];
   for (int id = 0; id < 2; ++id)
     for (uintptr_t p : slots[id]) chunks[id].insert((p - base) / kChunk);
+  std::string sets;
+  for (int id = 0; id < 2; ++id) {
+    sets += " t" + std::to_string(id) + ":";
+    for (uintptr_t x : chunks[id]) sets += " " + std::to_string(x);
+  }
+  INFO("chunks of each thread:" << sets);
   for (uintptr_t c : chunks[0]) REQUIRE(chunks[1].count(c) == 0);
   for (int id = 0; id < 2; ++id)
     for (uintptr_t p : slots[id]) pool.deallocate(reinterpret_cast<void*>(p));
