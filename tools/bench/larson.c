@@ -5,7 +5,10 @@
  * random size there.  Every EXCHANGE_EVERY operations a thread swaps a
  * handful of its blocks with a shared mailbox, so blocks allocated by one
  * thread are later freed by another, as when requests move between worker
- * threads.  The operation count per thread is fixed. */
+ * threads.  The operation count per thread is fixed.
+ *
+ * Usage: larson [scale] [threads] [exchange_every]; exchange_every 0 turns the
+ * swaps off (each thread then keeps its own blocks). */
 #include "bench_common.h"
 
 #include <pthread.h>
@@ -14,10 +17,11 @@
 #define SLOTS 4000
 #define MIN_SIZE 16
 #define MAX_SIZE 1000
-#define EXCHANGE_EVERY 1000
+#define EXCHANGE_EVERY 1000 /* default */
 #define EXCHANGE_COUNT 64
 
 static uint64_t ops_per_thread;
+static uint64_t exchange_every = EXCHANGE_EVERY;
 static pthread_mutex_t mailbox_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *mailbox[EXCHANGE_COUNT];
 
@@ -61,7 +65,7 @@ static void *run(void *arg)
         unsigned k = (unsigned)(bench_next(&r) % SLOTS);
         sum += consume(slot[k]);
         slot[k] = fresh(&r);
-        if (op % EXCHANGE_EVERY == 0) {
+        if (exchange_every != 0 && op % exchange_every == 0) {
             pthread_mutex_lock(&mailbox_lock);
             for (unsigned i = 0; i < EXCHANGE_COUNT; i++) {
                 unsigned j = (unsigned)(bench_next(&r) % SLOTS);
@@ -88,6 +92,8 @@ int main(int argc, char **argv)
     unsigned nthreads = argc > 2 ? (unsigned)atoi(argv[2]) : 2;
     if (nthreads < 1 || nthreads > 64)
         nthreads = 2;
+    if (argc > 3)
+        exchange_every = strtoull(argv[3], NULL, 10);
     ops_per_thread = bench_scaled(30000000ull, scale);
     struct worker w[64];
     uint64_t sum = 0;
