@@ -1280,7 +1280,31 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
     if a.memf_missing:
         w_("memf was requested but `%s` does not exist, so it was not measured." % a.memf)
         w_("")
+    w_(ELSEWHERE)
     return "\n".join(L)
+
+
+ELSEWHERE = """## Notes and other measurements
+
+- Peak RSS of `xthread` depends on how far the producer runs ahead of the consumer (at most 4
+  batches of 16384 blocks, about 9 MiB, are in flight), which changes from run to run for every
+  allocator: 14 runs each of `xthread 1` (`/usr/bin/time -f %M`, 25 November 2026) gave 7–15 MiB
+  under memf (median 8) and 5–12 MiB under mimalloc (median 7.5). A median of five runs can land
+  in either mode, so the RSS geometric mean moves by about ±0.05 between reports on that row alone.
+- Loading libstdc++ (memf is C++) costs a C program about 1.2 MiB of RSS (`small_churn 0.3`: 4.8
+  MiB under memf, 3.6 MiB with libstdc++ linked statically into libmemf, 2.9 MiB under mimalloc).
+  Linking it statically is not done: memf's `operator new` must call the program's new_handler and
+  throw through the program's C++ runtime, which a private copy would not be.
+- Application pools (`MemoryPool`, `VariablePool`, pmr, `boost::pool`): [pools.md](pools.md),
+  measured with `tools/bench/pool_bench.cpp`.
+- Pressure detection cost on the allocation path and callback latency: [pressure.md](pressure.md)
+  (`tools/bench/pressure_bench.cpp`).
+- Purge delay (`tools/bench/phases.c`) and the huge-block threshold: [design.md](design.md),
+  "Slabs and purging" and "Large blocks".
+- The state byte's price in `larson`, with and without the swaps between threads:
+  [design.md](design.md), "The pools' address space".
+- Stack capture methods (frame pointers, libgcc, libunwind): [stacks.md](stacks.md).
+"""
 
 
 def rss_chart_path(chart):
