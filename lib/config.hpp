@@ -23,6 +23,7 @@ struct Config {
   bool leak_check;             // MEMF_LEAK_CHECK
   StacksMode stacks;           // MEMF_STACKS
   unsigned stack_depth;        // MEMF_STACK_DEPTH
+  size_t stack_sample_bytes;   // MEMF_STACK_SAMPLE: mean bytes between sampled stacks (stacks=sampled)
   int leak_exitcode;           // MEMF_LEAK_EXITCODE
   size_t limit;                // MEMF_LIMIT (0 = none)
   bool stats;                  // MEMF_STATS
@@ -40,6 +41,7 @@ constexpr Config default_config() {
   config.on_error = OnError::kAbort;
   config.stacks = StacksMode::kOff;
   config.stack_depth = 32;
+  config.stack_sample_bytes = size_t(64) << 10;
   config.leak_exitcode = 0;  // leave the program's exit status alone unless asked
   return config;
 }

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -90,11 +91,44 @@ __thread bool t_capturing MEMF_TLS = false;
 // memf's own code, so that captured stacks start at the program's call site.
 uintptr_t g_own_text_begin = 0, g_own_text_end = 0;
 
+// MEMF_STACKS=sampled: a stack for about one allocated byte in stack_sample_bytes, the bytes
+// between two samples drawn from an exponential distribution (the way tcmalloc samples its heap
+// profile): an allocation of n bytes gets a stack with probability 1 - exp(-n / mean), so large
+// blocks nearly always have one and small ones rarely. Per thread, no shared state; every thread's
+// generator starts from the same seed, so runs are repeatable.
+__thread int64_t t_sample_left MEMF_TLS = 0;
+__thread uint64_t t_sample_rng MEMF_TLS = 0;
+
+// Bytes until the next sample: -ln(u) * mean for u uniform in (0, 1].
+int64_t next_sample_gap(uint64_t mean) {
+  uint64_t& x = t_sample_rng;
+  if (x == 0) x = 0x9e3779b97f4a7c15ull;
+  x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+  const double u = double((x >> 11) + 1) * (1.0 / 9007199254740992.0);  // (0, 1]
+  const double gap = -std::log(u) * double(mean);
+  return gap >= 9.0e18 ? INT64_MAX : int64_t(gap) + 1;
+}
+
+bool sample_due(size_t size) {
+  const uint64_t mean = config().stack_sample_bytes;
+  if (t_sample_left == 0) t_sample_left = next_sample_gap(mean);  // the thread's first allocation
+  const int64_t bytes = size > size_t(INT64_MAX) ? INT64_MAX : int64_t(size);
+  if (bytes < t_sample_left) {
+    t_sample_left -= bytes;
+    return false;
+  }
+  // Past one or more sample points: the allocation is sampled; draw the next point from here.
+  t_sample_left = next_sample_gap(mean);
+  return true;
+}
+
 class StackScope {
  public:
-  explicit StackScope(const StackOrigin& origin) {
+  // size: the bytes asked for (for MEMF_STACKS=sampled).
+  StackScope(const StackOrigin& origin, size_t size) {
     if (MEMF_LIKELY(!g_record_all) || t_pending_stack != 0 || t_capturing) return;
     if (config().stacks == StacksMode::kOff) return;
+    if (config().stacks == StacksMode::kSampled && !sample_due(size)) return;
     t_capturing = true;
     uintptr_t frames[kMaxStackDepth];
     unsigned depth = capture_stack_from(origin, frames, config().stack_depth + 4, UnwindMode::kFramePointer);
@@ -238,7 +272,7 @@ __attribute__((constructor(101))) void load_config_at_start() {
 
 void* malloc_slow(size_t size) {
   load_config();
-  StackScope stack(MEMF_STACK_ORIGIN());
+  StackScope stack(MEMF_STACK_ORIGIN(), size);
   if (size <= config().pool_limit) {
     if (void* p = pool_alloc_class(size_to_class(size), size)) return p;
     // The pools' range is exhausted: mimalloc serves small blocks too.
@@ -269,7 +303,7 @@ void free_slow(void* p) {
 }
 
 void* new_slow(size_t size) {
-  StackScope stack(MEMF_STACK_ORIGIN());
+  StackScope stack(MEMF_STACK_ORIGIN(), size);
   for (;;) {
     void* p = malloc_slow(size);
     if (p) return p;
@@ -288,7 +322,7 @@ void* engine_new_nothrow(size_t size) noexcept {
 }
 
 void* engine_new_aligned(size_t size, size_t alignment) {
-  StackScope stack(MEMF_STACK_ORIGIN());
+  StackScope stack(MEMF_STACK_ORIGIN(), size);
   for (;;) {
     void* p = aligned_impl(alignment, size);
     if (p) return p;
@@ -307,12 +341,12 @@ void* engine_new_aligned_nothrow(size_t size, size_t alignment) noexcept {
 }
 
 void* engine_calloc(size_t count, size_t size) {
-  StackScope stack(MEMF_STACK_ORIGIN());
   size_t bytes;
   if (__builtin_mul_overflow(count, size, &bytes)) {
     errno = ENOMEM;
     return nullptr;
   }
+  StackScope stack(MEMF_STACK_ORIGIN(), bytes);
   if (bytes <= config().pool_limit) {
     void* p = engine_malloc(bytes);
     if (p) memset(p, 0, bytes);
@@ -322,7 +356,7 @@ void* engine_calloc(size_t count, size_t size) {
 }
 
 void* engine_realloc(void* p, size_t size) {
-  StackScope stack(MEMF_STACK_ORIGIN());
+  StackScope stack(MEMF_STACK_ORIGIN(), size);
   if (!p) return engine_malloc(size);
   if (size == 0) {
     // glibc's behaviour, which programs written for Linux expect: free and return NULL.
@@ -371,7 +405,7 @@ void* engine_reallocarray(void* p, size_t count, size_t size) {
 }
 
 int engine_posix_memalign(void** out, size_t alignment, size_t size) {
-  StackScope stack(MEMF_STACK_ORIGIN());
+  StackScope stack(MEMF_STACK_ORIGIN(), size);
   if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
   const int saved = errno;
   void* p = aligned_impl(alignment, size);
@@ -382,7 +416,7 @@ int engine_posix_memalign(void** out, size_t alignment, size_t size) {
 }
 
 void* engine_aligned_alloc(size_t alignment, size_t size) {
-  StackScope stack(MEMF_STACK_ORIGIN());
+  StackScope stack(MEMF_STACK_ORIGIN(), size);
   if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
     errno = EINVAL;
     return nullptr;
@@ -391,7 +425,7 @@ void* engine_aligned_alloc(size_t alignment, size_t size) {
 }
 
 void* engine_memalign(size_t alignment, size_t size) {
-  StackScope stack(MEMF_STACK_ORIGIN());
+  StackScope stack(MEMF_STACK_ORIGIN(), size);
   // glibc rounds an alignment that is not a power of two up to the next one.
   if (alignment > (size_t(1) << 62)) {
     errno = EINVAL;
@@ -403,7 +437,7 @@ void* engine_memalign(size_t alignment, size_t size) {
 }
 
 void* engine_valloc(size_t size) {
-  StackScope stack(MEMF_STACK_ORIGIN());
+  StackScope stack(MEMF_STACK_ORIGIN(), size);
   return aligned_impl(kPageSize, size);
 }
 
@@ -412,7 +446,7 @@ void* engine_pvalloc(size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  StackScope stack(MEMF_STACK_ORIGIN());
+  StackScope stack(MEMF_STACK_ORIGIN(), size);
   size_t rounded = size == 0 ? kPageSize : round_up(size, kPageSize);
   return aligned_impl(kPageSize, rounded);
 }

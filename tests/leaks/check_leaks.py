@@ -7,7 +7,7 @@ construction; compares with LeakSanitizer when its runtime is installed.
 
 CASE is a program (plain, new_array, realloc, thread, owner, global, interior, cycle, clean,
 report_write, closes_stderr, live_thread) or
-one of: exitcode, suppressions, memf-report, report_write.
+one of: exitcode, suppressions, memf-report, report_write, stacks-sampled.
 """
 import argparse
 import glob
@@ -39,6 +39,7 @@ CASES = {
     "clean": dict(loader=1),
     "closes_stderr": dict(definite=(31, 1), functions={"definite": "leak_then_close"}),
     "live_thread": dict(own_reachable=(253, 3), functions={"reachable": ("park", "main")}, loader=1),
+    "sampled": dict(definite=(300 * 64 + 3 * (4 << 20), 303), functions={"definite": ("leak_small", "leak_big")}),
 }
 
 EXIT_CODE = 42
@@ -299,6 +300,44 @@ def check_suppressions(runner):
     print("suppressions: by function, by module, glob; suppressed totals in text and JSON; exit code follows")
 
 
+def check_stacks_sampled(runner):
+    """MEMF_STACKS=sampled: exact totals; the 4 MiB blocks have stacks, nearly all 64-byte ones not."""
+    expected = CASES["sampled"]["definite"]
+
+    def by_function(report):
+        groups = {}
+        for leak in report["leaks"]:
+            if leak["kind"] != "definite":
+                continue
+            top = leak["stack"][0]["function"] if leak["stack"] else None
+            bytes_, count = groups.get(top, (0, 0))
+            groups[top] = (bytes_ + leak["bytes"], count + leak["count"])
+        return groups
+
+    status, _, err, report, _ = runner.run_memf("sampled", MEMF_STACKS="sampled")
+    check(report is not None and status == EXIT_CODE, f"sampled: status {status}, report {report is not None}")
+    check(totals(report, "definite") == expected, f"sampled: definite {totals(report, 'definite')}, expected {expected}")
+    check(report["leak_check"]["stacks"] == "sampled", f"sampled: report says stacks {report['leak_check']['stacks']}")
+    groups = by_function(report)
+    check(groups.get("leak_big") == (3 * (4 << 20), 3), f"sampled: the 4 MiB blocks' stacks: {groups}")
+    stackless = groups.get(None, (0, 0))
+    check(stackless[1] >= 290 and stackless[0] == stackless[1] * 64,
+          f"sampled: {stackless[1]} of the 300 small blocks without a stack, expected at least 290 ({groups})")
+    check(groups.get("leak_small", (0, 0))[1] + stackless[1] == 300, f"sampled: small blocks lost track of: {groups}")
+    check("(allocation stack not recorded)" in err, f"sampled: the text report does not say a stack is missing:\n{err}")
+    # A mean of 1 byte samples every allocation: as MEMF_STACKS=all.
+    _, _, _, every, _ = runner.run_memf("sampled", MEMF_STACKS="sampled", MEMF_STACK_SAMPLE="1")
+    groups_every = by_function(every)
+    check(groups_every == {"leak_small": (300 * 64, 300), "leak_big": (3 * (4 << 20), 3)},
+          f"MEMF_STACK_SAMPLE=1: {groups_every}")
+    # A bad value warns and keeps the default.
+    _, _, err_bad, bad, _ = runner.run_memf("sampled", MEMF_STACKS="sampled", MEMF_STACK_SAMPLE="lots")
+    check("MEMF_STACK_SAMPLE=lots is not a size" in err_bad and totals(bad, "definite") == expected,
+          f"MEMF_STACK_SAMPLE=lots: {err_bad}")
+    print(f"stacks sampled: totals exact {expected}; 4 MiB blocks all with stacks; "
+          f"{stackless[1]} of 300 64-byte blocks without; MEMF_STACK_SAMPLE=1 records every stack")
+
+
 def check_memf_report(runner):
     _, _, _, one, one_path = runner.run_memf("plain", ["1"])
     _, _, _, three, three_path = runner.run_memf("plain", ["3"])
@@ -384,6 +423,8 @@ def main():
                 check_memf_report(runner)
             elif args.case == "report_write":
                 check_report_write(runner)
+            elif args.case == "stacks-sampled":
+                check_stacks_sampled(runner)
             else:
                 parser.error(f"unknown case {args.case}")
         except Failure as e:
