@@ -161,6 +161,10 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
     } else if (is("MEMF_STACK_DEPTH")) {
       if (parse_unsigned(value, &number) && number >= 1 && number <= 128) config.stack_depth = unsigned(number);
       else warn("memf: warning: MEMF_STACK_DEPTH={} is not a number from 1 to 128; using {}", value, config.stack_depth);
+    } else if (is("MEMF_UNWIND")) {
+      if (!strcmp(value, "fp")) config.precise_stacks = false;
+      else if (!strcmp(value, "precise")) config.precise_stacks = true;
+      else warn("memf: warning: MEMF_UNWIND={} is not fp or precise; using fp", value);
     } else if (is("MEMF_STACK_SAMPLE")) {
       if (parse_size(value, &size) && size >= 1 && size <= (size_t(1) << 40)) config.stack_sample_bytes = size;
       else warn("memf: warning: MEMF_STACK_SAMPLE={} is not a size from 1 to 1T; using {}", value, config.stack_sample_bytes);

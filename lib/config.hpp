@@ -24,6 +24,7 @@ struct Config {
   StacksMode stacks;           // MEMF_STACKS
   unsigned stack_depth;        // MEMF_STACK_DEPTH
   size_t stack_sample_bytes;   // MEMF_STACK_SAMPLE: mean bytes between sampled stacks (stacks=sampled)
+  bool precise_stacks;         // MEMF_UNWIND=precise: DWARF unwinding instead of the frame-pointer walk
   int leak_exitcode;           // MEMF_LEAK_EXITCODE
   size_t limit;                // MEMF_LIMIT (0 = none)
   bool stats;                  // MEMF_STATS

@@ -131,7 +131,8 @@ class StackScope {
     if (config().stacks == StacksMode::kSampled && !sample_due(size)) return;
     t_capturing = true;
     uintptr_t frames[kMaxStackDepth];
-    unsigned depth = capture_stack_from(origin, frames, config().stack_depth + 4, UnwindMode::kFramePointer);
+    const UnwindMode mode = config().precise_stacks ? UnwindMode::kPrecise : UnwindMode::kFramePointer;
+    unsigned depth = capture_stack_from(origin, frames, config().stack_depth + 4, mode);
     unsigned first = 0;
     while (first < depth && frames[first] >= g_own_text_begin && frames[first] < g_own_text_end) ++first;
     unsigned kept = depth - first;

@@ -7,7 +7,7 @@ construction; compares with LeakSanitizer when its runtime is installed.
 
 CASE is a program (plain, new_array, realloc, thread, owner, global, interior, cycle, clean,
 report_write, closes_stderr, live_thread) or
-one of: exitcode, suppressions, memf-report, report_write, stacks-sampled.
+one of: exitcode, suppressions, memf-report, report_write, stacks-sampled, unwind-precise.
 """
 import argparse
 import glob
@@ -39,6 +39,7 @@ CASES = {
     "clean": dict(loader=1),
     "closes_stderr": dict(definite=(31, 1), functions={"definite": "leak_then_close"}),
     "live_thread": dict(own_reachable=(253, 3), functions={"reachable": ("park", "main")}, loader=1),
+    "callback": dict(definite=(88, 1), functions={"definite": "leak_in_compare"}),
     "sampled": dict(definite=(300 * 64 + 3 * (4 << 20), 303), functions={"definite": ("leak_small", "leak_big")}),
 }
 
@@ -338,6 +339,29 @@ def check_stacks_sampled(runner):
           f"{stackless[1]} of 300 64-byte blocks without; MEMF_STACK_SAMPLE=1 records every stack")
 
 
+def check_unwind_precise(runner):
+    """MEMF_UNWIND=precise: the stack of a block lost in a qsort callback reaches main through
+    libc's frames; the frame-pointer walk does not get past them."""
+    def stack_of(report):
+        groups = [l for l in report["leaks"] if l["kind"] == "definite"]
+        check(len(groups) == 1 and (groups[0]["bytes"], groups[0]["count"]) == (88, 1), f"callback: {groups}")
+        return [f["function"] for f in groups[0]["stack"]]
+
+    _, _, _, fp, _ = runner.run_memf("callback")
+    _, _, err, precise, _ = runner.run_memf("callback", MEMF_UNWIND="precise")
+    fp_stack, precise_stack = stack_of(fp), stack_of(precise)
+    check(fp_stack and names(fp_stack[0], "leak_in_compare"), f"frame-pointer stack: {fp_stack}")
+    check(precise_stack and names(precise_stack[0], "leak_in_compare"), f"precise stack: {precise_stack}")
+    check("qsort" in " ".join(precise_stack) or "msort" in " ".join(precise_stack),
+          f"precise stack does not go through qsort: {precise_stack}")
+    check("sort_numbers" in precise_stack and "main" in precise_stack, f"precise stack misses its callers: {precise_stack}")
+    check("main" not in fp_stack, f"the frame-pointer walk got through libc after all: {fp_stack}")
+    check("in sort_numbers" in err and "in main" in err, f"text report lacks the precise frames:\n{err}")
+    _, _, err_bad, _, _ = runner.run_memf("callback", MEMF_UNWIND="dwarf")
+    check("MEMF_UNWIND=dwarf is not fp or precise" in err_bad, f"MEMF_UNWIND=dwarf: {err_bad}")
+    print(f"unwind precise: {' <- '.join(precise_stack[:6])}; frame pointers: {' <- '.join(fp_stack[:6])}")
+
+
 def check_memf_report(runner):
     _, _, _, one, one_path = runner.run_memf("plain", ["1"])
     _, _, _, three, three_path = runner.run_memf("plain", ["3"])
@@ -425,6 +449,8 @@ def main():
                 check_report_write(runner)
             elif args.case == "stacks-sampled":
                 check_stacks_sampled(runner)
+            elif args.case == "unwind-precise":
+                check_unwind_precise(runner)
             else:
                 parser.error(f"unknown case {args.case}")
         except Failure as e:
