@@ -154,7 +154,7 @@ class StackScope {
 // Tags a fresh pool block and records it (category counters; requested size and stack when
 // every allocation is recorded).
 void record_pool_block(void* block, unsigned cls, size_t requested) {
-  const uint8_t tag = t_cache.category ? t_cache.category : kCategoryUnknown;  // current_category()
+  const uint8_t tag = thread_category();
   slot_state(block) = tag;
   if (tag != kCategoryUnknown) category_account_alloc(tag, kSizeClasses[cls].size);
   if (MEMF_UNLIKELY(g_record_all)) {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "heap_walk.hpp"
 #include "platform.hpp"
 #include "pool_arena.hpp"
 #include "size_classes.hpp"
@@ -52,6 +53,10 @@ struct ThreadCache {
 
 // Zero-initialised (.tbss): no allocation, usable from the very first malloc of every thread.
 extern __thread ThreadCache t_cache MEMF_TLS MEMF_HIDDEN;
+
+// The tag of the calling thread's category now (kCategoryUnknown outside scopes); what
+// current_category() returns, inline for the engine's recording paths.
+MEMF_ALWAYS_INLINE uint8_t thread_category() { return t_cache.category ? t_cache.category : kCategoryUnknown; }
 
 // Sets up this thread's cache (its first allocation); false once the thread is exiting.
 bool thread_cache_activate();

@@ -86,7 +86,7 @@ void category_pop() {
   thread_cache_update_fast_bound();
 }
 
-uint8_t current_category() { return t_cache.category ? t_cache.category : kCategoryUnknown; }
+uint8_t current_category() { return thread_category(); }
 
 void category_account_alloc(uint8_t tag, size_t bytes) {
   CategoryCounters& counters = g_category[tag];
