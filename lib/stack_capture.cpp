@@ -114,6 +114,8 @@ bool main_stack_contains(uintptr_t sp, uintptr_t top, ThreadStack& cached) {
   return true;
 }
 
+MEMF_ALWAYS_INLINE bool stack_bounds_for(uintptr_t sp, uintptr_t* lo, uintptr_t* hi);
+
 // The slow part of stack_bounds_for: the thread's first capture, and the main thread's stack
 // pointer below the range known so far (the stack grew) or on another mapping.
 MEMF_NOINLINE bool stack_bounds_slow(uintptr_t sp, uintptr_t* lo, uintptr_t* hi) {
@@ -127,12 +129,7 @@ MEMF_NOINLINE bool stack_bounds_slow(uintptr_t sp, uintptr_t* lo, uintptr_t* hi)
     if (is_main) cached.state = kBoundsMain;
     else if (find_mapping(tls, &map_lo, &map_hi)) cached.lo = map_lo, cached.hi = tls, cached.state = kBoundsThread;
     else cached.state = kBoundsUnavailable;
-    if (cached.state != kBoundsMain) {
-      if (sp < cached.lo || sp >= cached.hi) return false;
-      *lo = cached.lo;
-      *hi = cached.hi;
-      return true;
-    }
+    if (cached.state != kBoundsMain) return stack_bounds_for(sp, lo, hi);  // known now, or never
   }
   if (cached.state != kBoundsMain) return false;
   const uintptr_t top = reinterpret_cast<uintptr_t>(__libc_stack_end);
