@@ -39,6 +39,16 @@ require_prog() {
         fail "'$1' is not installed; this test needs it (Debian package: $2)"
 }
 
+# setup_program MEMF_RUN PROGRAM: the set-up of a test that runs one built program; sets name.
+setup_program() {
+    setup "$1"
+    shift
+    (($# > 0)) || fail "usage: $0 PATH-TO-memf-run PROGRAM [ARGS...]"
+    [[ -x $1 ]] || fail "program '$1' is not built"
+    check_memf_active
+    name=$(basename "$1")
+}
+
 # Runs memf-run on a program that prints its own memory map and checks
 # that libmemf.so is really mapped, so that a silently ignored preload
 # cannot make a comparison pass vacuously.

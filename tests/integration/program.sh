@@ -4,12 +4,8 @@
 #
 # usage: program.sh PATH-TO-memf-run PROGRAM [ARGS...]
 source "$(dirname "$0")/common.sh"
-setup "$1"
+setup_program "$@"
 shift
-(($# > 0)) || fail "usage: $0 PATH-TO-memf-run PROGRAM [ARGS...]"
-[[ -x $1 ]] || fail "program '$1' is not built"
-check_memf_active
-name=$(basename "$1")
 run_both "$name" "$@"
 expect_rc "$name" plain 0
 compare "$name"

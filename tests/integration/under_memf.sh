@@ -3,12 +3,8 @@
 #
 # usage: under_memf.sh PATH-TO-memf-run PROGRAM [ARGS...]
 source "$(dirname "$0")/common.sh"
-setup "$1"
+setup_program "$@"
 shift
-(($# > 0)) || fail "usage: $0 PATH-TO-memf-run PROGRAM [ARGS...]"
-[[ -x $1 ]] || fail "program '$1' is not built"
-check_memf_active
-name=$(basename "$1")
 run_memf "$name" "$@"
 cat "$WORK/$name.memf.out"
 rc=$(cat "$WORK/$name.memf.rc")
