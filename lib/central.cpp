@@ -6,14 +6,6 @@ constinit CentralClass g_central[kNumClasses];
 
 namespace {
 
-MEMF_ALWAYS_INLINE uint32_t encode(const FreeBlock* block) {
-  return block ? uint32_t((pool_offset(block) >> 4) + 1) : 0;
-}
-MEMF_ALWAYS_INLINE FreeBlock* decode(uint64_t word) {
-  uint32_t low = uint32_t(word);
-  return low ? reinterpret_cast<FreeBlock*>(g_pool.base + (uint64_t(low - 1) << 4)) : nullptr;
-}
-
 void partial_push(CentralClass& central, SlabMeta* slab) {
   slab->list = kSlabPartial;
   slab->prev = nullptr;
@@ -30,43 +22,27 @@ void partial_unlink(CentralClass& central, SlabMeta* slab) {
   slab->list = kSlabInUse;
 }
 
-// The batch may be popped and reused by another thread between loading the top and this read;
-// the pool range stays mapped, so the read is harmless and the version makes the exchange fail.
-// Kept out of ThreadSanitizer's sight alone, so the exchanges around it still order the rest.
-__attribute__((no_sanitize("thread"), noinline)) FreeBlock* read_next_batch(FreeBlock* first) {
-  return __atomic_load_n(&first->next_batch, __ATOMIC_RELAXED);
-}
-
 }  // namespace
 
 FreeBlock* central_pop_batch(unsigned cls) {
   CentralClass& central = g_central[cls];
-  uint64_t top = central.transfer_top.load(std::memory_order_acquire);
-  for (;;) {
-    FreeBlock* first = decode(top);
-    if (!first) return nullptr;
-    FreeBlock* next = read_next_batch(first);
-    uint64_t replacement = (((top >> 32) + 1) << 32) | encode(next);
-    if (central.transfer_top.compare_exchange_weak(top, replacement, std::memory_order_acquire,
-                                                   std::memory_order_acquire)) {
-      central.transfer_batches.fetch_sub(1, std::memory_order_relaxed);
-      return first;
-    }
-  }
+  if (central.transfer_batches.load(std::memory_order_relaxed) == 0) return nullptr;
+  LockGuard guard(central.transfer_lock);
+  const uint32_t batches = central.transfer_batches.load(std::memory_order_relaxed);
+  if (batches == 0) return nullptr;
+  central.transfer_batches.store(batches - 1, std::memory_order_relaxed);
+  return central.transfer[batches - 1];
 }
 
 bool central_push_batch(unsigned cls, FreeBlock* first) {
   CentralClass& central = g_central[cls];
   if (central.transfer_batches.load(std::memory_order_relaxed) >= kMaxTransferBatches) return false;
-  central.transfer_batches.fetch_add(1, std::memory_order_relaxed);
-  uint64_t top = central.transfer_top.load(std::memory_order_relaxed);
-  for (;;) {
-    first->next_batch = decode(top);  // the batch is still private until the exchange publishes it
-    uint64_t replacement = (((top >> 32) + 1) << 32) | encode(first);
-    if (central.transfer_top.compare_exchange_weak(top, replacement, std::memory_order_release,
-                                                   std::memory_order_relaxed))
-      return true;
-  }
+  LockGuard guard(central.transfer_lock);
+  const uint32_t batches = central.transfer_batches.load(std::memory_order_relaxed);
+  if (batches >= kMaxTransferBatches) return false;
+  central.transfer[batches] = first;
+  central.transfer_batches.store(batches + 1, std::memory_order_relaxed);
+  return true;
 }
 
 unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
@@ -95,8 +71,11 @@ unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
       char* cursor = slab_data(slab) + size_t(slab->carved) * info.size;
       unsigned carve = slab->capacity - slab->carved;
       if (carve > wanted - got) carve = wanted - got;
+      // A carved block becomes a block start (its state byte) and free (its mark).
       for (unsigned i = 0; i < carve; ++i, cursor += info.size) {
         FreeBlock* block = reinterpret_cast<FreeBlock*>(cursor);
+        slot_state(block) = kSlotAllocated;
+        mark_block_free(block);
         *tail = block;
         tail = &block->next;
       }

@@ -1,9 +1,11 @@
 // The centre of each size class: where thread caches refill from and drain to.
 //
-// Two levels. A lock-free stack of full batches (a drained batch is pushed whole and popped whole
-// by the next refill, so producer->consumer traffic never touches slab metadata), and below it the
-// class's slabs, reached under the class's own lock, where blocks are carved and returned and
-// empty slabs are detected. No lock is shared between size classes.
+// Two levels. A bounded stack of full batches under its own small lock (a drained batch is pushed
+// whole and popped whole by the next refill, so producer->consumer traffic never touches slab
+// metadata), and below it the class's slabs, reached under the class's lock, where blocks are
+// carved and returned and empty slabs are detected. No lock is shared between size classes.
+// (A batch's blocks are linked through their first words; the second holds each block's free
+// mark, so the stack keeps its batches in an array rather than linking them through the blocks.)
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -18,10 +20,10 @@ namespace memf {
 constexpr uint32_t kMaxTransferBatches = 16;
 
 struct alignas(64) CentralClass {
-  // Top of the transfer stack: low 32 bits = (offset of the batch's first block) / 16 + 1,
-  // high 32 bits = a version bumped by every push and pop (defeats ABA).
-  std::atomic<uint64_t> transfer_top{0};
+  SpinLock transfer_lock;  // a leaf: nothing else is locked while it is held
+  // Written under transfer_lock; read without it as a hint (empty or full) and for statistics.
   std::atomic<uint32_t> transfer_batches{0};
+  FreeBlock* transfer[kMaxTransferBatches] = {};  // first blocks of the batches, [0, transfer_batches)
   alignas(64) SpinLock lock;
   SlabMeta* partial = nullptr;  // slabs with free or uncarved slots, doubly linked
 };

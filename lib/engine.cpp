@@ -36,7 +36,10 @@ __thread bool t_installing_hooks MEMF_TLS = false;
 
 void fork_prepare() {
   // Lock order everywhere: class lock -> arena lock; the others are leaves.
-  for (CentralClass& central : g_central) central.lock.lock();
+  for (CentralClass& central : g_central) {
+    central.transfer_lock.lock();
+    central.lock.lock();
+  }
   pool_arena_lock().lock();
   large_lock_all();
   thread_cache_registry_lock().lock();
@@ -52,7 +55,10 @@ void fork_parent() {
   thread_cache_registry_lock().unlock();
   large_unlock_all();
   pool_arena_lock().unlock();
-  for (CentralClass& central : g_central) central.lock.unlock();
+  for (CentralClass& central : g_central) {
+    central.lock.unlock();
+    central.transfer_lock.unlock();
+  }
 }
 
 void fork_child() {
@@ -62,7 +68,10 @@ void fork_child() {
   thread_cache_registry_lock().reset_after_fork();
   large_reset_locks_after_fork();
   pool_arena_lock().reset_after_fork();
-  for (CentralClass& central : g_central) central.lock.reset_after_fork();
+  for (CentralClass& central : g_central) {
+    central.lock.reset_after_fork();
+    central.transfer_lock.reset_after_fork();
+  }
   thread_cache_after_fork_child();
 }
 
@@ -151,11 +160,14 @@ class StackScope {
   bool owner_ = false;
 };
 
-// Tags a fresh pool block and records it (category counters; requested size and stack when
-// every allocation is recorded).
+// Marks a block the slow path hands out live, tags it and records it (category counters;
+// requested size and stack when every allocation is recorded).
 void record_pool_block(void* block, unsigned cls, size_t requested) {
+  mark_block_live(block);
   const uint8_t tag = thread_category();
-  slot_state(block) = tag;
+  // Written only when it changes, so that untagged slow-path allocations leave the line clean.
+  uint8_t& state = slot_state(block);
+  if (state != tag) state = tag;
   if (tag != kCategoryUnknown) category_account_alloc(tag, kSizeClasses[cls].size);
   if (MEMF_UNLIKELY(g_record_all)) {
     if (SlotInfo* info = slot_info(block)) {
@@ -205,7 +217,7 @@ void* large_or_enomem(size_t size, size_t alignment, bool zero) {
 // A live pool block's class size, or 0 after reporting p as a bad pointer.
 size_t checked_pool_block_size(const void* p, const char* operation) {
   const size_t granule = pool_granule(p);
-  if (granule < g_pool.granules && g_pool.slot_states[granule] != kSlotFree)
+  if (granule < g_pool.granules && pool_granule_live(granule))
     return kSizeClasses[g_pool.slab_classes[granule >> (kSlabShift - 4)]].size;
   BadPointerDetail detail;
   BadPointer kind = classify_pool_pointer(p, &detail);
@@ -287,14 +299,16 @@ void free_slow(void* p) {
   if (!p) return;
   if (pool_contains(p)) {
     if (checked_pool_block_size(p, "free") == 0) return;
-    // A live block that missed the fast path is tagged with a category.
+    // A live block that missed the fast path is tagged with a category. Its state goes back to
+    // untagged: the fast path that hands it out next does not write it.
     const size_t granule = pool_granule(p);
     const uint8_t tag = g_pool.slot_states[granule];
     const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
     category_account_free(tag, kSizeClasses[cls].size);
-    g_pool.slot_states[granule] = kSlotFree;
+    g_pool.slot_states[granule] = kSlotAllocated;
     CacheBin& bin = t_cache.bins[cls];
     FreeBlock* block = static_cast<FreeBlock*>(p);
+    mark_block_free(block);
     block->next = bin.head;
     bin.head = block;
     if (--bin.room < 0) thread_cache_overflow(cls);
@@ -465,7 +479,7 @@ bool engine_owns(const void* p) {
   if (!p) return false;
   if (pool_contains(p)) {
     const size_t granule = pool_granule(p);
-    return granule < g_pool.granules && g_pool.slot_states[granule] != kSlotFree;
+    return granule < g_pool.granules && pool_granule_live(granule);
   }
   LargeRecord record;
   return large_lookup(p, &record);
@@ -474,7 +488,7 @@ bool engine_owns(const void* p) {
 bool engine_defrag_hint(const void* p) {
   if (!pool_contains(p)) return false;
   const size_t granule = pool_granule(p);
-  if (granule >= g_pool.granules || g_pool.slot_states[granule] == kSlotFree) return false;
+  if (granule >= g_pool.granules || !pool_granule_live(granule)) return false;
   const unsigned cls = g_pool.slab_classes[slab_index(p)];
   return central_slab_is_sparse(cls, slab_of(p));
 }
@@ -489,10 +503,11 @@ void* engine_defrag_move(void* p) {
   memcpy(block, p, size);
   // The new block carries the old one's tag and records; the old one goes straight back to its
   // slab (not to a cache, which would hand it out again and keep the slab alive).
-  slot_state(block) = slot_state(p);
+  slot_state(block) = slot_state(p);  // the copy put the program's second word over the mark
   if (SlotInfo* old_info = slot_info(p)) *slot_info(block) = *old_info;
-  slot_state(p) = kSlotFree;
+  slot_state(p) = kSlotAllocated;
   FreeBlock* old_block = static_cast<FreeBlock*>(p);
+  mark_block_free(old_block);
   old_block->next = nullptr;
   central_return(cls, old_block, 1);
   return block;

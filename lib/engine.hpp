@@ -1,6 +1,7 @@
 // The allocator's entry points. interpose/ exports each C and C++ symbol as one call to a
 // function here. The small-object fast paths are inline: table lookup, pop or push on this
-// thread's cache, one state-byte store. No lock, no atomic, no write to another thread's lines.
+// thread's cache, the block's free mark. No lock, no atomic, no write to any line but the block's
+// own and the thread's cache.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -32,8 +33,8 @@ MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
         *reinterpret_cast<CacheBin*>(reinterpret_cast<char*>(cache.bins) + kBinOffsetTable[size_lookup_index(size)]);
     FreeBlock* block = bin.head;
     if (MEMF_LIKELY(block != nullptr)) {
-      slot_state(block) = kSlotAllocated;
       bin.head = block->next;
+      mark_block_live(block);
       ++bin.room;
       ++bin.allocations;
       return block;
@@ -43,17 +44,18 @@ MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
 }
 
 // Pushes p on this thread's cache when it is a live untagged pool block; false for everything
-// else (not a pool block, misaligned, already free, tagged) which the slow path sorts out.
+// else (not a pool block, misaligned, not a block start, already free, tagged) which the slow
+// path sorts out.
 MEMF_ALWAYS_INLINE bool pool_try_free(void* p) {
   const size_t granule = pool_granule(p);
   if (MEMF_LIKELY(granule < g_pool.granules)) {
-    uint8_t& state = g_pool.slot_states[granule];
-    // Untagged live blocks only: tagged ones are accounted to their category on the slow path.
-    if (MEMF_LIKELY(state == kSlotAllocated)) {
-      state = kSlotFree;
+    // Untagged block starts only: tagged ones are accounted to their category on the slow path.
+    const uintptr_t mark = free_mark_of(p);
+    FreeBlock* block = static_cast<FreeBlock*>(p);
+    if (MEMF_LIKELY(g_pool.slot_states[granule] == kSlotAllocated && block->free_mark != mark)) {
+      block->free_mark = mark;
       const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
       CacheBin& bin = t_cache.bins[cls];
-      FreeBlock* block = static_cast<FreeBlock*>(p);
       block->next = bin.head;
       bin.head = block;
       if (MEMF_UNLIKELY(--bin.room < 0)) cache_overflow(p);

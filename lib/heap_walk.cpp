@@ -41,7 +41,7 @@ __attribute__((no_sanitize("thread"))) size_t heap_walk(LiveBlockVisitor visit, 
     for (uint32_t slot = 0; slot < carved; ++slot) {
       const char* block = data + size_t(slot) * info.size;
       const uint8_t tag = slot_state(block);
-      if (tag == kSlotFree) continue;
+      if (tag == kSlotNone || block_is_free(block)) continue;
       LiveBlock live{uintptr_t(block), info.size, 0, tag, false};
       if (const SlotInfo* record = slot_info(block)) {
         if (record->requested) live.size = record->requested;

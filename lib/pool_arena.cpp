@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include <sys/auxv.h>
+
 #include "config.hpp"
 
 namespace memf {
@@ -22,7 +24,7 @@ size_t g_empty_count = 0;
 size_t g_purged_count = 0;
 size_t g_in_use_count = 0;
 
-// The transfer stacks pack (offset / 16 + 1) into 32 bits, so the range stays below 64 GiB.
+// Address space only (nothing is committed until touched); smaller ranges if the larger fail.
 constexpr size_t kReserveAttempts[] = {size_t(64) << 30, size_t(16) << 30, size_t(4) << 30, size_t(1) << 30};
 
 void empty_unlink(SlabMeta* slab) {
@@ -37,7 +39,8 @@ void empty_unlink(SlabMeta* slab) {
 void purge_slab_pages(SlabMeta* slab) {
   size_t index = size_t(slab - g_pool.slabs);
   os::purge(slab_data(slab), kSlabSize);
-  // Every state byte of an empty slab is kSlotFree, so dropping the page loses nothing.
+  // A slab is assigned afresh with every state byte kSlotNone: dropping the page (it reads back
+  // as zeros) does that now.
   os::purge(g_pool.slot_states + (index << (kSlabShift - 4)), kSlabSize >> 4);
 }
 
@@ -55,6 +58,15 @@ size_t purge_expired(uint64_t now, uint64_t delay_ns) {
     released += kSlabSize;
   }
   return released;
+}
+
+// The secret in free marks: the kernel's 16 random bytes for this process (AT_RANDOM, readable
+// from the first malloc, with no allocation), folded with the range's address; odd, so that no
+// mark is 0.
+uintptr_t free_key_for(uintptr_t base) {
+  uint64_t words[2] = {0x9e3779b97f4a7c15ull, 0};
+  if (const void* random = reinterpret_cast<const void*>(getauxval(AT_RANDOM))) memcpy(words, random, sizeof(words));
+  return uintptr_t(words[0] ^ (words[1] << 1) ^ base) | 1;
 }
 
 }  // namespace
@@ -80,6 +92,7 @@ bool pool_init() {
       continue;
     }
     g_pool.base = base;
+    g_pool.free_key = free_key_for(base);
     g_pool.slot_states = static_cast<uint8_t*>(states);
     g_pool.slabs = static_cast<SlabMeta*>(metas);
     g_pool.slab_classes = static_cast<uint8_t*>(classes);
@@ -99,6 +112,8 @@ SlabMeta* slab_acquire(unsigned size_class) {
   if (g_empty_head) {
     slab = g_empty_head;
     empty_unlink(slab);
+    // Its blocks' state bytes are still set (purged slabs read back zeros).
+    memset(g_pool.slot_states + (size_t(slab - g_pool.slabs) << (kSlabShift - 4)), kSlotNone, kSlabSize >> 4);
   } else if (g_purged_head) {
     slab = g_purged_head;
     g_purged_head = slab->next;

@@ -10,10 +10,11 @@
 
 namespace memf {
 
-// A free block's first words while it sits on a free list (blocks are >= 16 bytes).
+// A free block's first two words (blocks are >= 16 bytes): the free-list link, and the block's
+// free mark, which is what tells a free block from a live one (see block_is_free).
 struct FreeBlock {
   FreeBlock* next;
-  FreeBlock* next_batch;  // used only by the first block of a batch on a transfer stack
+  uintptr_t free_mark;
 };
 
 enum SlabList : uint8_t { kSlabUnused = 0, kSlabInUse, kSlabPartial, kSlabEmpty, kSlabPurged };
@@ -34,21 +35,28 @@ struct SlabMeta {
 };
 static_assert(sizeof(SlabMeta) == 48, "slab metadata layout");
 
-// Slot state bytes: one per 16-byte granule of the range; the byte of a block's first granule is
-// kSlotFree while the block is free and non-zero (the tracker's category tag) while allocated.
-constexpr uint8_t kSlotFree = 0;
+// Slot state bytes: one per 16-byte granule of the range. The byte of a carved block's first
+// granule is non-zero: the tracker's category tag of the block's allocation, kSlotAllocated
+// (= kCategoryUnknown) when untagged; every other byte is kSlotNone (a slot never carved since its
+// slab was assigned, or not a block start). Whether a carved block is free or with the program is
+// its free mark, in the block's own second word. So the fast paths read state bytes but never
+// write them: the state lines of blocks that two threads pass between them stay shared-clean,
+// and a free writes only the block's own line (docs/design.md, "The pools' address space").
+constexpr uint8_t kSlotNone = 0;
 constexpr uint8_t kSlotAllocated = 1;
 
 struct SlotInfo;
 
-// Read on every malloc and free; written once by pool_init.
+// Read on every malloc and free; written once by pool_init. What the fast paths read is in the
+// first cache line.
 struct alignas(64) PoolRange {
   uintptr_t base;
-  size_t usable_bytes;    // 0 until initialised: every pointer is then "not ours"
+  uintptr_t free_key;     // secret per process, odd: a free block's mark is free_key ^ its address
   size_t granules;        // usable_bytes / 16
   uintptr_t state_bias;   // slot_states - base / 16: the state of block p is at state_bias + p / 16
   uint8_t* slot_states;   // one byte per 16-byte granule
   uint8_t* slab_classes;  // one byte per slab, written when the slab is assigned
+  size_t usable_bytes;    // 0 until initialised: every pointer is then "not ours"
   SlabMeta* slabs;
   size_t num_slabs;
   SlotInfo* slot_info;  // num_slabs * kMaxSlotsPerSlab records, or nullptr
@@ -68,6 +76,22 @@ MEMF_ALWAYS_INLINE size_t pool_granule(const void* p) {
   const size_t offset = uintptr_t(p) - g_pool.base;
   return (offset >> 4) | (offset << 60);
 }
+// A carved block is free (in a thread cache, a transfer batch or its slab's free list) when its
+// second word holds its mark; the mark depends on the address and a per-process secret, so
+// neither program data nor a copied free block matches it by accident (odds 2^-64), and it is
+// never 0 (free_key is odd), which is what malloc leaves there.
+MEMF_ALWAYS_INLINE uintptr_t free_mark_of(const void* p) { return g_pool.free_key ^ uintptr_t(p); }
+MEMF_ALWAYS_INLINE bool block_is_free(const void* p) {
+  return static_cast<const FreeBlock*>(p)->free_mark == free_mark_of(p);
+}
+MEMF_ALWAYS_INLINE void mark_block_free(void* p) { static_cast<FreeBlock*>(p)->free_mark = free_mark_of(p); }
+MEMF_ALWAYS_INLINE void mark_block_live(void* p) { static_cast<FreeBlock*>(p)->free_mark = 0; }
+// Whether the block starting at granule (an index below g_pool.granules) is with the program.
+MEMF_ALWAYS_INLINE bool pool_granule_live(size_t granule) {
+  return g_pool.slot_states[granule] != kSlotNone &&
+         !block_is_free(reinterpret_cast<const void*>(g_pool.base + (granule << 4)));
+}
+
 MEMF_ALWAYS_INLINE size_t slab_index(const void* p) { return pool_offset(p) >> kSlabShift; }
 MEMF_ALWAYS_INLINE SlabMeta* slab_of(const void* p) { return &g_pool.slabs[slab_index(p)]; }
 inline char* slab_data(const SlabMeta* slab) {

@@ -227,10 +227,43 @@ void* pool_alloc_uncached(unsigned cls) {
 
 void pool_free_uncached(void* block, unsigned cls) {
   FreeBlock* single = static_cast<FreeBlock*>(block);
+  mark_block_free(single);
   single->next = nullptr;
   central_return(cls, single, 1);
   account_uncached(cls, -1, 0);
 }
+
+namespace {
+
+// How many blocks from head on are, as far as can be checked, a bin of cls: free block starts of
+// the class. In a fork child another thread's bin cannot be trusted further: fork copies the
+// thread's TLS and the blocks' pages at different moments while the thread runs on, so the
+// child may see a bin's head and count from before a push or pop and a block's words from after.
+unsigned checked_bin_length(unsigned cls, const FreeBlock* head, unsigned count) {
+  unsigned length = 0;
+  for (const FreeBlock* block = head; block && length < count; block = block->next, ++length) {
+    const size_t granule = pool_granule(block);
+    if (granule >= g_pool.granules || g_pool.slot_states[granule] == kSlotNone ||
+        g_pool.slab_classes[granule >> (kSlabShift - 4)] != cls || !block_is_free(block))
+      break;
+  }
+  return length;
+}
+
+// flush() for a thread that no longer exists (fork child): gives back the part of each bin that
+// checks out; the rest, blocks that thread held or was moving, stays out of use.
+void flush_copied(ThreadCache* cache) {
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    CacheBin& bin = cache->bins[cls];
+    const unsigned length = checked_bin_length(cls, bin.head, bin.count());
+    if (length) give_back(cls, bin.head, length);
+    cache->moved_out[cls] += length;
+    bin.head = nullptr;
+    bin.max = bin.room = 0;
+  }
+}
+
+}  // namespace
 
 void thread_cache_after_fork_child() {
   // Only the forking thread exists in the child; the other threads' TLS is still mapped (the
@@ -238,7 +271,7 @@ void thread_cache_after_fork_child() {
   for (ThreadCache* cache = g_registry; cache;) {
     ThreadCache* next = cache->registry_next;
     if (cache != &t_cache) {
-      flush(cache, false);
+      flush_copied(cache);
       cache->state = ThreadState::kDead;
       retire(cache);
     }

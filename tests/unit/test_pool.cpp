@@ -16,6 +16,7 @@
 
 #include "central.hpp"
 #include "engine.hpp"
+#include "errors.hpp"
 #include "tracker.hpp"
 
 using namespace memf;
@@ -53,17 +54,75 @@ TEST_CASE("small blocks come from the pools, aligned, distinct and writable") {
   }
 }
 
-TEST_CASE("the slot state byte follows a block through malloc and free") {
+TEST_CASE("a block's state byte and free mark follow it through malloc and free") {
   void* p = engine_malloc(40);
-  REQUIRE(slot_state(p) != kSlotFree);
+  REQUIRE(slot_state(p) == kSlotAllocated);
+  REQUIRE_FALSE(block_is_free(p));
   REQUIRE(engine_owns(p));
   engine_free(p);
-  REQUIRE(slot_state(p) == kSlotFree);
+  // The fast paths leave the state byte alone; the mark in the block's second word says free.
+  REQUIRE(slot_state(p) == kSlotAllocated);
+  REQUIRE(block_is_free(p));
   REQUIRE_FALSE(engine_owns(p));
+  // A block start's neighbours inside it are never block starts.
+  REQUIRE(slot_state(static_cast<char*>(p) + 16) == kSlotNone);
   // The most recently freed block of a class is the next one handed out (LIFO cache).
   void* q = engine_malloc(40);
   REQUIRE(q == p);
   engine_free(q);
+}
+
+TEST_CASE("a freed block stays recognisably free in another thread's cache, a transfer batch and its slab") {
+  auto* block = static_cast<char*>(engine_malloc(96));
+  memset(block, 0x5a, 96);
+  REQUIRE(engine_owns(block));
+  // Another thread frees it: the block sits in that thread's cache, the state byte unwritten.
+  std::thread([block] { engine_free(block); }).join();
+  REQUIRE(slot_state(block) == kSlotAllocated);
+  REQUIRE(block_is_free(block));
+  REQUIRE_FALSE(engine_owns(block));
+  // The free fast path turns a second free away (free_slow then reports it as a double free).
+  REQUIRE_FALSE(pool_try_free(block));
+  BadPointerDetail detail;
+  REQUIRE(classify_pool_pointer(block, &detail) == BadPointer::kDoubleFree);
+  // The exiting thread's cache went to the centre (transfer batches or slabs): still free.
+  central_flush_transfers();
+  REQUIRE(block_is_free(block));
+  REQUIRE_FALSE(pool_try_free(block));
+  // Program data in the second word is not a mark: a live block whose bytes are all 0x5a, or
+  // that holds a free block's copied mark, frees normally.
+  auto* live = static_cast<char*>(engine_malloc(96));
+  memcpy(live + 8, block + 8, 8);
+  REQUIRE(engine_owns(live));
+  REQUIRE(pool_try_free(live));
+}
+
+TEST_CASE("a slab reassigned to another class starts with no block starts") {
+  engine_release_memory();
+  // Fill slabs with 48 B blocks, free them all and return them to their slabs without purging
+  // (the purge delay keeps them committed), then take 64 B blocks, which reuse those slabs.
+  std::vector<void*> small;
+  const size_t count = 3 * (kSlabSize / 48);
+  for (size_t i = 0; i < count; ++i) small.push_back(engine_malloc(48));
+  std::set<const SlabMeta*> slabs_of_48;
+  for (void* p : small) slabs_of_48.insert(slab_of(p));
+  for (void* p : small) engine_free(p);
+  thread_cache_flush_current();
+  central_flush_transfers();
+  REQUIRE(pool_arena_stats().slabs_empty >= 2);
+  std::vector<void*> blocks;
+  size_t reused = 0;
+  for (size_t i = 0; i < 3 * (kSlabSize / 64); ++i) {
+    auto* q = static_cast<char*>(engine_malloc(64));
+    blocks.push_back(q);
+    if (slabs_of_48.count(slab_of(q))) ++reused;
+    // Granules inside a 64 B block are never block starts, whatever the slab held before.
+    for (size_t offset = 16; offset < 64; offset += 16)
+      if (slot_state(q + offset) != kSlotNone) FAIL("granule " << offset << " into a 64 B block is a block start");
+  }
+  REQUIRE(reused > kSlabSize / 64);
+  for (void* q : blocks) engine_free(q);
+  thread_cache_flush_current();  // the bursts grew the bins; later tests expect them fresh
 }
 
 TEST_CASE("a thread cache drains batches to the centre and blocks are reused") {
@@ -315,8 +374,8 @@ TEST_CASE("defragmentation moves blocks out of sparse slabs and the slabs are re
     unsigned char* q = static_cast<unsigned char*>(engine_defrag_move(p));
     if (q != p) {
       ++moved;
-      REQUIRE(slot_state(p) == kSlotFree);
-      REQUIRE(slot_state(q) != kSlotFree);
+      REQUIRE_FALSE(engine_owns(p));
+      REQUIRE(engine_owns(q));
       for (int i = 0; i < 256; ++i)
         if (q[i] != ((uintptr_t(p) >> 8) & 0xff)) FAIL("byte " << i << " of a moved block differs");
       memset(q, int(uintptr_t(q) >> 8) & 0xff, 256);  // re-tag by the new address
