@@ -1294,8 +1294,8 @@ ELSEWHERE = """## Notes and other measurements
   (`tools/bench/pressure_bench.cpp`).
 - Purge delay (`tools/bench/phases.c`) and the huge-block threshold: [design.md](design.md),
   "Slabs and purging" and "Large blocks".
-- The state byte's price in `larson`, with and without the swaps between threads:
-  [design.md](design.md), "The pools' address space".
+- What a state byte written on every malloc and free cost in `larson` (1.25× tcmalloc), and the
+  free mark that replaced it: [design.md](design.md), "The pools' address space".
 - Stack capture methods (frame pointers, libgcc, libunwind): [stacks.md](stacks.md).
 """
 
