@@ -1,9 +1,12 @@
-// Fixed-size object pools compared: memf::MemoryPool, new/delete (whatever allocator is
-// preloaded), std::pmr's pool resources and boost::pool. 64-byte objects, three patterns:
+// Application pools compared: memf::MemoryPool and memf::VariablePool, new/delete (whatever
+// allocator is preloaded), std::pmr's pool resources and boost::pool. Three patterns:
 //
 //   batch    each thread allocates 512 objects, writes each, frees them in reverse; repeated
 //   random   each thread keeps 4096 live objects and replaces a random one per step
 //   xthread  one thread allocates, another frees (a ring of 1024 pointers between them)
+//
+// each with 64-byte objects (every pool), and again with sizes of 16-512 B in 16-byte steps
+// ("mixed": the pools that take any size: VariablePool, new/delete, pmr).
 //
 // Prints one row per (pattern, pool, threads): wall time divided by all threads' allocate+free
 // pairs (so perfect scaling on two cores halves it), the best of five runs.
@@ -35,90 +38,119 @@ constexpr size_t kObject = 64;
 constexpr size_t kBatch = 512;
 constexpr size_t kLive = 4096;
 
+// Every contender takes (size) and (pointer, size); `variable` says whether it serves any size
+// (the mixed patterns) or kObject only; `shared` whether two threads may use one instance.
 struct MemfPool {
   static constexpr const char* name = "memf::MemoryPool";
   static constexpr bool shared = true;
+  static constexpr bool variable = false;
   memf::MemoryPool pool{kObject, 1024, "pool_bench"};
-  void* alloc() { return pool.allocate(); }
-  void release(void* p) { pool.deallocate(p); }
+  void* alloc(size_t) { return pool.allocate(); }
+  void release(void* p, size_t) { pool.deallocate(p); }
+};
+
+struct MemfVariable {
+  static constexpr const char* name = "memf::VariablePool";
+  static constexpr bool shared = true;
+  static constexpr bool variable = true;
+  memf::VariablePool pool{64 * 1024, "pool_bench"};
+  void* alloc(size_t size) { return pool.allocate(size); }
+  void release(void* p, size_t size) { pool.deallocate(p, size); }
 };
 
 struct NewDelete {
   static constexpr const char* name = "new/delete";
   static constexpr bool shared = true;
+  static constexpr bool variable = true;
   // Called as functions, so the compiler may not pair them away as it may new-expressions.
-  void* alloc() { return ::operator new(kObject); }
-  void release(void* p) { ::operator delete(p); }
+  void* alloc(size_t size) { return ::operator new(size); }
+  void release(void* p, size_t size) { ::operator delete(p, size); }
 };
 
 struct PmrUnsync {
   static constexpr const char* name = "pmr::unsynchronized_pool_resource";
   static constexpr bool shared = false;
+  static constexpr bool variable = true;
   std::pmr::unsynchronized_pool_resource resource;
-  void* alloc() { return resource.allocate(kObject, 16); }
-  void release(void* p) { resource.deallocate(p, kObject, 16); }
+  void* alloc(size_t size) { return resource.allocate(size, 16); }
+  void release(void* p, size_t size) { resource.deallocate(p, size, 16); }
 };
 
 struct PmrSync {
   static constexpr const char* name = "pmr::synchronized_pool_resource";
   static constexpr bool shared = true;
+  static constexpr bool variable = true;
   std::pmr::synchronized_pool_resource resource;
-  void* alloc() { return resource.allocate(kObject, 16); }
-  void release(void* p) { resource.deallocate(p, kObject, 16); }
+  void* alloc(size_t size) { return resource.allocate(size, 16); }
+  void release(void* p, size_t size) { resource.deallocate(p, size, 16); }
 };
 
 #ifdef MEMF_BENCH_BOOST
 struct BoostPool {
   static constexpr const char* name = "boost::pool";
   static constexpr bool shared = false;
+  static constexpr bool variable = false;
   boost::pool<> pool{kObject};
-  void* alloc() { return pool.malloc(); }
-  void release(void* p) { pool.free(p); }
+  void* alloc(size_t) { return pool.malloc(); }
+  void release(void* p, size_t) { pool.free(p); }
 };
 
 struct BoostSingletonTag {};
 struct BoostSingleton {
   static constexpr const char* name = "boost::singleton_pool (mutex)";
   static constexpr bool shared = true;
+  static constexpr bool variable = false;
   using Pool = boost::singleton_pool<BoostSingletonTag, kObject>;
-  void* alloc() { return Pool::malloc(); }
-  void release(void* p) { Pool::free(p); }
+  void* alloc(size_t) { return Pool::malloc(); }
+  void release(void* p, size_t) { Pool::free(p); }
 };
 #endif
 
 volatile uint64_t g_sink;
 
+// The size of object number n: kObject, or in the mixed patterns 16-512 B in 16-byte steps, a
+// fixed function of n (so whoever frees the object can tell its size from its number).
+inline size_t object_size(bool mixed, uint64_t n) {
+  return mixed ? 16 * (1 + ((n * 0x9e3779b97f4a7c15ull) >> 59)) : kObject;
+}
+
 template <class Impl>
-void batch(Impl& impl, size_t pairs) {
+void batch(Impl& impl, size_t pairs, bool mixed) {
   void* objects[kBatch];
   uint64_t sum = 0;
   for (size_t done = 0; done < pairs; done += kBatch) {
     for (size_t i = 0; i < kBatch; ++i) {
-      objects[i] = impl.alloc();
+      objects[i] = impl.alloc(object_size(mixed, done + i));
       *static_cast<uint64_t*>(objects[i]) = i;
     }
     for (size_t i = kBatch; i-- > 0;) {
       sum += *static_cast<uint64_t*>(objects[i]);
-      impl.release(objects[i]);
+      impl.release(objects[i], object_size(mixed, done + i));
     }
   }
   g_sink = sum;
 }
 
 template <class Impl>
-void random_replace(Impl& impl, size_t pairs, uint64_t seed) {
+void random_replace(Impl& impl, size_t pairs, uint64_t seed, bool mixed) {
   std::vector<void*> live(kLive);
-  for (void*& p : live) p = impl.alloc();
+  std::vector<uint32_t> sizes(kLive);
+  for (size_t k = 0; k < kLive; ++k) {
+    sizes[k] = uint32_t(object_size(mixed, seed + k));
+    live[k] = impl.alloc(sizes[k]);
+    *static_cast<uint64_t*>(live[k]) = k;
+  }
   uint64_t x = seed | 1, sum = 0;
   for (size_t i = 0; i < pairs; ++i) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-    void*& slot = live[x % kLive];
-    sum += *static_cast<uint64_t*>(slot);
-    impl.release(slot);
-    slot = impl.alloc();
-    *static_cast<uint64_t*>(slot) = i;
+    const size_t k = x % kLive;
+    sum += *static_cast<uint64_t*>(live[k]);
+    impl.release(live[k], sizes[k]);
+    sizes[k] = uint32_t(object_size(mixed, x));
+    live[k] = impl.alloc(sizes[k]);
+    *static_cast<uint64_t*>(live[k]) = i;
   }
-  for (void* p : live) impl.release(p);
+  for (size_t k = 0; k < kLive; ++k) impl.release(live[k], sizes[k]);
   g_sink = sum;
 }
 
@@ -141,7 +173,7 @@ void wait_for_change(std::atomic<size_t>& value, size_t seen) {
 }
 
 template <class Impl>
-void xthread(Impl& impl, size_t pairs) {
+void xthread(Impl& impl, size_t pairs, bool mixed) {
   auto ring = std::make_unique<Ring>();
   std::thread consumer([&] {
     uint64_t sum = 0;
@@ -156,14 +188,15 @@ void xthread(Impl& impl, size_t pairs) {
         ring->tail.store(tail, std::memory_order_release);
         ring->tail.notify_one();
       }
-      sum += *static_cast<uint64_t*>(p);
-      impl.release(p);
+      const uint64_t n = *static_cast<uint64_t*>(p);
+      sum += n;
+      impl.release(p, object_size(mixed, n));
     }
     g_sink = sum;
   });
   size_t head = 0, tail_seen = 0;
   for (size_t i = 0; i < pairs; ++i) {
-    void* p = impl.alloc();
+    void* p = impl.alloc(object_size(mixed, i));
     *static_cast<uint64_t*>(p) = i;
     while (head - tail_seen == Ring::kSize) {
       tail_seen = ring->tail.load(std::memory_order_acquire);
@@ -185,19 +218,19 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 // Best of five runs, each on a fresh pool: nanoseconds of wall time per pair, all threads' pairs
 // counted (xthread moves `pairs` objects in all).
 template <class Impl>
-double measure(const char* pattern, unsigned threads, size_t pairs) {
+double measure(const char* pattern, unsigned threads, size_t pairs, bool mixed) {
   double best = 1e30;
   for (int rep = 0; rep < 5; ++rep) {
     auto impl = std::make_unique<Impl>();
     const auto start = std::chrono::steady_clock::now();
     if (strcmp(pattern, "xthread") == 0) {
-      xthread(*impl, pairs);
+      xthread(*impl, pairs, mixed);
     } else {
       std::vector<std::thread> pool;
       for (unsigned t = 0; t < threads; ++t)
         pool.emplace_back([&, t] {
-          if (strcmp(pattern, "batch") == 0) batch(*impl, pairs);
-          else random_replace(*impl, pairs, 0x9e3779b97f4a7c15ull * (t + 1));
+          if (strcmp(pattern, "batch") == 0) batch(*impl, pairs, mixed);
+          else random_replace(*impl, pairs, 0x9e3779b97f4a7c15ull * (t + 1), mixed);
         });
       for (auto& t : pool) t.join();
     }
@@ -207,20 +240,23 @@ double measure(const char* pattern, unsigned threads, size_t pairs) {
   return best;
 }
 
+void row(const char* pattern, bool mixed, const char* pool, unsigned threads, double ns) {
+  char label[32];
+  std::snprintf(label, sizeof(label), "%s%s", pattern, mixed ? " mixed" : "");
+  std::printf("| %-13s | %-34s | %u | %6.1f |\n", label, pool, threads, ns);
+  std::fflush(stdout);
+}
+
 template <class Impl>
 void rows(const std::string& filter, size_t pairs) {
   if (!filter.empty() && std::string(Impl::name).find(filter) == std::string::npos) return;
-  for (const char* pattern : {"batch", "random"}) {
-    std::printf("| %-7s | %-34s | 1 | %6.1f |\n", pattern, Impl::name, measure<Impl>(pattern, 1, pairs));
-    std::fflush(stdout);
-    if (Impl::shared) {
-      std::printf("| %-7s | %-34s | 2 | %6.1f |\n", pattern, Impl::name, measure<Impl>(pattern, 2, pairs));
-      std::fflush(stdout);
+  for (bool mixed : {false, true}) {
+    if (mixed && !Impl::variable) continue;
+    for (const char* pattern : {"batch", "random"}) {
+      row(pattern, mixed, Impl::name, 1, measure<Impl>(pattern, 1, pairs, mixed));
+      if (Impl::shared) row(pattern, mixed, Impl::name, 2, measure<Impl>(pattern, 2, pairs, mixed));
     }
-  }
-  if (Impl::shared) {
-    std::printf("| %-7s | %-34s | 2 | %6.1f |\n", "xthread", Impl::name, measure<Impl>("xthread", 2, pairs));
-    std::fflush(stdout);
+    if (Impl::shared) row("xthread", mixed, Impl::name, 2, measure<Impl>("xthread", 2, pairs, mixed));
   }
 }
 
@@ -232,6 +268,7 @@ int main(int argc, char** argv) {
   const size_t pairs = size_t(std::max(millions, 0.01) * 1e6) / kBatch * kBatch;
   std::printf("| pattern | pool | threads | ns per pair |\n|---|---|---|---|\n");
   rows<MemfPool>(filter, pairs);
+  rows<MemfVariable>(filter, pairs);
   rows<NewDelete>(filter, pairs);
   rows<PmrUnsync>(filter, pairs);
   rows<PmrSync>(filter, pairs);

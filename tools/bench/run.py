@@ -1157,7 +1157,8 @@ def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
         unsync = {"boost::pool", "pmr::unsynchronized_pool_resource"}
         w_("## Application pools")
         w_("")
-        w_("`tools/bench/pool_bench` (64-byte objects; docs/pools.md describes the patterns), run "
+        w_("`tools/bench/pool_bench` (64-byte objects; in the *mixed* rows 16–512 B, for the pools "
+           "that take any size; docs/pools.md describes the patterns), run "
            "%d times interleaved: `pool_bench all` with glibc's libc.so.6 preloaded (every pool; "
            "new/delete and the other pools' upstream are glibc's malloc: without the preload "
            "they would be libmimalloc.so.2's, which pool_bench links for memf's engine), "
@@ -1380,7 +1381,7 @@ def main():
     ap.add_argument("--json", default=None, help="also write every run as JSON here")
     ap.add_argument("--settle", type=float, default=None,
                     help="before each timed run wait up to this many seconds for the CPUs "
-                         "to be quiet (under %d%% busy); default 10, quick 0"
+                         "to be quiet (under %d%%%% busy); default 10, quick 0"
                     % (100 * SETTLE_BUSY))
     ap.add_argument("--settle-total", type=float, default=300.0,
                     help="at most this many seconds of such waiting in the whole run "
