@@ -137,6 +137,27 @@ bool central_slab_is_sparse(unsigned cls, const SlabMeta* slab) {
   return slabs > 1 && uint64_t(slab->used) * slabs < used;
 }
 
+void central_lock_all() {
+  for (CentralClass& central : g_central) {
+    central.transfer_lock.lock();
+    central.lock.lock();
+  }
+}
+
+void central_unlock_all() {
+  for (CentralClass& central : g_central) {
+    central.lock.unlock();
+    central.transfer_lock.unlock();
+  }
+}
+
+void central_reset_locks_after_fork() {
+  for (CentralClass& central : g_central) {
+    central.lock.reset_after_fork();
+    central.transfer_lock.reset_after_fork();
+  }
+}
+
 size_t central_flush_transfers() {
   size_t blocks = 0;
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {

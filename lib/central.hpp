@@ -51,6 +51,12 @@ bool central_slab_is_sparse(unsigned cls, const SlabMeta* slab);
 // Moves every transfer batch of every class back to the slabs (so empty slabs can be released).
 size_t central_flush_transfers();
 
+// fork(): every class's transfer and slab locks, taken before the arena lock (lock order: class
+// -> arena) and released, or reset in the child, after it.
+void central_lock_all();
+void central_unlock_all();
+void central_reset_locks_after_fork();
+
 struct CentralClassStats {
   size_t transfer_blocks;
   size_t partial_slabs;

@@ -36,10 +36,7 @@ __thread bool t_installing_hooks MEMF_TLS = false;
 
 void fork_prepare() {
   // Lock order everywhere: class lock -> arena lock; the others are leaves.
-  for (CentralClass& central : g_central) {
-    central.transfer_lock.lock();
-    central.lock.lock();
-  }
+  central_lock_all();
   pool_arena_lock().lock();
   large_lock_all();
   thread_cache_registry_lock().lock();
@@ -55,10 +52,7 @@ void fork_parent() {
   thread_cache_registry_lock().unlock();
   large_unlock_all();
   pool_arena_lock().unlock();
-  for (CentralClass& central : g_central) {
-    central.lock.unlock();
-    central.transfer_lock.unlock();
-  }
+  central_unlock_all();
 }
 
 void fork_child() {
@@ -68,10 +62,7 @@ void fork_child() {
   thread_cache_registry_lock().reset_after_fork();
   large_reset_locks_after_fork();
   pool_arena_lock().reset_after_fork();
-  for (CentralClass& central : g_central) {
-    central.lock.reset_after_fork();
-    central.transfer_lock.reset_after_fork();
-  }
+  central_reset_locks_after_fork();
   thread_cache_after_fork_child();
 }
 
