@@ -207,9 +207,7 @@ void* large_or_enomem(size_t size, size_t alignment, bool zero) {
 
 // A live pool block's class size, or 0 after reporting p as a bad pointer.
 size_t checked_pool_block_size(const void* p, const char* operation) {
-  const size_t granule = pool_granule(p);
-  if (granule < g_pool.granules && pool_granule_live(granule))
-    return kSizeClasses[g_pool.slab_classes[granule >> (kSlabShift - 4)]].size;
+  if (pool_block_live(p)) return kSizeClasses[g_pool.slab_classes[slab_index(p)]].size;
   BadPointerDetail detail;
   BadPointer kind = classify_pool_pointer(p, &detail);
   report_bad_pointer(operation, p, kind, detail);
@@ -468,18 +466,13 @@ size_t engine_usable_size(const void* p) {
 
 bool engine_owns(const void* p) {
   if (!p) return false;
-  if (pool_contains(p)) {
-    const size_t granule = pool_granule(p);
-    return granule < g_pool.granules && pool_granule_live(granule);
-  }
+  if (pool_contains(p)) return pool_block_live(p);
   LargeRecord record;
   return large_lookup(p, &record);
 }
 
 bool engine_defrag_hint(const void* p) {
-  if (!pool_contains(p)) return false;
-  const size_t granule = pool_granule(p);
-  if (granule >= g_pool.granules || !pool_granule_live(granule)) return false;
+  if (!pool_block_live(p)) return false;
   const unsigned cls = g_pool.slab_classes[slab_index(p)];
   return central_slab_is_sparse(cls, slab_of(p));
 }

@@ -36,12 +36,17 @@ void empty_unlink(SlabMeta* slab) {
   --g_empty_count;
 }
 
+// The slab's state bytes: one page (a byte per 16-byte granule of its 64 KiB).
+uint8_t* slab_states(const SlabMeta* slab) {
+  return g_pool.slot_states + (size_t(slab - g_pool.slabs) << (kSlabShift - 4));
+}
+constexpr size_t kSlabStateBytes = kSlabSize >> 4;
+
 void purge_slab_pages(SlabMeta* slab) {
-  size_t index = size_t(slab - g_pool.slabs);
   os::purge(slab_data(slab), kSlabSize);
   // A slab is assigned afresh with every state byte kSlotNone: dropping the page (it reads back
   // as zeros) does that now.
-  os::purge(g_pool.slot_states + (index << (kSlabShift - 4)), kSlabSize >> 4);
+  os::purge(slab_states(slab), kSlabStateBytes);
 }
 
 // Caller holds g_arena_lock. Purges slabs that have been empty longer than the delay.
@@ -113,7 +118,7 @@ SlabMeta* slab_acquire(unsigned size_class) {
     slab = g_empty_head;
     empty_unlink(slab);
     // Its blocks' state bytes are still set (purged slabs read back zeros).
-    memset(g_pool.slot_states + (size_t(slab - g_pool.slabs) << (kSlabShift - 4)), kSlotNone, kSlabSize >> 4);
+    memset(slab_states(slab), kSlotNone, kSlabStateBytes);
   } else if (g_purged_head) {
     slab = g_purged_head;
     g_purged_head = slab->next;

@@ -86,10 +86,11 @@ MEMF_ALWAYS_INLINE bool block_is_free(const void* p) {
 }
 MEMF_ALWAYS_INLINE void mark_block_free(void* p) { static_cast<FreeBlock*>(p)->free_mark = free_mark_of(p); }
 MEMF_ALWAYS_INLINE void mark_block_live(void* p) { static_cast<FreeBlock*>(p)->free_mark = 0; }
-// Whether the block starting at granule (an index below g_pool.granules) is with the program.
-MEMF_ALWAYS_INLINE bool pool_granule_live(size_t granule) {
-  return g_pool.slot_states[granule] != kSlotNone &&
-         !block_is_free(reinterpret_cast<const void*>(g_pool.base + (granule << 4)));
+// Whether p is the start of a pool block the program holds (false for anything else: outside
+// the range, misaligned, not a block start, free).
+MEMF_ALWAYS_INLINE bool pool_block_live(const void* p) {
+  const size_t granule = pool_granule(p);
+  return granule < g_pool.granules && g_pool.slot_states[granule] != kSlotNone && !block_is_free(p);
 }
 
 MEMF_ALWAYS_INLINE size_t slab_index(const void* p) { return pool_offset(p) >> kSlabShift; }
