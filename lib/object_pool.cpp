@@ -12,7 +12,6 @@
 // pages), a stale cached pointer can always be read safely: purged pages read as zero.
 #include <memf/memory_pool.hpp>
 
-#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -33,9 +32,6 @@ namespace {
 constexpr uint8_t kFree = 0;
 constexpr uint8_t kLive = 1;
 constexpr uint32_t kNil = UINT32_MAX;
-// Pools that get a per-thread cache entry; pools beyond this work uncached (under their lock).
-constexpr uint32_t kMaxCachedPools = 1024;
-constexpr uint32_t kNoId = kMaxCachedPools;  // its entry is never filled, so it always misses
 constexpr size_t kMaxChunkBytes = size_t(256) << 10;
 // Whole batches parked in the pool between a drain and a refill (of any threads), so that
 // steady traffic never walks the chunks' lists slot by slot.
@@ -58,32 +54,6 @@ struct ChunkMeta {
   uint8_t list;
   bool claimed;  // some thread's home chunk (below): other threads take from it only as a last resort
 };
-
-// One thread's cache for one pool: a LIFO of free slots. The owning thread writes it, except
-// that destroying or clearing the pool empties every thread's entry for its id (neither may
-// overlap other threads' calls on that pool); getUsedCount reads counts from other threads.
-// Hence relaxed atomics: plain loads and stores on the fast path.
-//
-// home (chunk index + 1, 0 for none; under the pool's lock) is the chunk this thread's refills
-// take slots from while it can give them. Threads that work in separate chunks never write
-// neighbouring cache lines: two threads sweeping batches carved side by side in one chunk ran at
-// 2.5 ns per pair instead of 1.6 (tools/bench/pool_bench, batch pattern, two threads).
-struct CacheEntry {
-  std::atomic<void*> head;
-  std::atomic<uint32_t> count;
-  uint32_t home;
-};
-
-struct ThreadTable {
-  ThreadTable* prev;
-  ThreadTable* next;
-  CacheEntry entries[kMaxCachedPools + 1];
-};
-constexpr size_t kTableBytes = (sizeof(ThreadTable) + kPageSize - 1) & ~(kPageSize - 1);
-
-__thread ThreadTable* t_table __attribute__((tls_model("initial-exec"))) = nullptr;
-// Set once the thread's table has been flushed at thread exit: later calls go uncached.
-__thread bool t_exited __attribute__((tls_model("initial-exec"))) = false;
 
 }  // namespace
 
@@ -127,19 +97,6 @@ struct alignas(64) MemoryPool::Impl {
 namespace {
 
 using Pool = MemoryPool::Impl;
-
-// --- registry: pool ids, live pools, thread tables -------------------------------------------
-
-// Order: g_registry_lock -> a pool's lock; g_tables_lock is a leaf.
-constinit SpinLock g_registry_lock;
-constinit Pool* g_slots[kMaxCachedPools] = {};
-constinit PoolNode g_pools{};  // sentinel of the live-pool list
-constinit SpinLock g_tables_lock;
-constinit ThreadTable* g_tables = nullptr;
-constinit SpinLock g_key_lock;
-constinit std::atomic<bool> g_key_ready{false};
-pthread_key_t g_key;
-
 
 void account(Pool& pool, size_t chunks, bool is_allocation) {
   if (chunks) external_account(pool.tag, int64_t(chunks * pool.held_chunk_bytes), is_allocation);
@@ -217,15 +174,20 @@ bool chunk_can_give(Pool& pool, uint32_t c) {
   return m.list != kListReleased && (m.free || m.carved < pool.slots_per_chunk);
 }
 
+// A thread's home chunk (entry.home, chunk index + 1, 0 for none; under the pool's lock) is the
+// chunk its refills take slots from while it can give them. Threads that work in separate
+// chunks never write neighbouring cache lines: two threads sweeping batches carved side by side
+// in one chunk ran at 2.5 ns per pair instead of 1.6 (tools/bench/pool_bench, batch pattern).
+//
 // Under pool.lock: the entry's thread gives up its home chunk.
-void unclaim_home(Pool& pool, CacheEntry& entry) {
+void unclaim_home(Pool& pool, PoolCacheEntry& entry) {
   if (entry.home != 0 && entry.home - 1 < pool.top) pool.chunks[entry.home - 1].claimed = false;
   entry.home = 0;
 }
 
 // Takes up to n slots as a chain; their number (fewer only when the range is exhausted). With an
 // entry: from its thread's home chunk while that can give, else from a chunk it then claims.
-size_t take_slots(Pool& pool, size_t n, FreeSlot** chain, CacheEntry* entry) {
+size_t take_slots(Pool& pool, size_t n, FreeSlot** chain, PoolCacheEntry* entry) {
   FreeSlot* head = nullptr;
   size_t got = 0;
   while (got < n) {
@@ -289,7 +251,7 @@ void* give_chain(Pool& pool, void* head, size_t count) {
 
 // --- thread tables ---------------------------------------------------------------------------
 
-void flush_entry(Pool& pool, CacheEntry& entry) {
+void flush_entry(Pool& pool, PoolCacheEntry& entry) {
   if (void* head = entry.head.load(std::memory_order_relaxed))
     give_chain(pool, head, entry.count.load(std::memory_order_relaxed));
   entry.head.store(nullptr, std::memory_order_relaxed);
@@ -300,91 +262,14 @@ void flush_entry(Pool& pool, CacheEntry& entry) {
   }
 }
 
-// Under g_registry_lock: every thread's cached slots of pool `id` are dropped unread (the pool
-// is going away or starting over).
-void drop_entries(uint32_t id) {
-  if (id == kNoId) return;
-  LockGuard guard(g_tables_lock);
-  for (ThreadTable* table = g_tables; table; table = table->next) {
-    table->entries[id].head.store(nullptr, std::memory_order_relaxed);
-    table->entries[id].count.store(0, std::memory_order_relaxed);
-    table->entries[id].home = 0;  // the chunks start over too (clear) or go away
-  }
+// An entry dropped unread (the pool is going away or starting over; its chunks too).
+void drop_entry(PoolCacheEntry& entry) {
+  entry.head.store(nullptr, std::memory_order_relaxed);
+  entry.count.store(0, std::memory_order_relaxed);
+  entry.home = 0;
 }
 
-// pthread key destructor: the thread's cached slots go back to their pools, then the table is
-// unlinked and unmapped. (Entries of destroyed pools were emptied by their destructors.)
-void thread_exit(void* arg) {
-  auto* table = static_cast<ThreadTable*>(arg);
-  t_exited = true;
-  t_table = nullptr;
-  {
-    LockGuard guard(g_registry_lock);
-    for (uint32_t id = 0; id < kMaxCachedPools; ++id) {
-      CacheEntry& entry = table->entries[id];
-      if ((entry.head.load(std::memory_order_relaxed) || entry.home != 0) && g_slots[id])
-        flush_entry(*g_slots[id], entry);
-    }
-  }
-  {
-    LockGuard guard(g_tables_lock);
-    if (table->prev) table->prev->next = table->next;
-    else g_tables = table->next;
-    if (table->next) table->next->prev = table->prev;
-  }
-  os::unmap(table, kTableBytes);
-}
-
-// fork(): the parent holds every pool lock across it so the child never inherits one held.
-void fork_prepare() {
-  g_registry_lock.lock();
-  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) node->lock->lock();
-  g_tables_lock.lock();
-}
-void fork_parent() {
-  g_tables_lock.unlock();
-  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) node->lock->unlock();
-  g_registry_lock.unlock();
-}
-void fork_child() {
-  g_tables_lock.reset_after_fork();
-  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) node->lock->reset_after_fork();
-  g_registry_lock.reset_after_fork();
-}
-
-void install_hooks_once() {
-  if (g_key_ready.load(std::memory_order_acquire)) return;
-  LockGuard guard(g_key_lock);
-  if (g_key_ready.load(std::memory_order_relaxed)) return;
-  pthread_key_create(&g_key, thread_exit);
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
-  g_key_ready.store(true, std::memory_order_release);
-}
-
-ThreadTable* create_table() {
-  if (t_exited) return nullptr;
-  auto* table = static_cast<ThreadTable*>(os::map(kTableBytes));  // zeroed: every entry empty
-  if (!table) return nullptr;
-  // The entry of pools without an id: empty for allocate and full for deallocate, so both fast
-  // paths always miss it.
-  table->entries[kNoId].count.store(UINT32_MAX, std::memory_order_relaxed);
-  pthread_setspecific(g_key, table);
-  {
-    LockGuard guard(g_tables_lock);
-    table->next = g_tables;
-    if (g_tables) g_tables->prev = table;
-    g_tables = table;
-  }
-  t_table = table;
-  return table;
-}
-
-// The calling thread's entry for pool; nullptr when the pool or the thread works uncached.
-CacheEntry* thread_entry(Pool& pool) {
-  if (pool.id == kNoId) return nullptr;
-  ThreadTable* table = t_table ? t_table : create_table();
-  return table ? &table->entries[pool.id] : nullptr;
-}
+void flush_thread(void* self, PoolCacheEntry& entry) { flush_entry(*static_cast<Pool*>(self), entry); }
 
 // --- misuse ----------------------------------------------------------------------------------
 
@@ -464,7 +349,7 @@ void unpark_all(Pool& pool) {
 }
 
 MEMF_NOINLINE void* allocate_slow(Pool& pool) {
-  CacheEntry* entry = thread_entry(pool);
+  PoolCacheEntry* entry = pool_thread_entry(pool.id);
   void* p;
   if (!entry) {
     FreeSlot* chain;
@@ -503,7 +388,7 @@ MEMF_NOINLINE void deallocate_slow(Pool& pool, void* ptr) {
     report_misuse(pool, ptr);
     return;
   }
-  CacheEntry* entry = thread_entry(pool);
+  PoolCacheEntry* entry = pool_thread_entry(pool.id);
   *state = kFree;
   if (!entry) {
     LockGuard guard(pool.lock);
@@ -522,7 +407,7 @@ MEMF_NOINLINE void deallocate_slow(Pool& pool, void* ptr) {
 }
 
 size_t shrink_pool(Pool& pool) {
-  if (ThreadTable* table = t_table; table && pool.id != kNoId) flush_entry(pool, table->entries[pool.id]);
+  if (PoolThreadTable* table = t_pool_table; table && pool.id != kNoPoolId) flush_entry(pool, table->entries[pool.id]);
   size_t released = 0;
   {
     LockGuard guard(pool.lock);
@@ -553,40 +438,6 @@ size_t shrink_node(void* self) { return shrink_pool(*static_cast<Pool*>(self)); 
 size_t next_pow2(size_t n) { return n <= 1 ? 1 : size_t(1) << (64 - __builtin_clzll(n - 1)); }
 
 }  // namespace
-
-// --- registry and reporting shared with VariablePool ---------------------------------------------
-
-void pool_registry_add(PoolNode* node) {
-  install_hooks_once();
-  LockGuard guard(g_registry_lock);
-  if (!g_pools.next) g_pools.next = g_pools.prev = &g_pools;
-  node->next = g_pools.next;
-  node->prev = &g_pools;
-  g_pools.next->prev = node;
-  g_pools.next = node;
-}
-
-void pool_registry_remove(PoolNode* node) {
-  LockGuard guard(g_registry_lock);
-  node->prev->next = node->next;
-  node->next->prev = node->prev;
-}
-
-void pool_report(char* line, size_t length) {
-  const bool abort_now = config().on_error == OnError::kAbort;
-  auto tail = fmt::format_to_n(line + length, 47, "{}\n", abort_now ? "; aborting (MEMF_ON_ERROR=abort)" : "; ignored");
-  os::write_stderr(line, length + tail.size);
-  if (abort_now) abort();
-}
-
-uint8_t pool_category(const char* name) { return category_intern(name); }
-
-MEMF_POOL_API size_t shrinkAllPools() {
-  size_t bytes = 0;
-  LockGuard guard(g_registry_lock);
-  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) bytes += node->shrink(node->self);
-  return bytes;
-}
 
 // --- MemoryPool ------------------------------------------------------------------------------------
 
@@ -639,17 +490,8 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   pool.node.shrink = shrink_node;
   pool.node.self = &pool;
   pool.node.lock = &pool.lock;
-  pool_registry_add(&pool.node);
-  {
-    LockGuard guard(g_registry_lock);
-    pool.id = kNoId;
-    for (uint32_t id = 0; id < kMaxCachedPools; ++id)
-      if (!g_slots[id]) {
-        g_slots[id] = &pool;
-        pool.id = id;
-        break;
-      }
-  }
+  pool.node.flush_thread = flush_thread;
+  pool.id = pool_registry_add(&pool.node);
   owner.release();
   // The initial capacity: chunks held from the start (their pages are touched only when used).
   LockGuard guard(pool.lock);
@@ -659,12 +501,7 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
 
 MemoryPool::~MemoryPool() {
   Impl& pool = *impl_;
-  pool_registry_remove(&pool.node);
-  {
-    LockGuard guard(g_registry_lock);
-    if (pool.id != kNoId) g_slots[pool.id] = nullptr;
-    drop_entries(pool.id);  // the id may be reused: no thread may keep slots of this pool
-  }
+  pool_registry_remove(&pool.node, pool.id, drop_entry);
   account(pool, pool.held.load(std::memory_order_relaxed), false);
   os::unmap(pool.base, pool.range_bytes);
   os::unmap(pool.states, pool.states_bytes);
@@ -674,8 +511,8 @@ MemoryPool::~MemoryPool() {
 
 void* MemoryPool::allocate() {
   Impl& pool = *impl_;
-  if (ThreadTable* table = t_table; MEMF_LIKELY(table != nullptr)) {
-    CacheEntry& entry = table->entries[pool.id];
+  if (PoolThreadTable* table = t_pool_table; MEMF_LIKELY(table != nullptr)) {
+    PoolCacheEntry& entry = table->entries[pool.id];
     void* head = entry.head.load(std::memory_order_relaxed);
     if (MEMF_LIKELY(head != nullptr)) {
       entry.head.store(static_cast<FreeSlot*>(head)->next, std::memory_order_relaxed);
@@ -689,10 +526,10 @@ void* MemoryPool::allocate() {
 
 void MemoryPool::deallocate(void* ptr) {
   Impl& pool = *impl_;
-  ThreadTable* table = t_table;
+  PoolThreadTable* table = t_pool_table;
   uint8_t* state;
   if (MEMF_LIKELY(table != nullptr && live_slot(pool, ptr, &state))) {
-    CacheEntry& entry = table->entries[pool.id];
+    PoolCacheEntry& entry = table->entries[pool.id];
     const uint32_t count = entry.count.load(std::memory_order_relaxed);
     if (MEMF_LIKELY(count < pool.cache_max)) {
       *state = kFree;
@@ -721,11 +558,12 @@ size_t MemoryPool::getMemoryUsage() const {
 size_t MemoryPool::getUsedCount() const {
   Impl& pool = *impl_;
   size_t cached = 0;
-  if (pool.id != kNoId) {
-    LockGuard guard(g_tables_lock);
-    for (ThreadTable* table = g_tables; table; table = table->next)
-      cached += table->entries[pool.id].count.load(std::memory_order_relaxed);
-  }
+  pool_visit_entries(
+      pool.id,
+      [](void* sum, PoolCacheEntry& entry) {
+        *static_cast<size_t*>(sum) += entry.count.load(std::memory_order_relaxed);
+      },
+      &cached);
   cached += size_t(pool.parked_count.load(std::memory_order_relaxed)) * pool.batch;
   const size_t out = pool.out.load(std::memory_order_relaxed);
   return out > cached ? out - cached : 0;
@@ -737,9 +575,9 @@ void MemoryPool::clear() {
   Impl& pool = *impl_;
   size_t held;
   {
-    LockGuard registry(g_registry_lock);
+    LockGuard registry(pool_registry_lock());
     LockGuard guard(pool.lock);
-    drop_entries(pool.id);  // every thread's cached slots are dropped unread
+    pool_drop_entries(pool.id, drop_entry);  // every thread's cached slots are dropped unread
     const size_t used_bytes = pool.top << pool.chunk_shift;
     os::purge(pool.base, used_bytes);
     os::purge(pool.states, std::min(pool.states_bytes, round_up(used_bytes >> pool.granule_shift, kPageSize)));
@@ -774,4 +612,3 @@ MEMF_POOL_API MemoryPool& shared_node_pool(size_t size) {
 }  // namespace detail
 }  // namespace memf
 
-extern "C" MEMF_POOL_API size_t memf_pools_shrink_all(void) { return memf::shrinkAllPools(); }

@@ -65,16 +65,13 @@ size_t purge_expired(uint64_t now, uint64_t delay_ns) {
   return released;
 }
 
-// The secret in free marks: the kernel's 16 random bytes for this process (AT_RANDOM, readable
-// from the first malloc, with no allocation), folded with the range's address; odd, so that no
-// mark is 0.
+}  // namespace
+
 uintptr_t free_key_for(uintptr_t base) {
   uint64_t words[2] = {0x9e3779b97f4a7c15ull, 0};
   if (const void* random = reinterpret_cast<const void*>(getauxval(AT_RANDOM))) memcpy(words, random, sizeof(words));
   return uintptr_t(words[0] ^ (words[1] << 1) ^ base) | 1;
 }
-
-}  // namespace
 
 bool pool_init() {
   if (g_initialised.load(std::memory_order_acquire)) return true;

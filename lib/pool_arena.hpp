@@ -64,6 +64,10 @@ struct alignas(64) PoolRange {
 extern PoolRange g_pool MEMF_HIDDEN;
 
 bool pool_init();  // idempotent; false if no range could be reserved
+// The secret in free marks: the kernel's 16 random bytes for this process (AT_RANDOM, readable
+// from the first malloc, with no allocation), folded with an address (the range's base); odd,
+// so that no mark is 0. Also used by VariablePool for its own blocks' marks.
+uintptr_t free_key_for(uintptr_t base);
 
 MEMF_ALWAYS_INLINE size_t pool_offset(const void* p) { return uintptr_t(p) - g_pool.base; }
 MEMF_ALWAYS_INLINE bool pool_contains(const void* p) { return pool_offset(p) < g_pool.usable_bytes; }

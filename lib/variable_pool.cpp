@@ -1,14 +1,32 @@
-// memf::VariablePool: an arena of chunks (fresh mappings of 64 KiB doubling up to 4 MiB) with
-// bump allocation and one free list per size class for blocks given back.
+// memf::VariablePool: blocks of any size in size classes, bumped from chunks of one range
+// reserved for the pool, with per-thread caches for the small classes.
 //
-// Every block is counted at its size class (16-byte steps up to 1 KiB, then four classes per
-// doubling up to 256 KiB); a block's class, plus one, is its state byte, one per 16-byte granule
-// of its chunk, kept in a mapping of its own apart from the blocks. 0 = no live block starts
-// there, which is how double frees and interior pointers are told from live blocks. Blocks above
-// 256 KiB get a mapping of their own ("dedicated" chunk). Everything runs under the pool's lock.
+// Layout. The pool reserves (MAP_NORESERVE: address space only) one range for its chunks, cut
+// into 64 KiB units; a chunk is a run of units (64 KiB doubling up to 4 MiB), with its record at
+// its first unit and every unit's record naming that first unit. A second reservation holds one
+// state byte per 16-byte granule of the range: the class + 1 of the block starting there (written
+// once, when the block is carved), else 0. Whether a carved block is free is its free mark, in
+// its own second word: free_key ^ its address, as in the engine (pool_arena.hpp). So "is p a live
+// block of this class of ours" is a subtraction, one compare, one byte and one word, with no
+// lock and no search, which is what lets deallocate() run on a thread cache; and the fast paths
+// never write state bytes, so two threads whose blocks lie side by side do not write the same
+// state lines. Blocks above 256 KiB get a mapping of their own ("dedicated"), found in a sorted
+// list under the lock.
+//
+// Classes: 16-byte steps up to 1 KiB, then four per doubling up to 256 KiB. Blocks of classes up
+// to 4 KiB (alignment up to 16) go through the calling thread's cache for the pool: one LIFO per
+// class in a page of the thread's own, exchanging batches of about 4 KiB with the pool's free
+// lists under the pool's lock. Larger classes and larger alignments take the lock every call.
+//
+// Accounting. A chunk's `out` counts its blocks that are not on the pool's free lists (with the
+// program or in a thread cache); only chunks with out == 0 are released. Released chunks stay
+// in the range (pages purged) and are reused by later chunks, so a stale pointer reads zero
+// state and is reported, never followed into unmapped memory.
 #include <memf/memory_pool.hpp>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <bit>
 #include <cstring>
 #include <memory>
@@ -18,6 +36,7 @@
 
 #include "config.hpp"
 #include "platform.hpp"
+#include "pool_arena.hpp"
 #include "pool_registry.hpp"
 #include "tracker.hpp"
 
@@ -25,106 +44,199 @@ namespace memf {
 namespace {
 
 constexpr size_t kGranule = 16;
+constexpr unsigned kGranuleShift = 4;
 constexpr unsigned kSmallClasses = 64;  // 16 .. 1024 B
 constexpr unsigned kClasses = kSmallClasses + 8 * 4;  // .. 256 KiB
 constexpr size_t kMaxClassBytes = size_t(256) << 10;
-constexpr size_t kMinChunk = size_t(64) << 10;
+constexpr unsigned kUnitShift = 16;
+constexpr size_t kUnit = size_t(1) << kUnitShift;
 constexpr size_t kMaxChunk = size_t(4) << 20;
 constexpr size_t kMaxAlignment = kPageSize;
+constexpr size_t kMaxRange = size_t(16) << 30;
+constexpr size_t kMinRange = size_t(64) << 20;
+constexpr uint32_t kNone = UINT32_MAX;
 
-unsigned class_of(size_t size) {
-  if (size <= 1024) return unsigned((std::max<size_t>(size, 1) + 15) / 16 - 1);
+constexpr unsigned class_of(size_t size) {
+  if (size <= 1024) return size ? unsigned((size - 1) >> kGranuleShift) : 0;
   const size_t s = size - 1;
   const unsigned bits = unsigned(std::bit_width(s));  // size in (2^(bits-1), 2^bits]
   return kSmallClasses + (bits - 11) * 4 + unsigned((s >> (bits - 3)) & 3);
 }
 
-size_t class_bytes(unsigned cls) {
+constexpr size_t class_bytes(unsigned cls) {
   if (cls < kSmallClasses) return size_t(cls + 1) * 16;
   const unsigned bits = 11 + (cls - kSmallClasses) / 4;
   return size_t(5 + (cls - kSmallClasses) % 4) << (bits - 3);
 }
 
-struct FreeBlock {
-  FreeBlock* next;
+// Classes up to 4 KiB have per-thread caches; a thread exchanges about 16 KiB (2..256 blocks)
+// per batch and keeps at most two batches per class. Up to four whole batches per class are
+// parked in the pool between a drain and a refill (of any threads), so that steady traffic
+// exchanges a chain in O(1) instead of walking it block by block.
+constexpr size_t kCachedMaxBytes = 4096;
+constexpr unsigned kCachedClasses = class_of(kCachedMaxBytes) + 1;
+constexpr size_t kBatchBytes = 16384;
+constexpr uint32_t kMaxParked = 4;
+static_assert(class_bytes(kCachedClasses - 1) == kCachedMaxBytes);
+
+// A free block (at least 16 bytes): the link, then the mark. A live block's second word is 0
+// when handed out.
+struct Block {
+  Block* next;
+  uintptr_t mark;
 };
 
-struct Chunk {
+// class_of for sizes up to kCachedMaxBytes by one load: the entry for (size + 15) / 16.
+constexpr auto kCachedClassOf = [] {
+  std::array<uint8_t, kCachedMaxBytes / kGranule + 1> table{};
+  for (size_t i = 0; i < table.size(); ++i) table[i] = uint8_t(class_of(i * kGranule));
+  return table;
+}();
+inline unsigned cached_class_of(size_t size) { return kCachedClassOf[(size + kGranule - 1) >> kGranuleShift]; }
+
+struct ClassCache {
+  std::atomic<Block*> head;
+  std::atomic<uint32_t> count;
+  uint32_t limit;  // the class's cache_max, copied here so that deallocate reads one line
+};
+
+// One thread's caches for one pool, a page of their own (PoolCacheEntry::head points here).
+struct ThreadCaches {
+  ClassCache classes[kCachedClasses];
+  uint32_t epoch;  // the pool's flush_epoch when this thread last flushed
+};
+constexpr size_t kThreadCachesBytes = (sizeof(ThreadCaches) + kPageSize - 1) & ~(kPageSize - 1);
+
+// One per unit of the range; the chunk's fields are kept at its first unit.
+struct UnitRecord {
+  uint32_t first;  // the first unit of the chunk this unit belongs to
+  uint32_t units;  // at a first unit: the chunk's length
+  uint32_t next;   // at a first unit of a released chunk: the next released chunk
+  bool held;       // at a first unit: false once released (pages purged)
+  bool dropping;   // at a first unit: being released by shrink()
+  size_t out;      // at a first unit: blocks not on the pool's free lists
+};
+
+struct Dedicated {
   char* base;
   size_t bytes;
-  uint8_t* states;  // bytes / 16 entries; nullptr for a dedicated chunk
-  size_t state_bytes;
-  size_t live;  // live blocks starting in this chunk
-  bool dedicated;
 };
 
 }  // namespace
 
-struct VariablePool::Impl {
-  SpinLock lock;
-  std::vector<Chunk*> chunks;  // sorted by base
-  Chunk* current = nullptr;    // the chunk being bumped
-  Chunk* first = nullptr;      // kept by clear()
+struct alignas(64) VariablePool::Impl {
+  // Read by every call; written by the constructor only.
+  char* base;
+  uint8_t* states;
+  size_t range_bytes;
+  size_t range_granules;
+  uint32_t id;
+  size_t entry_offset;  // of this pool's entry in a PoolThreadTable
+  uintptr_t free_key;  // a free block's mark is free_key ^ its address
+  uint16_t batch[kCachedClasses];
+  uint16_t cache_max[kCachedClasses];
+  UnitRecord* units;
+  size_t max_units;
+  size_t states_bytes;
+  size_t units_bytes;
+  uint8_t tag;
+  char name[kMaxCategoryName + 1];
+  PoolNode node;
+
+  // Bumped by every shrink(): a thread whose caches are older flushes them on its next slow
+  // path, so that the blocks they pin go back and a later shrink can release their chunks.
+  alignas(64) std::atomic<uint32_t> flush_epoch{0};
+
+  // The shared part, under lock.
+  alignas(64) SpinLock lock;
+  uint32_t top = 0;  // units [0, top) have belonged to chunks
+  uint32_t released_head = kNone;
+  uint32_t current = kNone;  // the chunk being bumped
+  uint32_t first = kNone;    // kept by clear()
   char* bump = nullptr;
   char* bump_end = nullptr;
-  FreeBlock* free[kClasses] = {};
-  size_t initial_chunk = kMinChunk;
-  size_t next_chunk = kMinChunk;
-  size_t used_bytes = 0;
-  size_t held_bytes = 0;
+  Block* free[kClasses] = {};
+  size_t initial_chunk = kUnit;
+  size_t next_chunk = kUnit;
+  size_t out_bytes = 0;   // blocks not on the free lists (program, caches, parked), at class size
+  size_t held_bytes = 0;  // held chunks and their state bytes, dedicated mappings
   size_t last_released = 0;
-  uint8_t tag = 0;
-  char name[kMaxCategoryName + 1] = {};
-  PoolNode node;
+  size_t parked_bytes = 0;
+  uint8_t parked_count[kCachedClasses] = {};
+  Block* parked[kCachedClasses][kMaxParked] = {};  // chains of exactly batch[cls] blocks
+  std::vector<Dedicated> dedicated;  // sorted by base
 };
 
 namespace {
 
 using VPool = VariablePool::Impl;
 
-Chunk* find_chunk(VPool& pool, const void* p) {
-  auto it = std::upper_bound(pool.chunks.begin(), pool.chunks.end(), p,
-                             [](const void* q, const Chunk* c) { return static_cast<const char*>(q) < c->base; });
-  if (it == pool.chunks.begin()) return nullptr;
-  Chunk* c = *(it - 1);
-  return static_cast<const char*>(p) < c->base + c->bytes ? c : nullptr;
+size_t held_bytes_of(uint32_t units) { return (size_t(units) << kUnitShift) * (kGranule + 1) / kGranule; }
+char* unit_base(VPool& pool, uint32_t unit) { return pool.base + (size_t(unit) << kUnitShift); }
+UnitRecord& chunk_of(VPool& pool, const void* p) {
+  return pool.units[pool.units[size_t(static_cast<const char*>(p) - pool.base) >> kUnitShift].first];
+}
+uint8_t& state_of(VPool& pool, const void* p) {
+  return pool.states[size_t(static_cast<const char*>(p) - pool.base) >> kGranuleShift];
+}
+PoolCacheEntry& entry_at(PoolThreadTable* table, size_t offset) {
+  return *reinterpret_cast<PoolCacheEntry*>(reinterpret_cast<char*>(table) + offset);
+}
+uintptr_t mark_of(const VPool& pool, const void* p) { return pool.free_key ^ uintptr_t(p); }
+bool block_is_free(const VPool& pool, const void* p) {
+  return static_cast<const Block*>(p)->mark == mark_of(pool, p);
 }
 
-Chunk* map_chunk(VPool& pool, size_t bytes, bool dedicated) {
-  auto chunk = std::make_unique<Chunk>();
-  chunk->bytes = round_up(bytes, kPageSize);
-  chunk->base = static_cast<char*>(os::map(chunk->bytes));
-  if (!chunk->base) throw std::bad_alloc();
-  chunk->dedicated = dedicated;
-  if (!dedicated) {
-    chunk->state_bytes = round_up(chunk->bytes / kGranule, kPageSize);
-    chunk->states = static_cast<uint8_t*>(os::map(chunk->state_bytes));
-    if (!chunk->states) {
-      os::unmap(chunk->base, chunk->bytes);
-      throw std::bad_alloc();
-    }
-  }
-  Chunk* c = chunk.get();
-  pool.chunks.insert(std::upper_bound(pool.chunks.begin(), pool.chunks.end(), c,
-                                      [](const Chunk* a, const Chunk* b) { return a->base < b->base; }),
-                     c);
-  chunk.release();
-  const size_t held = c->bytes + c->state_bytes;
+// --- chunks (under pool.lock) --------------------------------------------------------------------
+
+void hold_chunk(VPool& pool, uint32_t c) {
+  UnitRecord& r = pool.units[c];
+  r.held = true;
+  r.out = 0;
+  r.next = kNone;
+  const size_t held = held_bytes_of(r.units);
   pool.held_bytes += held;
   external_account(pool.tag, int64_t(held), true);
+}
+
+// A chunk of at least `bytes` (a multiple of the unit): a released one large enough, else fresh
+// units; kNone when the range is exhausted.
+uint32_t take_chunk(VPool& pool, size_t bytes) {
+  const size_t units = bytes >> kUnitShift;
+  for (uint32_t* link = &pool.released_head; *link != kNone; link = &pool.units[*link].next) {
+    const uint32_t c = *link;
+    if (pool.units[c].units >= units) {
+      *link = pool.units[c].next;
+      hold_chunk(pool, c);
+      return c;
+    }
+  }
+  if (pool.top + units > pool.max_units) return kNone;
+  const uint32_t c = pool.top;
+  pool.top += uint32_t(units);
+  for (uint32_t u = c; u < pool.top; ++u) pool.units[u].first = c;
+  pool.units[c].units = uint32_t(units);
+  hold_chunk(pool, c);
   return c;
 }
 
-// Unmaps c; the caller removes it from pool.chunks.
-size_t unmap_chunk(VPool& pool, Chunk* c) {
-  const size_t held = c->bytes + c->state_bytes;
-  os::unmap(c->base, c->bytes);
-  if (c->states) os::unmap(c->states, c->state_bytes);
+// Purges chunk c and puts it on the released list; the bytes given back. Its free blocks must
+// be off the free lists already.
+size_t release_chunk(VPool& pool, uint32_t c) {
+  UnitRecord& r = pool.units[c];
+  const size_t bytes = size_t(r.units) << kUnitShift;
+  os::purge(unit_base(pool, c), bytes);
+  os::purge(pool.states + ((size_t(c) << kUnitShift) >> kGranuleShift), bytes >> kGranuleShift);
+  r.held = false;
+  r.dropping = false;
+  r.out = 0;
+  r.next = pool.released_head;
+  pool.released_head = c;
+  const size_t held = held_bytes_of(r.units);
   pool.held_bytes -= held;
   external_account(pool.tag, int64_t(held), false);
-  if (c == pool.current) pool.current = nullptr, pool.bump = pool.bump_end = nullptr;
-  if (c == pool.first) pool.first = nullptr;
-  delete c;
+  if (c == pool.current) pool.current = kNone, pool.bump = pool.bump_end = nullptr;
+  if (c == pool.first) pool.first = kNone;
   return held;
 }
 
@@ -133,7 +245,9 @@ void recycle_gap(VPool& pool, char* p, size_t bytes) {
   while (bytes >= kGranule) {
     unsigned cls = class_of(bytes);
     if (class_bytes(cls) > bytes) --cls;
-    auto* block = reinterpret_cast<FreeBlock*>(p);
+    auto* block = reinterpret_cast<Block*>(p);
+    state_of(pool, p) = uint8_t(cls + 1);
+    block->mark = mark_of(pool, p);
     block->next = pool.free[cls];
     pool.free[cls] = block;
     p += class_bytes(cls);
@@ -141,17 +255,19 @@ void recycle_gap(VPool& pool, char* p, size_t bytes) {
   }
 }
 
+// `bytes` at `alignment` from the current chunk, or from a new one; nullptr when the range is
+// exhausted. Gaps left behind go onto the free lists.
 char* bump_allocate(VPool& pool, size_t bytes, size_t alignment) {
   char* p = pool.bump ? reinterpret_cast<char*>(round_up(uintptr_t(pool.bump), alignment)) : nullptr;
   if (!p || p + bytes > pool.bump_end) {
+    const uint32_t c = take_chunk(pool, std::max(pool.next_chunk, round_up(bytes + alignment, kUnit)));
+    if (c == kNone) return nullptr;
     if (pool.bump) recycle_gap(pool, pool.bump, size_t(pool.bump_end - pool.bump));
-    const size_t size = std::max(pool.next_chunk, round_up(bytes + alignment, kMinChunk));
     pool.next_chunk = std::min(pool.next_chunk * 2, kMaxChunk);
-    Chunk* c = map_chunk(pool, size, false);
-    if (!pool.first) pool.first = c;
+    if (pool.first == kNone) pool.first = c;
     pool.current = c;
-    pool.bump = c->base;
-    pool.bump_end = c->base + c->bytes;
+    pool.bump = unit_base(pool, c);
+    pool.bump_end = pool.bump + (size_t(pool.units[c].units) << kUnitShift);
     p = reinterpret_cast<char*>(round_up(uintptr_t(pool.bump), alignment));
   }
   if (p != pool.bump) recycle_gap(pool, pool.bump, size_t(p - pool.bump));
@@ -159,65 +275,353 @@ char* bump_allocate(VPool& pool, size_t bytes, size_t alignment) {
   return p;
 }
 
-MEMF_NOINLINE void report(VPool& pool, const void* ptr, size_t size, const char* what, size_t a = 0, uintptr_t b = 0) {
+// Up to n blocks of class cls (16-byte aligned) as a chain, lowest address first; how many
+// (fewer only when the range is exhausted).
+size_t take_blocks(VPool& pool, unsigned cls, size_t n, Block** chain) {
+  const size_t bytes = class_bytes(cls);
+  Block* head = nullptr;
+  Block** tail = &head;
+  size_t got = 0;
+  for (; got < n; ++got) {
+    char* p;
+    if (Block* block = pool.free[cls]) {
+      pool.free[cls] = block->next;
+      p = reinterpret_cast<char*>(block);
+    } else if ((p = bump_allocate(pool, bytes, kGranule))) {
+      state_of(pool, p) = uint8_t(cls + 1);  // carved, and free until handed out
+      reinterpret_cast<Block*>(p)->mark = mark_of(pool, p);
+    } else {
+      break;
+    }
+    ++chunk_of(pool, p).out;
+    *tail = reinterpret_cast<Block*>(p);
+    tail = &(*tail)->next;
+  }
+  *tail = nullptr;
+  pool.out_bytes += got * bytes;
+  *chain = head;
+  return got;
+}
+
+void give_block(VPool& pool, void* p, unsigned cls) {
+  auto* block = static_cast<Block*>(p);
+  block->mark = mark_of(pool, p);
+  block->next = pool.free[cls];
+  pool.free[cls] = block;
+  --chunk_of(pool, p).out;
+  pool.out_bytes -= class_bytes(cls);
+}
+
+// Parked batches go back to the free lists (before shrinking).
+void unpark_all(VPool& pool) {
+  for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
+    for (uint32_t i = 0; i < pool.parked_count[cls]; ++i)
+      for (Block* block = pool.parked[cls][i]; block;) {
+        Block* next = block->next;
+        give_block(pool, block, cls);
+        block = next;
+      }
+    pool.parked_count[cls] = 0;
+  }
+  pool.parked_bytes = 0;
+}
+
+// --- thread caches -------------------------------------------------------------------------------
+
+// Every class's cached blocks go back to the pool's free lists.
+void flush_caches(VPool& pool, ThreadCaches& caches) {
+  LockGuard guard(pool.lock);
+  for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
+    ClassCache& cache = caches.classes[cls];
+    for (Block* block = cache.head.load(std::memory_order_relaxed); block;) {
+      Block* next = block->next;
+      give_block(pool, block, cls);
+      block = next;
+    }
+    cache.head.store(nullptr, std::memory_order_relaxed);
+    cache.count.store(0, std::memory_order_relaxed);
+  }
+}
+
+// The calling thread's caches for pool, created on first use, flushed first when a shrink()
+// happened since the thread last looked; nullptr when uncached.
+ThreadCaches* thread_caches(VPool& pool) {
+  PoolCacheEntry* entry = pool_thread_entry(pool.id);
+  if (!entry) return nullptr;
+  void* caches = entry->head.load(std::memory_order_relaxed);
+  if (!caches) {
+    caches = os::map(kThreadCachesBytes);  // zeroed: every class empty
+    if (!caches) return nullptr;
+    for (unsigned cls = 0; cls < kCachedClasses; ++cls)
+      static_cast<ThreadCaches*>(caches)->classes[cls].limit = pool.cache_max[cls];
+    static_cast<ThreadCaches*>(caches)->epoch = pool.flush_epoch.load(std::memory_order_relaxed);
+    entry->head.store(caches, std::memory_order_relaxed);
+  }
+  auto* mine = static_cast<ThreadCaches*>(caches);
+  if (const uint32_t epoch = pool.flush_epoch.load(std::memory_order_relaxed); mine->epoch != epoch) {
+    mine->epoch = epoch;
+    flush_caches(pool, *mine);
+  }
+  return mine;
+}
+
+
+void flush_thread(void* self, PoolCacheEntry& entry) {
+  auto* caches = static_cast<ThreadCaches*>(entry.head.load(std::memory_order_relaxed));
+  flush_caches(*static_cast<VPool*>(self), *caches);
+  os::unmap(caches, kThreadCachesBytes);
+  entry.head.store(nullptr, std::memory_order_relaxed);
+}
+
+// clear(): every thread's cached blocks are dropped unread (the chunks start over).
+void empty_caches(PoolCacheEntry& entry) {
+  if (auto* caches = static_cast<ThreadCaches*>(entry.head.load(std::memory_order_relaxed)))
+    for (ClassCache& cache : caches->classes) {
+      cache.head.store(nullptr, std::memory_order_relaxed);
+      cache.count.store(0, std::memory_order_relaxed);
+    }
+}
+
+// Destruction: every thread's caches for the pool go away.
+void unmap_caches(PoolCacheEntry& entry) {
+  if (void* caches = entry.head.load(std::memory_order_relaxed)) os::unmap(caches, kThreadCachesBytes);
+  entry.head.store(nullptr, std::memory_order_relaxed);
+}
+
+// --- misuse --------------------------------------------------------------------------------------
+
+enum class Misuse { kForeign, kInterior, kSize, kDouble, kReleased };
+
+MEMF_NOINLINE void report(VPool& pool, const void* ptr, size_t size, Misuse what, size_t a = 0, uintptr_t b = 0) {
   char line[400];
   const size_t cap = sizeof(line) - 48;
   const uintptr_t address = uintptr_t(ptr);
   const char* op = "memf::VariablePool::deallocate";
   fmt::format_to_n_result<char*> r{};
-  if (strcmp(what, "foreign") == 0)
-    r = fmt::format_to_n(line, cap, "memf: error: invalid pointer {:#x} in {}(): not allocated by VariablePool \"{}\"",
-                         address, op, pool.name);
-  else if (strcmp(what, "interior") == 0)
-    r = fmt::format_to_n(line, cap,
-                         "memf: error: invalid pointer {:#x} in {}(): {} bytes into the block at {:#x} "
-                         "(VariablePool \"{}\", block of {} B)",
-                         address, op, address - b, b, pool.name, a);
-  else if (strcmp(what, "size") == 0)
-    r = fmt::format_to_n(line, cap,
-                         "memf: error: size mismatch in {}(): block {:#x} of {} B (VariablePool \"{}\") freed with "
-                         "size {}",
-                         op, address, a, pool.name, size);
-  else
-    r = fmt::format_to_n(line, cap, "memf: error: double free of {:#x} (VariablePool \"{}\") in {}()", address,
-                         pool.name, op);
+  switch (what) {
+    case Misuse::kForeign:
+      r = fmt::format_to_n(line, cap, "memf: error: invalid pointer {:#x} in {}(): not allocated by VariablePool \"{}\"",
+                           address, op, pool.name);
+      break;
+    case Misuse::kReleased:
+      r = fmt::format_to_n(line, cap,
+                           "memf: error: invalid pointer {:#x} in {}(): no live block there in VariablePool \"{}\" "
+                           "(never handed out, or released by clear() or shrink())",
+                           address, op, pool.name);
+      break;
+    case Misuse::kInterior:
+      r = fmt::format_to_n(line, cap,
+                           "memf: error: invalid pointer {:#x} in {}(): {} bytes into the block at {:#x} "
+                           "(VariablePool \"{}\", block of {} B)",
+                           address, op, address - b, b, pool.name, a);
+      break;
+    case Misuse::kSize:
+      r = fmt::format_to_n(line, cap,
+                           "memf: error: size mismatch in {}(): block {:#x} of {} B (VariablePool \"{}\") freed with "
+                           "size {}",
+                           op, address, a, pool.name, size);
+      break;
+    case Misuse::kDouble:
+      r = fmt::format_to_n(line, cap, "memf: error: double free of {:#x} (VariablePool \"{}\") in {}()", address,
+                           pool.name, op);
+      break;
+  }
   pool_report(line, std::min(r.size, cap));
 }
 
-// A pointer into chunk c whose granule holds no live block: interior of a live block, or free.
-void report_dead(VPool& pool, Chunk* c, const void* ptr, size_t size) {
-  const size_t granule = size_t(static_cast<const char*>(ptr) - c->base) / kGranule;
-  const size_t reach = kMaxClassBytes / kGranule;
-  for (size_t g = granule + 1; g-- > 0 && granule - g < reach;) {
-    if (!c->states[g]) continue;
-    const size_t block_bytes = class_bytes(c->states[g] - 1u);
-    const uintptr_t start = uintptr_t(c->base + g * kGranule);
+// A pointer into the range that is not the start of a carved block: in no held chunk, inside a
+// block, or never handed out.
+void report_dead(VPool& pool, const void* ptr, size_t size) {
+  LockGuard guard(pool.lock);
+  const size_t offset = size_t(static_cast<const char*>(ptr) - pool.base);
+  if ((offset >> kUnitShift) >= pool.top || !chunk_of(pool, ptr).held)
+    return report(pool, ptr, size, Misuse::kReleased);
+  const size_t chunk_granule = (size_t(pool.units[offset >> kUnitShift].first) << kUnitShift) >> kGranuleShift;
+  const size_t granule = offset >> kGranuleShift;
+  const size_t reach = kMaxClassBytes >> kGranuleShift;
+  for (size_t g = granule + 1; g-- > chunk_granule && granule - g < reach;) {
+    if (!pool.states[g]) continue;
+    const size_t block_bytes = class_bytes(pool.states[g] - 1u);
+    const uintptr_t start = uintptr_t(pool.base + (g << kGranuleShift));
     if (start + block_bytes > uintptr_t(ptr) && start != uintptr_t(ptr))
-      return report(pool, ptr, size, "interior", block_bytes, start);
+      return report(pool, ptr, size, Misuse::kInterior, block_bytes, start);
     break;
   }
-  report(pool, ptr, size, "double");
+  report(pool, ptr, size, Misuse::kReleased);
+}
+
+// --- dedicated blocks (above 256 KiB) -------------------------------------------------------------
+
+void* allocate_dedicated(VPool& pool, size_t size) {
+  const size_t bytes = round_up(size, kPageSize);
+  if (bytes < size) throw std::bad_alloc();  // overflow
+  auto* p = static_cast<char*>(os::map(bytes));  // page-aligned: every allowed alignment
+  if (!p) throw std::bad_alloc();
+  LockGuard guard(pool.lock);
+  try {
+    pool.dedicated.insert(std::upper_bound(pool.dedicated.begin(), pool.dedicated.end(), p,
+                                           [](const char* q, const Dedicated& d) { return q < d.base; }),
+                          Dedicated{p, bytes});
+  } catch (...) {
+    os::unmap(p, bytes);
+    throw;
+  }
+  pool.out_bytes += bytes;
+  pool.held_bytes += bytes;
+  external_account(pool.tag, int64_t(bytes), true);
+  return p;
+}
+
+void deallocate_dedicated(VPool& pool, void* ptr, size_t size) {
+  Dedicated found{};
+  {
+    LockGuard guard(pool.lock);
+    auto it = std::upper_bound(pool.dedicated.begin(), pool.dedicated.end(), static_cast<char*>(ptr),
+                               [](const char* q, const Dedicated& d) { return q < d.base; });
+    if (it != pool.dedicated.begin() && static_cast<char*>(ptr) < (it - 1)->base + (it - 1)->bytes) found = *(it - 1);
+    if (found.base == ptr) {
+      pool.dedicated.erase(it - 1);
+      pool.out_bytes -= found.bytes;
+      pool.held_bytes -= found.bytes;
+      external_account(pool.tag, int64_t(found.bytes), false);
+    }
+  }
+  if (!found.base) return report(pool, ptr, size, Misuse::kForeign);
+  if (found.base != ptr) return report(pool, ptr, size, Misuse::kInterior, found.bytes, uintptr_t(found.base));
+  os::unmap(found.base, found.bytes);
+}
+
+// --- the calls -----------------------------------------------------------------------------------
+
+bool cacheable(size_t size, size_t alignment) {
+  // alignment 0, 1, 2, 4, 8 or 16: every block is 16-byte aligned
+  return size <= kCachedMaxBytes && alignment <= kGranule && ((0x10117u >> alignment) & 1);
+}
+
+MEMF_NOINLINE void* allocate_slow(VPool& pool, size_t size, size_t alignment) {
+  if (alignment > kMaxAlignment || (alignment & (alignment - 1)) != 0) throw std::bad_alloc();
+  ThreadCaches* caches = thread_caches(pool);
+  if (size > kMaxClassBytes) return allocate_dedicated(pool, size);
+  const unsigned cls = class_of(size);
+  const size_t bytes = class_bytes(cls);
+  if (cacheable(size, alignment)) {
+    if (caches) {
+      ClassCache& cache = caches->classes[cls];
+      Block* p = cache.head.load(std::memory_order_relaxed);
+      uint32_t count = cache.count.load(std::memory_order_relaxed);
+      if (!p) {
+        LockGuard guard(pool.lock);
+        if (const uint32_t parked = pool.parked_count[cls]) {
+          p = pool.parked[cls][parked - 1];
+          pool.parked_count[cls] = uint8_t(parked - 1);
+          pool.parked_bytes -= size_t(pool.batch[cls]) * bytes;
+          count = pool.batch[cls];
+        } else {
+          count = uint32_t(take_blocks(pool, cls, pool.batch[cls], &p));
+        }
+      }
+      if (!p) throw std::bad_alloc();
+      cache.head.store(p->next, std::memory_order_relaxed);
+      cache.count.store(count - 1, std::memory_order_relaxed);
+      p->mark = 0;
+      return p;
+    }
+  }
+  alignment = std::max(alignment, kGranule);
+  LockGuard guard(pool.lock);
+  char* p;
+  if (Block* block = pool.free[cls]; block && uintptr_t(block) % alignment == 0) {
+    pool.free[cls] = block->next;
+    p = reinterpret_cast<char*>(block);
+  } else if ((p = bump_allocate(pool, bytes, alignment))) {
+    state_of(pool, p) = uint8_t(cls + 1);
+  } else {
+    throw std::bad_alloc();
+  }
+  reinterpret_cast<Block*>(p)->mark = 0;
+  ++chunk_of(pool, p).out;
+  pool.out_bytes += bytes;
+  return p;
+}
+
+MEMF_NOINLINE void deallocate_slow(VPool& pool, void* ptr, size_t size) {
+  if (!ptr) return;
+  ThreadCaches* caches = thread_caches(pool);
+  const size_t offset = uintptr_t(ptr) - uintptr_t(pool.base);
+  if (offset >= pool.range_bytes) return deallocate_dedicated(pool, ptr, size);
+  const uint8_t state = state_of(pool, ptr);
+  if (offset % kGranule != 0 || state == 0) return report_dead(pool, ptr, size);
+  const unsigned cls = state - 1u;
+  if (size > kMaxClassBytes || class_of(size) != cls) return report(pool, ptr, size, Misuse::kSize, class_bytes(cls));
+  if (block_is_free(pool, ptr)) return report(pool, ptr, size, Misuse::kDouble);
+  auto* block = static_cast<Block*>(ptr);
+  if (cls < kCachedClasses && caches) {
+    {
+      ClassCache& cache = caches->classes[cls];
+      Block* head = cache.head.load(std::memory_order_relaxed);
+      uint32_t count = cache.count.load(std::memory_order_relaxed);
+      if (count >= pool.cache_max[cls]) {
+        // One batch is cut off the chain and parked in the pool, or given back to the free
+        // lists when the parking is full.
+        Block* batch = head;
+        Block* last = head;
+        for (uint32_t i = 1; i < pool.batch[cls]; ++i) last = last->next;
+        head = last->next;
+        last->next = nullptr;
+        count -= pool.batch[cls];
+        LockGuard guard(pool.lock);
+        if (const uint32_t parked = pool.parked_count[cls]; parked < kMaxParked) {
+          pool.parked[cls][parked] = batch;
+          pool.parked_count[cls] = uint8_t(parked + 1);
+          pool.parked_bytes += size_t(pool.batch[cls]) * class_bytes(cls);
+        } else {
+          for (Block* b = batch; b;) {
+            Block* next = b->next;
+            give_block(pool, b, cls);
+            b = next;
+          }
+        }
+      }
+      block->mark = mark_of(pool, ptr);
+      block->next = head;
+      cache.head.store(block, std::memory_order_relaxed);
+      cache.count.store(count + 1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  LockGuard guard(pool.lock);
+  give_block(pool, ptr, cls);
 }
 
 size_t shrink_vpool(VPool& pool) {
+  pool.flush_epoch.fetch_add(1, std::memory_order_relaxed);
+  if (PoolThreadTable* table = t_pool_table; table && pool.id != kNoPoolId)
+    if (void* caches = table->entries[pool.id].head.load(std::memory_order_relaxed))
+      flush_caches(pool, *static_cast<ThreadCaches*>(caches));
   LockGuard guard(pool.lock);
-  std::vector<Chunk*> keep;
-  std::vector<Chunk*> drop;
-  for (Chunk* c : pool.chunks) (c->live == 0 ? drop : keep).push_back(c);
-  if (drop.empty()) return pool.last_released = 0;
+  unpark_all(pool);
+  bool any = false;
+  for (uint32_t c = 0; c < pool.top; c += pool.units[c].units) {
+    UnitRecord& r = pool.units[c];
+    r.dropping = r.held && r.out == 0;
+    any |= r.dropping;
+  }
+  if (!any) return pool.last_released = 0;
   // Free blocks inside the dropped chunks leave the lists before their memory goes.
-  for (FreeBlock*& head : pool.free) {
-    FreeBlock** link = &head;
+  for (Block*& head : pool.free) {
+    Block** link = &head;
     while (*link) {
-      Chunk* c = find_chunk(pool, *link);
-      if (c && c->live == 0) *link = (*link)->next;
+      if (chunk_of(pool, *link).dropping) *link = (*link)->next;
       else link = &(*link)->next;
     }
   }
   size_t released = 0;
-  pool.chunks = keep;
-  for (Chunk* c : drop) released += unmap_chunk(pool, c);
-  if (pool.chunks.empty()) pool.next_chunk = pool.initial_chunk;
+  bool any_held = false;
+  for (uint32_t c = 0; c < pool.top; c += pool.units[c].units) {
+    if (pool.units[c].dropping) released += release_chunk(pool, c);
+    else any_held |= pool.units[c].held;
+  }
+  if (!any_held) pool.next_chunk = pool.initial_chunk;
   pool.last_released = released;
   return released;
 }
@@ -228,96 +632,129 @@ size_t shrink_node(void* self) { return shrink_vpool(*static_cast<VPool*>(self))
 
 VariablePool::VariablePool(size_t initialChunk, const char* name) : impl_(new Impl()) {
   load_config();
+  std::unique_ptr<Impl> owner(impl_);
   Impl& pool = *impl_;
-  pool.initial_chunk = pool.next_chunk = std::min(round_up(std::max(initialChunk, kMinChunk), kMinChunk), kMaxChunk);
+  pool.initial_chunk = pool.next_chunk = std::min(round_up(std::max(initialChunk, kUnit), kUnit), kMaxChunk);
+  for (size_t range = kMaxRange;; range /= 2) {
+    if (range < kMinRange) throw std::bad_alloc();
+    if ((pool.base = static_cast<char*>(os::reserve(range)))) {
+      pool.range_bytes = range;
+      break;
+    }
+  }
+  pool.range_granules = pool.range_bytes >> kGranuleShift;
+  pool.max_units = pool.range_bytes >> kUnitShift;
+  pool.states_bytes = pool.range_granules;
+  pool.units_bytes = round_up(pool.max_units * sizeof(UnitRecord), kPageSize);
+  pool.states = static_cast<uint8_t*>(os::reserve(pool.states_bytes));
+  pool.units = static_cast<UnitRecord*>(os::reserve(pool.units_bytes));
+  if (!pool.states || !pool.units) {
+    if (pool.states) os::unmap(pool.states, pool.states_bytes);
+    if (pool.units) os::unmap(pool.units, pool.units_bytes);
+    os::unmap(pool.base, pool.range_bytes);
+    throw std::bad_alloc();
+  }
+  for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
+    pool.batch[cls] = uint16_t(std::clamp<size_t>(kBatchBytes / class_bytes(cls), 2, 256));
+    pool.cache_max[cls] = uint16_t(pool.batch[cls] * 2);
+  }
   fmt::format_to_n(pool.name, kMaxCategoryName, "{}", name && *name ? name : "VariablePool");
   pool.tag = pool_category(pool.name);
   pool.node.shrink = shrink_node;
+  pool.node.flush_thread = flush_thread;
   pool.node.self = &pool;
   pool.node.lock = &pool.lock;
-  pool_registry_add(&pool.node);
+  pool.free_key = free_key_for(uintptr_t(pool.base));
+  pool.id = pool_registry_add(&pool.node);
+  pool.entry_offset = offsetof(PoolThreadTable, entries) + pool.id * sizeof(PoolCacheEntry);
+  owner.release();
 }
 
 VariablePool::~VariablePool() {
   Impl& pool = *impl_;
-  pool_registry_remove(&pool.node);
-  for (Chunk* c : pool.chunks) unmap_chunk(pool, c);
+  pool_registry_remove(&pool.node, pool.id, unmap_caches);
+  external_account(pool.tag, int64_t(pool.held_bytes), false);
+  for (const Dedicated& d : pool.dedicated) os::unmap(d.base, d.bytes);
+  os::unmap(pool.base, pool.range_bytes);
+  os::unmap(pool.states, pool.states_bytes);
+  os::unmap(pool.units, pool.units_bytes);
   delete impl_;
 }
 
 void* VariablePool::allocate(size_t size, size_t alignment) {
   Impl& pool = *impl_;
-  if (alignment > kMaxAlignment || (alignment & (alignment - 1)) != 0) throw std::bad_alloc();
-  alignment = std::max(alignment, kGranule);
-  LockGuard guard(pool.lock);
-  if (size > kMaxClassBytes) {
-    Chunk* c = map_chunk(pool, size, true);  // page-aligned, which covers every allowed alignment
-    c->live = 1;
-    pool.used_bytes += c->bytes;
-    return c->base;
+  if (PoolThreadTable* table = t_pool_table; MEMF_LIKELY(table != nullptr && cacheable(size, alignment))) {
+    if (auto* caches = static_cast<ThreadCaches*>(entry_at(table, pool.entry_offset).head.load(std::memory_order_relaxed));
+        MEMF_LIKELY(caches != nullptr)) {
+      ClassCache& cache = caches->classes[cached_class_of(size)];
+      Block* head = cache.head.load(std::memory_order_relaxed);
+      if (MEMF_LIKELY(head != nullptr)) {
+        cache.head.store(head->next, std::memory_order_relaxed);
+        cache.count.store(cache.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+        head->mark = 0;
+        return head;
+      }
+    }
   }
-  const unsigned cls = class_of(size);
-  const size_t bytes = class_bytes(cls);
-  char* p = nullptr;
-  if (FreeBlock* block = pool.free[cls]; block && uintptr_t(block) % alignment == 0) {
-    pool.free[cls] = block->next;
-    p = reinterpret_cast<char*>(block);
-  } else {
-    p = bump_allocate(pool, bytes, alignment);
-  }
-  Chunk* c = pool.current && p >= pool.current->base && p < pool.bump_end ? pool.current : find_chunk(pool, p);
-  c->states[size_t(p - c->base) / kGranule] = uint8_t(cls + 1);
-  ++c->live;
-  pool.used_bytes += bytes;
-  return p;
+  return allocate_slow(pool, size, alignment);
 }
 
 void VariablePool::deallocate(void* ptr, size_t size) {
-  if (!ptr) return;
   Impl& pool = *impl_;
-  LockGuard guard(pool.lock);
-  Chunk* c = find_chunk(pool, ptr);
-  if (!c) return report(pool, ptr, size, "foreign");
-  if (c->dedicated) {
-    if (ptr != c->base) return report(pool, ptr, size, "interior", c->bytes, uintptr_t(c->base));
-    pool.used_bytes -= c->bytes;
-    pool.chunks.erase(std::find(pool.chunks.begin(), pool.chunks.end(), c));
-    unmap_chunk(pool, c);
-    return;
+  PoolThreadTable* table = t_pool_table;
+  // Rotating the low bits to the top makes misaligned and outside pointers fail one compare.
+  const size_t granule = std::rotr(size_t(uintptr_t(ptr) - uintptr_t(pool.base)), int(kGranuleShift));
+  if (MEMF_LIKELY(table != nullptr && granule < pool.range_granules && size <= kCachedMaxBytes)) {
+    const unsigned cls = cached_class_of(size);
+    auto* block = static_cast<Block*>(ptr);
+    const uintptr_t mark = mark_of(pool, ptr);
+    auto* caches = static_cast<ThreadCaches*>(entry_at(table, pool.entry_offset).head.load(std::memory_order_relaxed));
+    if (MEMF_LIKELY(pool.states[granule] == cls + 1 && block->mark != mark && caches != nullptr)) {
+      ClassCache& cache = caches->classes[cls];
+      const uint32_t count = cache.count.load(std::memory_order_relaxed);
+      if (MEMF_LIKELY(count < cache.limit)) {
+        block->mark = mark;
+        block->next = cache.head.load(std::memory_order_relaxed);
+        cache.head.store(block, std::memory_order_relaxed);
+        cache.count.store(count + 1, std::memory_order_relaxed);
+        return;
+      }
+    }
   }
-  const size_t offset = size_t(static_cast<char*>(ptr) - c->base);
-  uint8_t& state = c->states[offset / kGranule];
-  if (offset % kGranule != 0 || state == 0) return report_dead(pool, c, ptr, size);
-  const unsigned cls = state - 1u;
-  if (size > kMaxClassBytes || class_of(size) != cls) return report(pool, ptr, size, "size", class_bytes(cls));
-  state = 0;
-  auto* block = static_cast<FreeBlock*>(ptr);
-  block->next = pool.free[cls];
-  pool.free[cls] = block;
-  --c->live;
-  pool.used_bytes -= class_bytes(cls);
+  deallocate_slow(pool, ptr, size);
 }
 
 void VariablePool::clear() {
   Impl& pool = *impl_;
+  LockGuard registry(pool_registry_lock());
   LockGuard guard(pool.lock);
-  Chunk* keep = pool.first;
-  size_t released = 0;
-  for (Chunk* c : pool.chunks)
-    if (c != keep) released += unmap_chunk(pool, c);
-  pool.chunks.clear();
+  pool_drop_entries(pool.id, empty_caches);  // every thread's cached blocks are dropped unread
   std::fill(std::begin(pool.free), std::end(pool.free), nullptr);
-  pool.used_bytes = 0;
+  std::fill(std::begin(pool.parked_count), std::end(pool.parked_count), uint8_t(0));
+  pool.parked_bytes = 0;
+  const uint32_t keep = pool.first;
+  size_t released = 0;
+  for (uint32_t c = 0; c < pool.top; c += pool.units[c].units)
+    if (c != keep && pool.units[c].held) released += release_chunk(pool, c);
+  for (const Dedicated& d : pool.dedicated) {
+    os::unmap(d.base, d.bytes);
+    pool.held_bytes -= d.bytes;
+    external_account(pool.tag, int64_t(d.bytes), false);
+    released += d.bytes;
+  }
+  pool.dedicated.clear();
+  pool.out_bytes = 0;
   pool.next_chunk = pool.initial_chunk;
-  if (keep) {
+  if (keep != kNone) {
     // The first chunk stays, its pages resident, for the next round of the arena.
-    memset(keep->states, 0, keep->state_bytes);
-    keep->live = 0;
-    pool.chunks.push_back(keep);
+    UnitRecord& r = pool.units[keep];
+    const size_t bytes = size_t(r.units) << kUnitShift;
+    memset(pool.states + ((size_t(keep) << kUnitShift) >> kGranuleShift), 0, bytes >> kGranuleShift);
+    r.out = 0;
     pool.current = keep;
-    pool.bump = keep->base;
-    pool.bump_end = keep->base + keep->bytes;
-    pool.next_chunk = std::min(keep->bytes * 2, kMaxChunk);
+    pool.bump = unit_base(pool, keep);
+    pool.bump_end = pool.bump + bytes;
+    pool.next_chunk = std::min(bytes * 2, kMaxChunk);
   }
   pool.last_released = released;
 }
@@ -325,8 +762,22 @@ void VariablePool::clear() {
 void VariablePool::shrink() { shrink_vpool(*impl_); }
 
 size_t VariablePool::getUsedBytes() const {
-  LockGuard guard(impl_->lock);
-  return impl_->used_bytes;
+  Impl& pool = *impl_;
+  size_t out;
+  {
+    LockGuard guard(pool.lock);
+    out = pool.out_bytes - pool.parked_bytes;
+  }
+  size_t cached = 0;
+  pool_visit_entries(
+      pool.id,
+      [](void* sum, PoolCacheEntry& entry) {
+        if (auto* caches = static_cast<ThreadCaches*>(entry.head.load(std::memory_order_relaxed)))
+          for (unsigned cls = 0; cls < kCachedClasses; ++cls)
+            *static_cast<size_t*>(sum) += caches->classes[cls].count.load(std::memory_order_relaxed) * class_bytes(cls);
+      },
+      &cached);
+  return out > cached ? out - cached : 0;
 }
 
 size_t VariablePool::getMemoryUsage() const {

@@ -66,10 +66,11 @@ class MEMF_POOL_API MemoryPool {
   Impl* impl_;
 };
 
-// Variable-size blocks, arena style: bump allocation in chunks, freed blocks kept on per-size
-// free lists for reuse. Thread-safe with a per-pool lock (uncontended: two atomic operations).
-// Misuse (foreign pointer, double free, a size from another size class) is reported like
-// MemoryPool's.
+// Variable-size blocks, arena style: bump allocation in chunks of a range reserved for the pool,
+// freed blocks kept on per-size-class free lists for reuse. Thread-safe: blocks up to 4 KiB
+// (alignment up to 16) go through per-thread caches without a lock, as in MemoryPool; larger
+// ones take the pool's lock. Misuse (foreign pointer, double free, a size from another size
+// class) is reported like MemoryPool's.
 class MEMF_POOL_API VariablePool {
  public:
   // initialChunk: bytes of the first chunk (rounded up to 64 KiB); later chunks double up to
@@ -85,9 +86,12 @@ class MEMF_POOL_API VariablePool {
   void deallocate(void* ptr, size_t size);
 
   // Frees every block at once. The first chunk is kept for reuse (an arena reset costs no page
-  // faults); the others go back to the system. Outstanding pointers become invalid.
+  // faults); the others go back to the system. Outstanding pointers become invalid. Must not
+  // overlap other threads' calls on this pool (it empties their caches for it).
   void clear();
-  // Returns every chunk without live blocks to the system, the first one included.
+  // Returns every chunk without live blocks to the system, the first one included. The calling
+  // thread's cached blocks go back first; other threads' go back at their next call that
+  // misses their cache, for a later shrink() to release.
   void shrink();
 
   // Bytes of the live blocks (each counted at its size class).

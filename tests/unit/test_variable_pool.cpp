@@ -4,10 +4,16 @@
 
 #include <memf/memf.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <memory_resource>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
@@ -176,4 +182,295 @@ TEST_CASE("VariablePoolResource backs pmr containers") {
   REQUIRE(pool.getUsedBytes() == 0);
   memf::VariablePoolResource same(pool);
   REQUIRE(resource.is_equal(same));
+}
+
+TEST_CASE("a block in a thread cache is still a double free, and one never handed out is refused") {
+  pool_test::set_on_error("report");
+  VariablePool pool(64 * 1024, "test.vcache.bad");
+  auto* a = static_cast<char*>(pool.allocate(64));
+  auto* b = static_cast<char*>(pool.allocate(64));
+  pool.deallocate(a, 64);  // into this thread's cache
+  std::string err = pool_test::stderr_of([&] { pool.deallocate(a, 64); });
+  REQUIRE(err.find("memf: error: double free of 0x") == 0);
+  // The refill carved a batch of 64-byte blocks; the ones after b are carved but not handed out.
+  err = pool_test::stderr_of([&] { pool.deallocate(b + 64 * 3, 64); });
+  REQUIRE(err.find("memf: error: ") == 0);
+  err = pool_test::stderr_of([&] { pool.deallocate(b + 64 * 3, 128); });
+  REQUIRE(err.find("size mismatch") != std::string::npos);
+  REQUIRE(pool.getUsedBytes() == 64);
+  // The cache is intact: every block handed out from here on is distinct.
+  std::set<void*> seen{b};
+  for (int i = 0; i < 1000; ++i) REQUIRE(seen.insert(pool.allocate(64)).second);
+  for (void* p : seen) pool.deallocate(p, 64);
+  REQUIRE(pool.getUsedBytes() == 0);
+  pool_test::set_on_error("abort");
+}
+
+TEST_CASE("pointers released by clear() or shrink() are reported, never followed") {
+  pool_test::set_on_error("report");
+  VariablePool pool(64 * 1024, "test.vstale");
+  std::vector<void*> blocks;
+  for (int i = 0; i < 2000; ++i) blocks.push_back(pool.allocate(200));  // beyond the first chunk
+  pool.clear();
+  for (void* stale : {blocks.front(), blocks.back()}) {
+    const std::string err = pool_test::stderr_of([&] { pool.deallocate(stale, 200); });
+    REQUIRE(err.find("no live block there in VariablePool \"test.vstale\" (never handed out, or released by "
+                     "clear() or shrink())") != std::string::npos);
+  }
+  REQUIRE(pool.getUsedBytes() == 0);
+  void* p = pool.allocate(200);
+  pool.deallocate(p, 200);
+  pool.shrink();
+  REQUIRE(pool.getMemoryUsage() == 0);
+  const std::string err = pool_test::stderr_of([&] { pool.deallocate(p, 200); });
+  REQUIRE(err.find("no live block there") != std::string::npos);
+  pool_test::set_on_error("abort");
+}
+
+TEST_CASE("threads free each other's blocks; usage is exact; exiting threads give their caches back") {
+  VariablePool pool(64 * 1024, "test.vthreads");
+  constexpr int kPerThread = 20000;
+  std::mutex lock;
+  std::vector<std::pair<uint64_t*, size_t>> handoff;
+  std::atomic<int> corrupted{0};
+  auto producer = [&](unsigned seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::pair<uint64_t*, size_t>> mine;
+    for (int i = 0; i < kPerThread; ++i) {
+      const size_t size = 16 + rng() % 4200;  // cached classes and a few above
+      auto* p = static_cast<uint64_t*>(pool.allocate(size));
+      p[0] = uint64_t(p) ^ size;
+      p[1] = ~uint64_t(p);
+      if (rng() % 2) {
+        std::lock_guard<std::mutex> guard(lock);
+        handoff.emplace_back(p, size);
+      } else {
+        mine.emplace_back(p, size);
+      }
+      if (mine.size() > 64) {
+        for (auto [q, s] : mine) {
+          if (q[0] != (uint64_t(q) ^ s) || q[1] != ~uint64_t(q)) corrupted.fetch_add(1);
+          pool.deallocate(q, s);
+        }
+        mine.clear();
+      }
+    }
+    for (auto [q, s] : mine) pool.deallocate(q, s);
+  };
+  std::atomic<bool> done{false};
+  std::thread consumer([&] {
+    for (;;) {
+      std::vector<std::pair<uint64_t*, size_t>> theirs;
+      {
+        std::lock_guard<std::mutex> guard(lock);
+        theirs.swap(handoff);
+      }
+      for (auto [q, s] : theirs) {
+        if (q[0] != (uint64_t(q) ^ s) || q[1] != ~uint64_t(q)) corrupted.fetch_add(1);
+        pool.deallocate(q, s);
+      }
+      if (theirs.empty() && done.load()) break;
+      std::this_thread::yield();
+    }
+    // Still alive here: its cache holds blocks, which usage does not count.
+    REQUIRE(pool.getUsedBytes() == 0);
+  });
+  std::thread p1(producer, 1u), p2(producer, 2u);
+  p1.join();
+  p2.join();
+  done = true;
+  consumer.join();
+  REQUIRE(corrupted.load() == 0);
+  REQUIRE(pool.getUsedBytes() == 0);
+  // Every thread has exited, so every cached block is back: shrink can release every chunk.
+  pool.shrink();
+  REQUIRE(pool.getMemoryUsage() == 0);
+  REQUIRE(category_bytes("test.vthreads") == 0);
+}
+
+TEST_CASE("clear() empties other threads' caches and destruction drops them") {
+  auto pool = std::make_unique<VariablePool>(64 * 1024, "test.vclear");
+  std::mutex m;
+  std::condition_variable cv;
+  int step = 0;
+  std::set<void*> theirs;
+  std::thread other([&] {
+    for (int i = 0; i < 100; ++i) pool->deallocate(pool->allocate(48), 48);  // leaves blocks cached
+    {
+      std::unique_lock<std::mutex> guard(m);
+      step = 1;
+      cv.notify_all();
+      cv.wait(guard, [&] { return step == 2; });
+    }
+    // After clear(): the cache was emptied, so these come from the pool afresh.
+    for (int i = 0; i < 100; ++i) theirs.insert(pool->allocate(48));
+    for (void* p : theirs) pool->deallocate(p, 48);
+    {
+      std::unique_lock<std::mutex> guard(m);
+      step = 3;
+      cv.notify_all();
+      cv.wait(guard, [&] { return step == 4; });
+    }
+    // The pool this thread cached for is gone; a new one may have its id.
+    for (int i = 0; i < 100; ++i) theirs.insert(pool->allocate(48));
+  });
+  {
+    std::unique_lock<std::mutex> guard(m);
+    cv.wait(guard, [&] { return step == 1; });
+  }
+  pool->clear();
+  REQUIRE(pool->getUsedBytes() == 0);
+  std::set<void*> mine;
+  for (int i = 0; i < 100; ++i) mine.insert(pool->allocate(48));
+  {
+    std::unique_lock<std::mutex> guard(m);
+    step = 2;
+    cv.notify_all();
+    cv.wait(guard, [&] { return step == 3; });
+  }
+  for (void* p : theirs) REQUIRE(mine.count(p) == 0);  // never handed out twice
+  for (void* p : mine) pool->deallocate(p, 48);
+  REQUIRE(pool->getUsedBytes() == 0);
+  pool.reset();
+  pool = std::make_unique<VariablePool>(64 * 1024, "test.vclear2");
+  theirs.clear();
+  {
+    std::unique_lock<std::mutex> guard(m);
+    step = 4;
+    cv.notify_all();
+  }
+  other.join();
+  REQUIRE(theirs.size() == 100);
+  REQUIRE(pool->getUsedBytes() == 100 * 48);
+  for (void* p : theirs) pool->deallocate(p, 48);
+  REQUIRE(pool->getUsedBytes() == 0);
+}
+
+TEST_CASE("variable pools beyond the per-thread cache table work uncached") {
+  pool_test::set_on_error("report");
+  std::vector<std::unique_ptr<memf::MemoryPool>> fillers;
+  for (int i = 0; i < 1100; ++i) fillers.push_back(std::make_unique<memf::MemoryPool>(16, 4));
+  VariablePool pool(64 * 1024, "test.vuncached");
+  void* a = pool.allocate(40);
+  void* b = pool.allocate(40);
+  REQUIRE(a != b);
+  REQUIRE(pool.getUsedBytes() == 96);
+  pool.deallocate(a, 40);
+  const std::string err = pool_test::stderr_of([&] { pool.deallocate(a, 40); });
+  REQUIRE(err.find("double free") != std::string::npos);
+  REQUIRE(pool.allocate(40) == a);
+  pool.deallocate(a, 40);
+  pool.deallocate(b, 40);
+  REQUIRE(pool.getUsedBytes() == 0);
+  pool_test::set_on_error("abort");
+}
+
+TEST_CASE("shrink runs safely while other threads use the variable pool") {
+  VariablePool pool(64 * 1024, "test.vshrink.concurrent");
+  std::atomic<bool> stop{false};
+  std::atomic<int> corrupted{0};
+  auto worker = [&](uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<std::pair<uint64_t*, size_t>> mine;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const size_t n = 1 + rng() % 3000;
+      for (size_t i = 0; i < n; ++i) {
+        const size_t size = 16 + rng() % 2000;
+        auto* p = static_cast<uint64_t*>(pool.allocate(size));
+        p[0] = uint64_t(p);
+        p[1] = ~uint64_t(p);
+        mine.emplace_back(p, size);
+      }
+      for (auto [p, size] : mine) {
+        if (p[0] != uint64_t(p) || p[1] != ~uint64_t(p)) corrupted.fetch_add(1);
+        pool.deallocate(p, size);
+      }
+      mine.clear();
+    }
+  };
+  std::thread a(worker, 1), b(worker, 2);
+  for (int i = 0; i < 300; ++i) {
+    memf::shrinkAllPools();
+    std::this_thread::yield();
+  }
+  stop = true;
+  a.join();
+  b.join();
+  REQUIRE(corrupted.load() == 0);
+  REQUIRE(pool.getUsedBytes() == 0);
+  pool.shrink();
+  REQUIRE(pool.getMemoryUsage() == 0);
+}
+
+TEST_CASE("after a shrink, a live thread gives its cached blocks back on its next slow call") {
+  VariablePool pool(64 * 1024, "test.vepoch");
+  std::mutex m;
+  std::condition_variable cv;
+  int step = 0;
+  auto wait_for = [&](int wanted) {
+    std::unique_lock<std::mutex> guard(m);
+    cv.wait(guard, [&] { return step == wanted; });
+  };
+  auto go_to = [&](int next) {
+    std::lock_guard<std::mutex> guard(m);
+    step = next;
+    cv.notify_all();
+  };
+  std::thread other([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(pool.allocate(256));
+    for (void* p : blocks) pool.deallocate(p, 256);  // all in this thread's cache
+    go_to(1);
+    wait_for(2);
+    pool.deallocate(pool.allocate(300000), 300000);  // a slow call of any kind
+    go_to(3);
+    wait_for(4);
+  });
+  wait_for(1);
+  pool.shrink();
+  REQUIRE(pool.getMemoryUsage() > 0);  // the cached blocks keep their chunk
+  go_to(2);
+  wait_for(3);
+  pool.shrink();
+  REQUIRE(pool.getMemoryUsage() == 0);
+  REQUIRE(pool.getLastReleased() > 0);
+  go_to(4);
+  other.join();
+}
+
+TEST_CASE("a child forked while another thread uses the variable pool can use it") {
+  VariablePool pool;
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    std::vector<std::pair<void*, size_t>> blocks;
+    while (!stop.load(std::memory_order_relaxed)) {
+      for (size_t i = 0; i < 1000; ++i) blocks.emplace_back(pool.allocate(16 + i % 600), 16 + i % 600);
+      for (auto [p, size] : blocks) pool.deallocate(p, size);
+      blocks.clear();
+    }
+  });
+  for (int round = 0; round < 20; ++round) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      alarm(10);  // a lock inherited held would hang here
+      // The churning thread's blocks at the moment of fork() stay counted as used in the child.
+      const size_t used_before = pool.getUsedBytes();
+      std::vector<std::pair<void*, size_t>> blocks;
+      std::set<void*> distinct;
+      for (size_t i = 0; i < 5000; ++i) {
+        blocks.emplace_back(pool.allocate(16 + i % 600), 16 + i % 600);
+        memset(blocks.back().first, 0x5a, blocks.back().second);
+        distinct.insert(blocks.back().first);
+      }
+      for (auto [p, size] : blocks) pool.deallocate(p, size);
+      pool.shrink();
+      _exit(distinct.size() == 5000 && pool.getUsedBytes() == used_before ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+  }
+  stop = true;
+  churn.join();
 }

@@ -1,0 +1,169 @@
+// The registry of live application pools, their ids, and the per-thread tables of cache entries.
+//
+// A thread's table is one mapping (not malloc: the pools must work while memf is the process's
+// allocator and from any thread) created on the thread's first slow-path call, linked into a
+// list so that clearing or destroying a pool can drop every thread's entry for it, and given
+// back at thread exit by a pthread key destructor that flushes each entry to its pool.
+#include <pthread.h>
+
+#include <fmt/format.h>
+#include <memf/memory_pool.hpp>
+
+#include "config.hpp"
+#include "pool_registry.hpp"
+#include "tracker.hpp"
+
+namespace memf {
+
+__thread PoolThreadTable* t_pool_table __attribute__((tls_model("initial-exec"))) = nullptr;
+
+namespace {
+
+constexpr size_t kTableBytes = (sizeof(PoolThreadTable) + kPageSize - 1) & ~(kPageSize - 1);
+
+// Set once the thread's table has been flushed at thread exit: later calls go uncached.
+__thread bool t_exited __attribute__((tls_model("initial-exec"))) = false;
+
+constinit SpinLock g_registry_lock;
+constinit PoolNode* g_slots[kMaxCachedPools] = {};
+constinit PoolNode g_pools{};  // sentinel of the live-pool list
+constinit SpinLock g_tables_lock;
+constinit PoolThreadTable* g_tables = nullptr;
+constinit SpinLock g_key_lock;
+constinit std::atomic<bool> g_key_ready{false};
+pthread_key_t g_key;
+
+// pthread key destructor: the thread's cached memory goes back to its pools, then the table is
+// unlinked and unmapped. (Entries of destroyed pools were emptied by their destructors.)
+void thread_exit(void* arg) {
+  auto* table = static_cast<PoolThreadTable*>(arg);
+  t_exited = true;
+  t_pool_table = nullptr;
+  {
+    LockGuard guard(g_registry_lock);
+    for (uint32_t id = 0; id < kMaxCachedPools; ++id) {
+      PoolCacheEntry& entry = table->entries[id];
+      if ((entry.head.load(std::memory_order_relaxed) || entry.home != 0) && g_slots[id])
+        g_slots[id]->flush_thread(g_slots[id]->self, entry);
+    }
+  }
+  {
+    LockGuard guard(g_tables_lock);
+    if (table->prev) table->prev->next = table->next;
+    else g_tables = table->next;
+    if (table->next) table->next->prev = table->prev;
+  }
+  os::unmap(table, kTableBytes);
+}
+
+// fork(): the parent holds every pool lock across it so the child never inherits one held.
+void fork_prepare() {
+  g_registry_lock.lock();
+  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) node->lock->lock();
+  g_tables_lock.lock();
+}
+void fork_parent() {
+  g_tables_lock.unlock();
+  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) node->lock->unlock();
+  g_registry_lock.unlock();
+}
+void fork_child() {
+  g_tables_lock.reset_after_fork();
+  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) node->lock->reset_after_fork();
+  g_registry_lock.reset_after_fork();
+}
+
+void install_hooks_once() {
+  if (g_key_ready.load(std::memory_order_acquire)) return;
+  LockGuard guard(g_key_lock);
+  if (g_key_ready.load(std::memory_order_relaxed)) return;
+  pthread_key_create(&g_key, thread_exit);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  g_key_ready.store(true, std::memory_order_release);
+}
+
+PoolThreadTable* create_table() {
+  if (t_exited) return nullptr;
+  auto* table = static_cast<PoolThreadTable*>(os::map(kTableBytes));  // zeroed: every entry empty
+  if (!table) return nullptr;
+  // The entry of pools without an id: empty for allocate and full for deallocate, so both fast
+  // paths always miss it.
+  table->entries[kNoPoolId].count.store(UINT32_MAX, std::memory_order_relaxed);
+  pthread_setspecific(g_key, table);
+  {
+    LockGuard guard(g_tables_lock);
+    table->next = g_tables;
+    if (g_tables) g_tables->prev = table;
+    g_tables = table;
+  }
+  t_pool_table = table;
+  return table;
+}
+
+}  // namespace
+
+SpinLock& pool_registry_lock() { return g_registry_lock; }
+
+uint32_t pool_registry_add(PoolNode* node) {
+  install_hooks_once();
+  LockGuard guard(g_registry_lock);
+  if (!g_pools.next) g_pools.next = g_pools.prev = &g_pools;
+  node->next = g_pools.next;
+  node->prev = &g_pools;
+  g_pools.next->prev = node;
+  g_pools.next = node;
+  for (uint32_t id = 0; id < kMaxCachedPools; ++id)
+    if (!g_slots[id]) {
+      g_slots[id] = node;
+      return id;
+    }
+  return kNoPoolId;
+}
+
+void pool_registry_remove(PoolNode* node, uint32_t id, void (*drop)(PoolCacheEntry& entry)) {
+  LockGuard guard(g_registry_lock);
+  node->prev->next = node->next;
+  node->next->prev = node->prev;
+  if (id == kNoPoolId) return;
+  g_slots[id] = nullptr;
+  pool_drop_entries(id, drop);  // the id may be reused: no thread may keep anything of this pool
+}
+
+PoolCacheEntry* pool_thread_entry(uint32_t id) {
+  if (id == kNoPoolId) return nullptr;
+  PoolThreadTable* table = t_pool_table ? t_pool_table : create_table();
+  return table ? &table->entries[id] : nullptr;
+}
+
+void pool_drop_entries(uint32_t id, void (*drop)(PoolCacheEntry& entry)) {
+  if (id == kNoPoolId) return;
+  LockGuard guard(g_tables_lock);
+  for (PoolThreadTable* table = g_tables; table; table = table->next) drop(table->entries[id]);
+}
+
+void pool_visit_entries(uint32_t id, void (*visit)(void* context, PoolCacheEntry& entry), void* context) {
+  if (id == kNoPoolId) return;
+  LockGuard registry(g_registry_lock);
+  LockGuard guard(g_tables_lock);
+  for (PoolThreadTable* table = g_tables; table; table = table->next) visit(context, table->entries[id]);
+}
+
+void pool_report(char* line, size_t length) {
+  const bool abort_now = config().on_error == OnError::kAbort;
+  auto tail = fmt::format_to_n(line + length, 47, "{}\n", abort_now ? "; aborting (MEMF_ON_ERROR=abort)" : "; ignored");
+  os::write_stderr(line, length + tail.size);
+  if (abort_now) abort();
+}
+
+uint8_t pool_category(const char* name) { return category_intern(name); }
+
+MEMF_POOL_API size_t shrinkAllPools() {
+  size_t bytes = 0;
+  LockGuard guard(g_registry_lock);
+  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) bytes += node->shrink(node->self);
+  return bytes;
+}
+
+}  // namespace memf
+
+extern "C" MEMF_POOL_API size_t memf_pools_shrink_all(void) { return memf::shrinkAllPools(); }
