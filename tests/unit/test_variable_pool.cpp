@@ -474,3 +474,28 @@ TEST_CASE("a child forked while another thread uses the variable pool can use it
   stop = true;
   churn.join();
 }
+
+TEST_CASE("threads carve their blocks from chunks of their own") {
+  VariablePool pool(64 * 1024, "test.vhome");
+  // Two batches of 64 B blocks per thread: less than a chunk, so each thread's home suffices.
+  constexpr int kBlocks = 400;
+  std::vector<uintptr_t> units[2];
+  std::atomic<int> ready{0};
+  auto worker = [&](int t) {
+    ready.fetch_add(1);
+    while (ready.load() < 2) {
+    }
+    std::vector<void*> blocks;
+    for (int i = 0; i < kBlocks; ++i) {
+      blocks.push_back(pool.allocate(64));
+      units[t].push_back(uintptr_t(blocks.back()) >> 16);  // the 64 KiB unit
+    }
+    for (void* p : blocks) pool.deallocate(p, 64);
+  };
+  std::thread a(worker, 0), b(worker, 1);
+  a.join();
+  b.join();
+  std::set<uintptr_t> first(units[0].begin(), units[0].end());
+  for (uintptr_t unit : units[1]) REQUIRE(first.count(unit) == 0);
+  REQUIRE(pool.getUsedBytes() == 0);
+}
