@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -476,26 +477,30 @@ TEST_CASE("a child forked while another thread uses the variable pool can use it
 }
 
 TEST_CASE("threads carve their blocks from chunks of their own") {
-  VariablePool pool(64 * 1024, "test.vhome");
-  // Two batches of 64 B blocks per thread: less than a chunk, so each thread's home suffices.
-  constexpr int kBlocks = 400;
-  std::vector<uintptr_t> units[2];
-  std::atomic<int> ready{0};
-  auto worker = [&](int t) {
-    ready.fetch_add(1);
-    while (ready.load() < 2) {
-    }
-    std::vector<void*> blocks;
-    for (int i = 0; i < kBlocks; ++i) {
-      blocks.push_back(pool.allocate(64));
-      units[t].push_back(uintptr_t(blocks.back()) >> 16);  // the 64 KiB unit
-    }
-    for (void* p : blocks) pool.deallocate(p, 64);
-  };
-  std::thread a(worker, 0), b(worker, 1);
-  a.join();
-  b.join();
-  std::set<uintptr_t> first(units[0].begin(), units[0].end());
-  for (uintptr_t unit : units[1]) REQUIRE(first.count(unit) == 0);
-  REQUIRE(pool.getUsedBytes() == 0);
+  // Three batches of 64 B blocks per thread: less than a chunk, so each thread's home suffices.
+  // Carved from one shared region instead, the two threads' batches interleave in most rounds.
+  constexpr int kBlocks = 700;
+  for (int round = 0; round < 8; ++round) {
+    VariablePool pool(64 * 1024, "test.vhome");
+    std::vector<uintptr_t> addresses[2];
+    std::atomic<int> ready{0};
+    auto worker = [&](int t) {
+      ready.fetch_add(1);
+      while (ready.load() < 2) {
+      }
+      for (int i = 0; i < kBlocks; ++i) addresses[t].push_back(uintptr_t(pool.allocate(64)));
+      // Freeing waits for both: a batch one thread frees may be parked and refill the other.
+      ready.fetch_add(1);
+      while (ready.load() < 4) {
+      }
+      for (uintptr_t p : addresses[t]) pool.deallocate(reinterpret_cast<void*>(p), 64);
+    };
+    std::thread a(worker, 0), b(worker, 1);
+    a.join();
+    b.join();
+    const auto [low0, high0] = std::minmax_element(addresses[0].begin(), addresses[0].end());
+    const auto [low1, high1] = std::minmax_element(addresses[1].begin(), addresses[1].end());
+    REQUIRE((*high0 < *low1 || *high1 < *low0));
+    REQUIRE(pool.getUsedBytes() == 0);
+  }
 }
