@@ -5,8 +5,9 @@
 // into chunks of chunk_bytes (a power of two), and two more for its metadata: one state byte per
 // granule (8 or 16 bytes) of the range, and one ChunkMeta per chunk. "Is p ours" is one compare,
 // the chunk is offset >> chunk_shift and the state is states[offset >> granule_shift]: only the
-// granule where a slot starts is ever non-zero, so interior and misaligned pointers never match.
-// Nothing is stored in user memory except the link of a free slot in its first word.
+// granule where a carved slot starts is ever non-zero, so interior and misaligned pointers never
+// match. Nothing is stored in user memory except, in a free slot, its link and its free mark
+// (first and second words; slots are at least 16 bytes).
 //
 // Because the range stays mapped until the pool is destroyed (shrink and clear only purge
 // pages), a stale cached pointer can always be read safely: purged pages read as zero.
@@ -23,22 +24,29 @@
 
 #include "config.hpp"
 #include "platform.hpp"
+#include "pool_arena.hpp"
 #include "pool_registry.hpp"
 #include "tracker.hpp"
 
 namespace memf {
 namespace {
 
-constexpr uint8_t kFree = 0;
-constexpr uint8_t kLive = 1;
+// A slot's state byte: kCarved once the slot has been carved since its chunk was taken, else 0.
+// Whether a carved slot is free is its free mark (FreeSlot::mark).
+constexpr uint8_t kCarved = 1;
 constexpr uint32_t kNil = UINT32_MAX;
 constexpr size_t kMaxChunkBytes = size_t(256) << 10;
 // Whole batches parked in the pool between a drain and a refill (of any threads), so that
 // steady traffic never walks the chunks' lists slot by slot.
 constexpr uint32_t kMaxParked = 16;
 
+// A free slot: the link, then its free mark, free_key ^ its address (free_key a per-pool
+// secret, odd: never 0, which is what allocate() leaves there). As in the engine, the mark in
+// the slot's own line tells free from live, so the fast paths read state bytes and never write
+// them: threads passing objects between them do not write the same state lines.
 struct FreeSlot {
   FreeSlot* next;
+  uintptr_t mark;
 };
 
 enum ChunkList : uint8_t { kListNone = 0, kListPartial, kListEmpty, kListReleased };
@@ -66,6 +74,7 @@ struct alignas(64) MemoryPool::Impl {
   unsigned granule_shift;
   unsigned chunk_shift;
   uint32_t id;
+  uintptr_t free_key;  // a free slot's mark is free_key ^ its address
   uint32_t batch;      // slots per exchange with the pool
   uint32_t cache_max;  // slots a thread keeps for this pool (two batches)
   size_t object_size;
@@ -101,6 +110,8 @@ using Pool = MemoryPool::Impl;
 void account(Pool& pool, size_t chunks, bool is_allocation) {
   if (chunks) external_account(pool.tag, int64_t(chunks * pool.held_chunk_bytes), is_allocation);
 }
+
+uintptr_t mark_of(const Pool& pool, const void* p) { return pool.free_key ^ uintptr_t(p); }
 
 char* chunk_base(Pool& pool, uint32_t c) { return pool.base + (size_t(c) << pool.chunk_shift); }
 
@@ -215,6 +226,8 @@ size_t take_slots(Pool& pool, size_t n, FreeSlot** chain, PoolCacheEntry* entry)
     }
     while (got < n && m.carved < pool.slots_per_chunk) {
       auto* slot = reinterpret_cast<FreeSlot*>(chunk_base(pool, c) + size_t(m.carved++) * pool.stride);
+      pool.states[size_t(reinterpret_cast<char*>(slot) - pool.base) >> pool.granule_shift] = kCarved;
+      slot->mark = mark_of(pool, slot);
       slot->next = head;
       head = slot;
       ++got;
@@ -231,6 +244,7 @@ void give_slot(Pool& pool, void* p) {
   const uint32_t c = uint32_t(size_t(static_cast<char*>(p) - pool.base) >> pool.chunk_shift);
   ChunkMeta& m = pool.chunks[c];
   auto* slot = static_cast<FreeSlot*>(p);
+  slot->mark = mark_of(pool, p);
   slot->next = m.free;
   m.free = slot;
   --m.used;
@@ -307,13 +321,13 @@ MEMF_NOINLINE void report_misuse(Pool& pool, void* ptr) {
   pool_report(line, std::min(r.size, sizeof(line) - 48));
 }
 
-// Whether ptr is the start of a slot the program holds; its state byte through *state.
-inline bool live_slot(Pool& pool, void* ptr, uint8_t** state) {
+// Whether ptr is the start of a slot the program holds: in the range, a carved slot's start,
+// not marked free.
+inline bool live_slot(Pool& pool, void* ptr) {
   // Rotating the low bits to the top makes misaligned and outside pointers fail one compare.
   const size_t granule = std::rotr(size_t(uintptr_t(ptr) - uintptr_t(pool.base)), int(pool.granule_shift));
-  if (granule >= pool.range_granules) return false;
-  *state = &pool.states[granule];
-  return **state == kLive;
+  return granule < pool.range_granules && pool.states[granule] == kCarved &&
+         static_cast<FreeSlot*>(ptr)->mark != mark_of(pool, ptr);
 }
 
 // Cuts one batch off a cache's chain (which holds at least two) and parks it in the pool, or
@@ -377,19 +391,18 @@ MEMF_NOINLINE void* allocate_slow(Pool& pool) {
     entry->head.store(static_cast<FreeSlot*>(p)->next, std::memory_order_relaxed);
     entry->count.store(count - 1, std::memory_order_relaxed);
   }
-  pool.states[size_t(static_cast<char*>(p) - pool.base) >> pool.granule_shift] = kLive;
+  static_cast<FreeSlot*>(p)->mark = 0;
   return p;
 }
 
 MEMF_NOINLINE void deallocate_slow(Pool& pool, void* ptr) {
   if (!ptr) return;
-  uint8_t* state;
-  if (!live_slot(pool, ptr, &state)) {
+  if (!live_slot(pool, ptr)) {
     report_misuse(pool, ptr);
     return;
   }
   PoolCacheEntry* entry = pool_thread_entry(pool.id);
-  *state = kFree;
+  static_cast<FreeSlot*>(ptr)->mark = mark_of(pool, ptr);
   if (!entry) {
     LockGuard guard(pool.lock);
     give_slot(pool, ptr);
@@ -417,8 +430,11 @@ size_t shrink_pool(Pool& pool) {
       unlink_chunk(pool, c);
       // Purged under the lock: a released chunk must not be taken again before its pages go.
       os::purge(chunk_base(pool, c), pool.chunk_bytes);
+      // Its slots are no longer carved: a stale pointer into it must not pass for a live slot.
       const size_t state_bytes = pool.chunk_bytes >> pool.granule_shift;
-      if (state_bytes % kPageSize == 0) os::purge(pool.states + (size_t(c) << pool.chunk_shift >> pool.granule_shift), state_bytes);
+      uint8_t* states = pool.states + (size_t(c) << pool.chunk_shift >> pool.granule_shift);
+      if (state_bytes % kPageSize == 0) os::purge(states, state_bytes);
+      else memset(states, 0, state_bytes);
       ChunkMeta& m = pool.chunks[c];
       m.free = nullptr;
       m.carved = 0;
@@ -449,7 +465,8 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   std::unique_ptr<Impl> owner(impl_);
   Impl& pool = *impl_;
   pool.object_size = objectSize;
-  pool.stride = round_up(std::max<size_t>(objectSize, 1), 8);
+  // At least 16 bytes: a free slot holds its link and its free mark.
+  pool.stride = round_up(std::max<size_t>(objectSize, 16), 8);
   if (pool.stride < objectSize) throw std::bad_alloc();  // overflow
   pool.granule_shift = pool.stride % 16 == 0 ? 4 : 3;
   const size_t wanted = initialCapacity > (size_t(1) << 40) / pool.stride ? size_t(1) << 40 : initialCapacity * pool.stride;
@@ -468,6 +485,7 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
     if (pool.base) break;
   }
   pool.range_bytes = range;
+  pool.free_key = free_key_for(uintptr_t(pool.base));
   pool.range_granules = range >> pool.granule_shift;
   pool.max_chunks = std::min<size_t>(range / chunk, kNil - 1);
   pool.states_bytes = round_up(range >> pool.granule_shift, kPageSize);
@@ -517,7 +535,7 @@ void* MemoryPool::allocate() {
     if (MEMF_LIKELY(head != nullptr)) {
       entry.head.store(static_cast<FreeSlot*>(head)->next, std::memory_order_relaxed);
       entry.count.store(entry.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-      pool.states[size_t(static_cast<char*>(head) - pool.base) >> pool.granule_shift] = kLive;
+      static_cast<FreeSlot*>(head)->mark = 0;
       return head;
     }
   }
@@ -527,12 +545,11 @@ void* MemoryPool::allocate() {
 void MemoryPool::deallocate(void* ptr) {
   Impl& pool = *impl_;
   PoolThreadTable* table = t_pool_table;
-  uint8_t* state;
-  if (MEMF_LIKELY(table != nullptr && live_slot(pool, ptr, &state))) {
+  if (MEMF_LIKELY(table != nullptr && live_slot(pool, ptr))) {
     PoolCacheEntry& entry = table->entries[pool.id];
     const uint32_t count = entry.count.load(std::memory_order_relaxed);
     if (MEMF_LIKELY(count < pool.cache_max)) {
-      *state = kFree;
+      static_cast<FreeSlot*>(ptr)->mark = mark_of(pool, ptr);
       static_cast<FreeSlot*>(ptr)->next = static_cast<FreeSlot*>(entry.head.load(std::memory_order_relaxed));
       entry.head.store(ptr, std::memory_order_relaxed);
       entry.count.store(count + 1, std::memory_order_relaxed);

@@ -212,6 +212,42 @@ TEST_CASE("double free, foreign and interior pointers are reported and ignored i
   pool_test::set_on_error("abort");
 }
 
+TEST_CASE("slots that were never handed out, or whose chunk was released, are not taken back") {
+  pool_test::set_on_error("report");
+  // 24-byte slots in 4 KiB chunks: a chunk's state bytes (512) are less than a page, so
+  // releasing the chunk clears them instead of purging them.
+  MemoryPool pool(24, 64, "test.stale");
+  auto* a = static_cast<char*>(pool.allocate());
+  // The refill carved a batch: a's neighbours are carved and in this thread's cache, or not
+  // carved yet; neither was handed out.
+  std::string err = pool_test::stderr_of([&] { pool.deallocate(a - 24); });
+  REQUIRE(err.find("memf: error: ") == 0);
+  err = pool_test::stderr_of([&] { pool.deallocate(a + 24); });
+  REQUIRE(err.find("memf: error: ") == 0);
+  REQUIRE(pool.getUsedCount() == 1);
+  pool.deallocate(a);
+  pool.shrink();
+  REQUIRE(pool.getCapacity() == 0);
+  err = pool_test::stderr_of([&] { pool.deallocate(a); });
+  REQUIRE(err.find("no live object there in MemoryPool \"test.stale\"") != std::string::npos);
+  REQUIRE(pool.getUsedCount() == 0);
+  // Nothing stale came back: the next objects are distinct and the pool's count is exact.
+  std::set<void*> fresh;
+  for (int i = 0; i < 500; ++i) REQUIRE(fresh.insert(pool.allocate()).second);
+  REQUIRE(pool.getUsedCount() == 500);
+  for (void* p : fresh) pool.deallocate(p);
+  REQUIRE(pool.getUsedCount() == 0);
+
+  MemoryPool tiny(1, 64, "test.tiny");  // a slot holds a link and a mark: at least 16 bytes
+  void* t = tiny.allocate();
+  const ptrdiff_t apart = static_cast<char*>(tiny.allocate()) - static_cast<char*>(t);
+  REQUIRE((apart == 16 || apart == -16));
+  tiny.deallocate(t);
+  err = pool_test::stderr_of([&] { tiny.deallocate(t); });
+  REQUIRE(err.find("double free") != std::string::npos);
+  pool_test::set_on_error("abort");
+}
+
 TEST_CASE("bad input aborts with MEMF_ON_ERROR=abort") {
   std::string err;
   REQUIRE(pool_test::aborts_in_child(
