@@ -10,8 +10,9 @@
 //
 // Prints one row per (pattern, pool, threads): wall time divided by all threads' allocate+free
 // pairs (so perfect scaling on two cores halves it), the best of five runs.
-// Usage: pool_bench [filter] [pairs per thread, millions]; filter picks the pools whose name
-// contains it (e.g. "new/" when comparing preloaded allocators), "all" or nothing for every pool.
+// Usage: pool_bench [filter] [pairs per thread, millions] [pattern]; filter picks the pools whose
+// name contains it (e.g. "new/" when comparing preloaded allocators), "all" or nothing for every
+// pool; pattern (batch, random or xthread) runs that pattern only.
 #include <memf/memory_pool.hpp>
 
 #include <algorithm>
@@ -247,16 +248,20 @@ void row(const char* pattern, bool mixed, const char* pool, unsigned threads, do
   std::fflush(stdout);
 }
 
+std::string g_pattern;  // empty: every pattern
+
 template <class Impl>
 void rows(const std::string& filter, size_t pairs) {
   if (!filter.empty() && std::string(Impl::name).find(filter) == std::string::npos) return;
+  auto wanted = [](const char* pattern) { return g_pattern.empty() || g_pattern == pattern; };
   for (bool mixed : {false, true}) {
     if (mixed && !Impl::variable) continue;
     for (const char* pattern : {"batch", "random"}) {
+      if (!wanted(pattern)) continue;
       row(pattern, mixed, Impl::name, 1, measure<Impl>(pattern, 1, pairs, mixed));
       if (Impl::shared) row(pattern, mixed, Impl::name, 2, measure<Impl>(pattern, 2, pairs, mixed));
     }
-    if (Impl::shared) row("xthread", mixed, Impl::name, 2, measure<Impl>("xthread", 2, pairs, mixed));
+    if (Impl::shared && wanted("xthread")) row("xthread", mixed, Impl::name, 2, measure<Impl>("xthread", 2, pairs, mixed));
   }
 }
 
@@ -266,6 +271,7 @@ int main(int argc, char** argv) {
   const std::string filter = argc > 1 && strcmp(argv[1], "all") != 0 ? argv[1] : "";
   const double millions = argc > 2 ? atof(argv[2]) : 4;
   const size_t pairs = size_t(std::max(millions, 0.01) * 1e6) / kBatch * kBatch;
+  if (argc > 3) g_pattern = argv[3];
   std::printf("| pattern | pool | threads | ns per pair |\n|---|---|---|---|\n");
   rows<MemfPool>(filter, pairs);
   rows<MemfVariable>(filter, pairs);
