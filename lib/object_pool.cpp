@@ -1,13 +1,20 @@
 // memf::MemoryPool: fixed-size slots in a range reserved for the pool, per-slot state bytes kept
 // apart from the slots, per-thread caches exchanging batches with the pool under its own lock.
 //
+// Caches. Each thread's cache for the pool is an array of free slots (a page) in its per-thread
+// table entry, popped and pushed by allocate() and deallocate() inline in the header: no call,
+// and no linked list to chase (the next slot's address does not depend on a load from the last
+// one). Caches exchange batches of `batch` slots with the pool under its lock, as arrays of
+// pointers: parked batches are arrays too, so handing a batch from one thread to another touches
+// no slot (a chain would be walked slot by slot, each a cache miss on the other thread's lines).
+//
 // Layout. Each pool reserves (MAP_NORESERVE: address space only) one range for its slots, cut
 // into chunks of chunk_bytes (a power of two), and two more for its metadata: one state byte per
 // granule (8 or 16 bytes) of the range, and one ChunkMeta per chunk. "Is p ours" is one compare,
 // the chunk is offset >> chunk_shift and the state is states[offset >> granule_shift]: only the
 // granule where a carved slot starts is ever non-zero, so interior and misaligned pointers never
-// match. Nothing is stored in user memory except, in a free slot, its link and its free mark
-// (first and second words; slots are at least 16 bytes).
+// match. Nothing is stored in user memory except, in a free slot, its free mark (second word)
+// and, on its chunk's free list, its link (first word); slots are at least 16 bytes.
 //
 // Because the range stays mapped until the pool is destroyed (shrink and clear only purge
 // pages), a stale cached pointer can always be read safely: purged pages read as zero.
@@ -39,9 +46,10 @@ constexpr size_t kMaxChunkBytes = size_t(256) << 10;
 // Whole batches parked in the pool between a drain and a refill (of any threads), so that
 // steady traffic never walks the chunks' lists slot by slot.
 constexpr uint32_t kMaxParked = 16;
+constexpr uint32_t kMaxBatch = 256;  // slots per exchange between a thread's cache and the pool
 
-// A free slot: the link, then its free mark, free_key ^ its address (free_key a per-pool
-// secret, odd: never 0, which is what allocate() leaves there). As in the engine, the mark in
+// A free slot: its link on its chunk's free list, then its free mark, free_key ^ its address
+// (free_key a per-pool secret, odd: never 0, which is what allocate() leaves there). As in the engine, the mark in
 // the slot's own line tells free from live, so the fast paths read state bytes and never write
 // them: threads passing objects between them do not write the same state lines.
 struct FreeSlot {
@@ -100,7 +108,7 @@ struct alignas(64) MemoryPool::Impl {
   std::atomic<size_t> out{0};   // slots out of chunks: with the program or in thread caches
   std::atomic<size_t> last_released{0};
   std::atomic<uint32_t> parked_count{0};  // written under lock; read by getUsedCount
-  void* parked[kMaxParked] = {};          // chains of exactly `batch` slots
+  std::unique_ptr<void*[]> parked;        // kMaxParked batches of exactly `batch` slots
 };
 
 namespace {
@@ -196,10 +204,10 @@ void unclaim_home(Pool& pool, PoolCacheEntry& entry) {
   entry.home = 0;
 }
 
-// Takes up to n slots as a chain; their number (fewer only when the range is exhausted). With an
-// entry: from its thread's home chunk while that can give, else from a chunk it then claims.
-size_t take_slots(Pool& pool, size_t n, FreeSlot** chain, PoolCacheEntry* entry) {
-  FreeSlot* head = nullptr;
+// Under pool.lock: takes up to n slots into out[]; their number (fewer only when the range is
+// exhausted). With an entry: from its thread's home chunk while that can give, else from a chunk
+// it then claims.
+size_t take_slots(Pool& pool, size_t n, void** out, PoolCacheEntry* entry) {
   size_t got = 0;
   while (got < n) {
     uint32_t c = kNil;
@@ -218,25 +226,19 @@ size_t take_slots(Pool& pool, size_t n, FreeSlot** chain, PoolCacheEntry* entry)
     ChunkMeta& m = pool.chunks[c];
     const size_t before = got;
     while (got < n && m.free) {
-      FreeSlot* slot = m.free;
-      m.free = slot->next;
-      slot->next = head;
-      head = slot;
-      ++got;
+      out[got++] = m.free;
+      m.free = m.free->next;
     }
     while (got < n && m.carved < pool.slots_per_chunk) {
       auto* slot = reinterpret_cast<FreeSlot*>(chunk_base(pool, c) + size_t(m.carved++) * pool.stride);
       pool.states[size_t(reinterpret_cast<char*>(slot) - pool.base) >> pool.granule_shift] = kCarved;
       slot->mark = mark_of(pool, slot);
-      slot->next = head;
-      head = slot;
-      ++got;
+      out[got++] = slot;
     }
     m.used += uint32_t(got - before);
     relist(pool, c);
   }
   pool.out.fetch_add(got, std::memory_order_relaxed);
-  *chain = head;
   return got;
 }
 
@@ -252,38 +254,78 @@ void give_slot(Pool& pool, void* p) {
   pool.out.fetch_sub(1, std::memory_order_relaxed);
 }
 
-// Gives `count` slots of a chain back under one lock acquisition; the rest of the chain.
-void* give_chain(Pool& pool, void* head, size_t count) {
-  LockGuard guard(pool.lock);
-  while (count-- && head) {
-    void* next = static_cast<FreeSlot*>(head)->next;
-    give_slot(pool, head);
-    head = next;
+// Under pool.lock: one batch for a thread's cache into out[] (room for `batch`): a parked batch,
+// else slots from the chunks (the entry's home chunk first). Their number; 0 when the range is
+// exhausted.
+size_t take_batch(Pool& pool, void** out, PoolCacheEntry* entry) {
+  if (const uint32_t parked = pool.parked_count.load(std::memory_order_relaxed)) {
+    memcpy(out, &pool.parked[size_t(parked - 1) * pool.batch], pool.batch * sizeof(void*));
+    pool.parked_count.store(parked - 1, std::memory_order_relaxed);
+    return pool.batch;
   }
-  return head;
+  return take_slots(pool, pool.batch, out, entry);
 }
 
-// --- thread tables ---------------------------------------------------------------------------
+// Under pool.lock: exactly `batch` slots from a thread's cache, parked for the next refill, or
+// given back to their chunks when the parking is full.
+void put_batch(Pool& pool, void* const* in) {
+  const uint32_t parked = pool.parked_count.load(std::memory_order_relaxed);
+  if (parked < kMaxParked) {
+    memcpy(&pool.parked[size_t(parked) * pool.batch], in, pool.batch * sizeof(void*));
+    pool.parked_count.store(parked + 1, std::memory_order_relaxed);
+    return;
+  }
+  for (uint32_t i = 0; i < pool.batch; ++i) give_slot(pool, in[i]);
+}
 
+// --- caches -----------------------------------------------------------------------------------
+//
+// A thread's cache is its table entry for the pool: an array of free slots (entry.head, a page),
+// entry.count of them, the most recently cached on top, written only by that thread.
+
+// The calling thread's table entry for the pool, created on first use; nullptr for pools beyond
+// the table and for exiting threads.
+inline PoolCacheEntry* thread_entry(Pool& pool) {
+  if (PoolThreadTable* table = t_pool_table; MEMF_LIKELY(table != nullptr && pool.id != kNoPoolId))
+    return &table->entries[pool.id];
+  return pool_thread_entry(pool.id);
+}
+
+// The entry's slot array, mapped on first use; nullptr when no page could be mapped.
+void** entry_slots(PoolCacheEntry& entry) {
+  void* page = entry.head.load(std::memory_order_relaxed);
+  if (MEMF_UNLIKELY(page == nullptr)) {
+    page = os::map(kPageSize);
+    entry.head.store(page, std::memory_order_relaxed);
+  }
+  return static_cast<void**>(page);
+}
+static_assert(2 * kMaxBatch * sizeof(void*) <= kPageSize, "a cache (two batches) fits its page");
+
+// Every slot of the entry's cache goes back to the chunks, and its home chunk is given up.
 void flush_entry(Pool& pool, PoolCacheEntry& entry) {
-  if (void* head = entry.head.load(std::memory_order_relaxed))
-    give_chain(pool, head, entry.count.load(std::memory_order_relaxed));
-  entry.head.store(nullptr, std::memory_order_relaxed);
+  const uint32_t count = entry.count.load(std::memory_order_relaxed);
+  auto* slots = static_cast<void**>(entry.head.load(std::memory_order_relaxed));
+  LockGuard guard(pool.lock);
+  for (uint32_t i = 0; i < count; ++i) give_slot(pool, slots[i]);
   entry.count.store(0, std::memory_order_relaxed);
-  if (entry.home != 0) {
-    LockGuard guard(pool.lock);
-    unclaim_home(pool, entry);
-  }
+  unclaim_home(pool, entry);
 }
 
-// An entry dropped unread (the pool is going away or starting over; its chunks too).
+// An entry dropped unread (its thread is gone, or the pool is going away or starting over and
+// its chunks with it).
 void drop_entry(PoolCacheEntry& entry) {
+  if (void* slots = entry.head.load(std::memory_order_relaxed)) os::unmap(slots, kPageSize);
   entry.head.store(nullptr, std::memory_order_relaxed);
   entry.count.store(0, std::memory_order_relaxed);
   entry.home = 0;
 }
 
-void flush_thread(void* self, PoolCacheEntry& entry) { flush_entry(*static_cast<Pool*>(self), entry); }
+// At thread exit, on the exiting thread.
+void flush_thread(void* self, PoolCacheEntry& entry) {
+  flush_entry(*static_cast<Pool*>(self), entry);
+  drop_entry(entry);
+}
 
 // --- misuse ----------------------------------------------------------------------------------
 
@@ -330,93 +372,11 @@ inline bool live_slot(Pool& pool, void* ptr) {
          static_cast<FreeSlot*>(ptr)->mark != mark_of(pool, ptr);
 }
 
-// Cuts one batch off a cache's chain (which holds at least two) and parks it in the pool, or
-// gives it back to its chunks when the parking is full; the rest of the chain.
-void* drain_batch(Pool& pool, void* head) {
-  FreeSlot* last = static_cast<FreeSlot*>(head);
-  for (uint32_t i = 1; i < pool.batch; ++i) last = last->next;
-  void* rest = last->next;
-  last->next = nullptr;
-  {
-    LockGuard guard(pool.lock);
-    const uint32_t parked = pool.parked_count.load(std::memory_order_relaxed);
-    if (parked < kMaxParked) {
-      pool.parked[parked] = head;
-      pool.parked_count.store(parked + 1, std::memory_order_relaxed);
-      return rest;
-    }
-  }
-  give_chain(pool, head, pool.batch);
-  return rest;
-}
-
 // Under pool.lock: parked batches go back to their chunks (before shrinking).
 void unpark_all(Pool& pool) {
-  for (uint32_t i = pool.parked_count.load(std::memory_order_relaxed); i-- > 0;) {
-    for (void* slot = pool.parked[i]; slot;) {
-      void* next = static_cast<FreeSlot*>(slot)->next;
-      give_slot(pool, slot);
-      slot = next;
-    }
-  }
+  const size_t parked = size_t(pool.parked_count.load(std::memory_order_relaxed)) * pool.batch;
+  for (size_t i = 0; i < parked; ++i) give_slot(pool, pool.parked[i]);
   pool.parked_count.store(0, std::memory_order_relaxed);
-}
-
-MEMF_NOINLINE void* allocate_slow(Pool& pool) {
-  PoolCacheEntry* entry = pool_thread_entry(pool.id);
-  void* p;
-  if (!entry) {
-    FreeSlot* chain;
-    LockGuard guard(pool.lock);
-    if (take_slots(pool, 1, &chain, nullptr) == 0) throw std::bad_alloc();
-    p = chain;
-  } else {
-    p = entry->head.load(std::memory_order_relaxed);
-    uint32_t count = entry->count.load(std::memory_order_relaxed);
-    if (!p) {
-      FreeSlot* chain;
-      {
-        LockGuard guard(pool.lock);
-        if (const uint32_t parked = pool.parked_count.load(std::memory_order_relaxed)) {
-          chain = static_cast<FreeSlot*>(pool.parked[parked - 1]);
-          pool.parked_count.store(parked - 1, std::memory_order_relaxed);
-          count = pool.batch;
-        } else {
-          count = uint32_t(take_slots(pool, pool.batch, &chain, entry));
-        }
-      }
-      if (count == 0) throw std::bad_alloc();
-      p = chain;
-    }
-    entry->head.store(static_cast<FreeSlot*>(p)->next, std::memory_order_relaxed);
-    entry->count.store(count - 1, std::memory_order_relaxed);
-  }
-  static_cast<FreeSlot*>(p)->mark = 0;
-  return p;
-}
-
-MEMF_NOINLINE void deallocate_slow(Pool& pool, void* ptr) {
-  if (!ptr) return;
-  if (!live_slot(pool, ptr)) {
-    report_misuse(pool, ptr);
-    return;
-  }
-  PoolCacheEntry* entry = pool_thread_entry(pool.id);
-  static_cast<FreeSlot*>(ptr)->mark = mark_of(pool, ptr);
-  if (!entry) {
-    LockGuard guard(pool.lock);
-    give_slot(pool, ptr);
-    return;
-  }
-  void* head = entry->head.load(std::memory_order_relaxed);
-  uint32_t count = entry->count.load(std::memory_order_relaxed);
-  if (count >= pool.cache_max) {
-    head = drain_batch(pool, head);
-    count -= pool.batch;
-  }
-  static_cast<FreeSlot*>(ptr)->next = static_cast<FreeSlot*>(head);
-  entry->head.store(ptr, std::memory_order_relaxed);
-  entry->count.store(count + 1, std::memory_order_relaxed);
 }
 
 size_t shrink_pool(Pool& pool) {
@@ -500,7 +460,7 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   }
   // About 16 KiB per exchange, 1..256 slots; a thread keeps at most two batches (32 KiB), so
   // the lock and the batch's cache lines move between threads once per 16 KiB of traffic.
-  pool.batch = uint32_t(std::clamp<size_t>((size_t(16) << 10) / pool.stride, 1, 256));
+  pool.batch = uint32_t(std::clamp<size_t>((size_t(16) << 10) / pool.stride, 1, kMaxBatch));
   pool.cache_max = pool.batch * 2;
   if (name && *name) fmt::format_to_n(pool.name, kMaxCategoryName, "{}", name);
   else fmt::format_to_n(pool.name, kMaxCategoryName, "MemoryPool({})", objectSize);
@@ -509,8 +469,16 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   pool.node.self = &pool;
   pool.node.lock = &pool.lock;
   pool.node.flush_thread = flush_thread;
+  pool.parked = std::make_unique<void*[]>(size_t(kMaxParked) * pool.batch);
   pool.id = pool_registry_add(&pool.node);
   owner.release();
+  base_ = pool.base;
+  states_ = pool.states;
+  range_granules_ = pool.range_granules;
+  free_key_ = pool.free_key;
+  cache_capacity_ = pool.cache_max;
+  id_ = pool.id;
+  granule_shift_ = uint8_t(pool.granule_shift);
   // The initial capacity: chunks held from the start (their pages are touched only when used).
   LockGuard guard(pool.lock);
   const size_t initial_chunks = (initialCapacity + pool.slots_per_chunk - 1) / pool.slots_per_chunk;
@@ -527,36 +495,55 @@ MemoryPool::~MemoryPool() {
   delete impl_;
 }
 
-void* MemoryPool::allocate() {
+// The inline allocate() and deallocate() (the header) handle a cache with slots, or with room;
+// everything else comes here.
+void* MemoryPool::allocateSlow() {
   Impl& pool = *impl_;
-  if (PoolThreadTable* table = t_pool_table; MEMF_LIKELY(table != nullptr)) {
-    PoolCacheEntry& entry = table->entries[pool.id];
-    void* head = entry.head.load(std::memory_order_relaxed);
-    if (MEMF_LIKELY(head != nullptr)) {
-      entry.head.store(static_cast<FreeSlot*>(head)->next, std::memory_order_relaxed);
-      entry.count.store(entry.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-      static_cast<FreeSlot*>(head)->mark = 0;
-      return head;
+  PoolCacheEntry* entry = thread_entry(pool);
+  void* p;
+  if (void** slots = entry ? entry_slots(*entry) : nullptr) {
+    // An empty cache takes one batch, from the thread's home chunk first.
+    size_t got;
+    {
+      LockGuard guard(pool.lock);
+      got = take_batch(pool, slots, entry);
     }
+    if (got == 0) throw std::bad_alloc();
+    entry->count.store(uint32_t(got - 1), std::memory_order_relaxed);
+    p = slots[got - 1];
+  } else {  // uncached: a pool beyond the table, or a thread that has run its exit hook
+    LockGuard guard(pool.lock);
+    if (take_slots(pool, 1, &p, nullptr) == 0) throw std::bad_alloc();
   }
-  return allocate_slow(pool);
+  static_cast<FreeSlot*>(p)->mark = 0;
+  return p;
 }
 
-void MemoryPool::deallocate(void* ptr) {
+void MemoryPool::deallocateSlow(void* ptr) {
   Impl& pool = *impl_;
-  PoolThreadTable* table = t_pool_table;
-  if (MEMF_LIKELY(table != nullptr && live_slot(pool, ptr))) {
-    PoolCacheEntry& entry = table->entries[pool.id];
-    const uint32_t count = entry.count.load(std::memory_order_relaxed);
-    if (MEMF_LIKELY(count < pool.cache_max)) {
-      static_cast<FreeSlot*>(ptr)->mark = mark_of(pool, ptr);
-      static_cast<FreeSlot*>(ptr)->next = static_cast<FreeSlot*>(entry.head.load(std::memory_order_relaxed));
-      entry.head.store(ptr, std::memory_order_relaxed);
-      entry.count.store(count + 1, std::memory_order_relaxed);
-      return;
-    }
+  if (!live_slot(pool, ptr)) {
+    if (ptr) report_misuse(pool, ptr);
+    return;
   }
-  deallocate_slow(pool, ptr);
+  static_cast<FreeSlot*>(ptr)->mark = mark_of(pool, ptr);
+  PoolCacheEntry* entry = thread_entry(pool);
+  void** slots = entry ? entry_slots(*entry) : nullptr;
+  if (!slots) {
+    LockGuard guard(pool.lock);
+    give_slot(pool, ptr);
+    return;
+  }
+  uint32_t count = entry->count.load(std::memory_order_relaxed);
+  if (count >= pool.cache_max) {  // full: the oldest batch, at the bottom, goes to the pool
+    {
+      LockGuard guard(pool.lock);
+      put_batch(pool, slots);
+    }
+    count -= pool.batch;
+    memmove(slots, slots + pool.batch, count * sizeof(void*));
+  }
+  slots[count] = ptr;
+  entry->count.store(count + 1, std::memory_order_relaxed);
 }
 
 size_t MemoryPool::getObjectSize() const { return impl_->object_size; }

@@ -15,7 +15,9 @@
 
 namespace memf {
 
-__thread PoolThreadTable* t_pool_table __attribute__((tls_model("initial-exec"))) = nullptr;
+namespace detail {
+__thread PoolThreadTable* t_pool_table __attribute__((tls_model("initial-exec"), visibility("default"))) = nullptr;
+}
 
 namespace {
 
@@ -84,11 +86,9 @@ void install_hooks_once() {
 
 PoolThreadTable* create_table() {
   if (t_exited) return nullptr;
-  auto* table = static_cast<PoolThreadTable*>(os::map(kTableBytes));  // zeroed: every entry empty
+  // Zeroed: every entry empty, kNoPoolId's too, which nothing ever fills (no count, no array).
+  auto* table = static_cast<PoolThreadTable*>(os::map(kTableBytes));
   if (!table) return nullptr;
-  // The entry of pools without an id: empty for allocate and full for deallocate, so both fast
-  // paths always miss it.
-  table->entries[kNoPoolId].count.store(UINT32_MAX, std::memory_order_relaxed);
   pthread_setspecific(g_key, table);
   {
     LockGuard guard(g_tables_lock);

@@ -6,33 +6,18 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <memf/memory_pool.hpp>
+
 #include "platform.hpp"
 
 namespace memf {
 
-// Pools that get a per-thread cache entry; pools beyond this work uncached (under their lock).
-constexpr uint32_t kMaxCachedPools = 1024;
-constexpr uint32_t kNoPoolId = kMaxCachedPools;  // its entry is never filled, so it always misses
-
-// One thread's cache for one pool. What head points at is the pool kind's business: a chain of
-// free slots (MemoryPool), a page of per-size-class chains (VariablePool). The owning thread
-// writes it, except that destroying or clearing the pool drops every thread's entry for its id
-// (neither may overlap other threads' calls on that pool), and usage queries read it from other
-// threads. Hence relaxed atomics: plain loads and stores on the fast paths.
-struct PoolCacheEntry {
-  std::atomic<void*> head;
-  std::atomic<uint32_t> count;
-  uint32_t home;  // MemoryPool: the thread's home chunk + 1 (under the pool's lock)
-};
-
-struct PoolThreadTable {
-  PoolThreadTable* prev;
-  PoolThreadTable* next;
-  PoolCacheEntry entries[kMaxCachedPools + 1];
-};
-
-// The calling thread's table; nullptr until its first slow-path call, and after it exited.
-extern __thread PoolThreadTable* t_pool_table __attribute__((tls_model("initial-exec")));
+// The per-thread tables are declared in the public header: MemoryPool's inline paths read them.
+using detail::kMaxCachedPools;
+using detail::kNoPoolId;
+using detail::PoolCacheEntry;
+using detail::PoolThreadTable;
+using detail::t_pool_table;
 
 // One per live pool, linked into the registry from construction to destruction.
 struct PoolNode {

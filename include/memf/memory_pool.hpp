@@ -2,7 +2,9 @@
 // arena pool, std::pmr adapters for both, and an STL allocator for node containers.
 // See docs/pools.md.
 #pragma once
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory_resource>
 #include <new>
 #include <type_traits>
@@ -11,11 +13,44 @@
 
 namespace memf {
 
+namespace detail {
+// Pools that get a per-thread cache; pools beyond this work uncached (under their lock).
+constexpr uint32_t kMaxCachedPools = 1024;
+constexpr uint32_t kNoPoolId = kMaxCachedPools;  // its entry never holds anything: both fast paths miss
+
+// One thread's cache for one pool, written by that thread only; clearing or destroying the pool
+// empties every thread's entry for it (neither may overlap other threads' calls on the pool),
+// and usage queries read it from other threads: hence relaxed atomics, plain loads and stores.
+// For a MemoryPool, head is an array of free slots (a page, mapped on the thread's first call
+// that needs it), count the slots in it, the most recently cached on top; home is the chunk the
+// thread refills from. For a VariablePool, head is a page of per-size-class caches.
+struct PoolCacheEntry {
+  std::atomic<void*> head;
+  std::atomic<uint32_t> count;
+  uint32_t home;
+};
+
+// A thread's cache entries, indexed by pool id.
+struct PoolThreadTable {
+  PoolThreadTable* prev;
+  PoolThreadTable* next;
+  PoolCacheEntry entries[kMaxCachedPools + 1];
+};
+
+// The calling thread's table; nullptr until its first call that needs it, and after its exit.
+extern __thread PoolThreadTable* t_pool_table __attribute__((tls_model("initial-exec"), visibility("default")));
+
+// A word of a free pool slot, read and written while the program may have stored any type
+// there: may_alias keeps the compiler from reordering it across the program's own stores.
+typedef uintptr_t __attribute__((may_alias)) SlotWord;
+}  // namespace detail
+
 // Fixed-size objects from chunks memf reserves for this pool alone.
 //
 // - allocate() is thread-safe and takes no lock on its common path: each thread keeps a small
 //   cache of free slots per pool and exchanges whole batches with the pool under the pool's own
-//   lock. A slot freed by another thread than the one that allocated it is fine.
+//   lock. A slot freed by another thread than the one that allocated it is fine. The common
+//   path of allocate() and deallocate() is inline (this header): no call.
 // - The pool grows by one chunk whenever it runs out; allocate() throws std::bad_alloc only when
 //   its reserved address range is exhausted (room for 64M objects or 16 GiB, less if the system
 //   refused that much address space; see docs/pools.md).
@@ -33,8 +68,46 @@ class MEMF_POOL_API MemoryPool {
   MemoryPool(const MemoryPool&) = delete;
   MemoryPool& operator=(const MemoryPool&) = delete;
 
-  void* allocate();
-  void deallocate(void* ptr);
+  // Inline: pops the calling thread's cache for the pool (no lock, no atomic read-modify-write);
+  // an empty cache, a first call, and pools without a cache are one call.
+  void* allocate() {
+    if (detail::PoolThreadTable* table = detail::t_pool_table; __builtin_expect(table != nullptr, 1)) {
+      detail::PoolCacheEntry& entry = table->entries[id_];
+      const uint32_t count = entry.count.load(std::memory_order_relaxed);
+      if (__builtin_expect(count != 0, 1)) {
+        void* slot = static_cast<void**>(entry.head.load(std::memory_order_relaxed))[count - 1];
+        entry.count.store(count - 1, std::memory_order_relaxed);
+        static_cast<detail::SlotWord*>(slot)[1] = 0;  // no longer marked free
+        return slot;
+      }
+    }
+    return allocateSlow();
+  }
+
+  // Inline: a live slot of this pool (in the range, the start of a slot handed out before, not
+  // marked free) goes on the calling thread's cache when it has room; anything else, misuse
+  // included, is one call.
+  void deallocate(void* ptr) {
+    const size_t offset = uintptr_t(ptr) - uintptr_t(base_);
+    // Rotating the low bits to the top makes misaligned and outside pointers fail one compare.
+    const size_t granule = (offset >> granule_shift_) | (offset << ((64 - granule_shift_) & 63));
+    const uintptr_t mark = free_key_ ^ uintptr_t(ptr);
+    detail::PoolThreadTable* table = detail::t_pool_table;
+    if (__builtin_expect(table != nullptr && granule < range_granules_ && states_[granule] != 0 &&
+                             static_cast<detail::SlotWord*>(ptr)[1] != mark,
+                         1)) {
+      detail::PoolCacheEntry& entry = table->entries[id_];
+      const uint32_t count = entry.count.load(std::memory_order_relaxed);
+      void** slots = static_cast<void**>(entry.head.load(std::memory_order_relaxed));
+      if (__builtin_expect(count < cache_capacity_ && slots != nullptr, 1)) {
+        static_cast<detail::SlotWord*>(ptr)[1] = mark;
+        slots[count] = ptr;
+        entry.count.store(count + 1, std::memory_order_relaxed);
+        return;
+      }
+    }
+    deallocateSlow(ptr);
+  }
 
   size_t getObjectSize() const;
   // Objects the pool can hold without growing (its chunks' slots).
@@ -63,6 +136,19 @@ class MEMF_POOL_API MemoryPool {
   struct Impl;
 
  private:
+  void* allocateSlow();
+  void deallocateSlow(void* ptr);
+
+  // Read by the inline paths; set by the constructor. A free slot's second word holds its free
+  // mark, free_key_ ^ its address; the state byte of a granule is non-zero where a slot that has
+  // been handed out at least once (since its chunk was taken) starts.
+  char* base_;
+  const uint8_t* states_;
+  size_t range_granules_;
+  uintptr_t free_key_;
+  uint32_t cache_capacity_;  // slots a thread's cache holds at most
+  uint32_t id_;              // the pool's entry in the threads' tables
+  uint8_t granule_shift_;
   Impl* impl_;
 };
 
