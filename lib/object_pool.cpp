@@ -204,9 +204,10 @@ void unclaim_home(Pool& pool, PoolCacheEntry& entry) {
   entry.home = 0;
 }
 
-// Under pool.lock: takes up to n slots into out[]; their number (fewer only when the range is
-// exhausted). With an entry: from its thread's home chunk while that can give, else from a chunk
-// it then claims.
+// Under pool.lock: takes up to n slots into out[], the first taken last (on top of a cache:
+// handed out first, so that fresh slots go out in address order); their number (fewer only when
+// the range is exhausted). With an entry: from its thread's home chunk while that can give,
+// else from a chunk it then claims.
 size_t take_slots(Pool& pool, size_t n, void** out, PoolCacheEntry* entry) {
   size_t got = 0;
   while (got < n) {
@@ -238,6 +239,7 @@ size_t take_slots(Pool& pool, size_t n, void** out, PoolCacheEntry* entry) {
     m.used += uint32_t(got - before);
     relist(pool, c);
   }
+  std::reverse(out, out + got);  // the first taken on top: handed out first
   pool.out.fetch_add(got, std::memory_order_relaxed);
   return got;
 }

@@ -14,9 +14,11 @@
 // list under the lock.
 //
 // Classes: 16-byte steps up to 1 KiB, then four per doubling up to 256 KiB. Blocks of classes up
-// to 4 KiB (alignment up to 16) go through the calling thread's cache for the pool: one LIFO per
-// class in a page of the thread's own, exchanging batches of about 4 KiB with the pool's free
-// lists under the pool's lock. Larger classes and larger alignments take the lock every call.
+// to 4 KiB (alignment up to 16) go through the calling thread's cache for the pool: per class an
+// array of free blocks, popped and pushed inline in the header (no call), in a mapping of the
+// thread's own; caches exchange batches of about 16 KiB with the pool under the pool's lock, as
+// arrays of pointers (parked batches are arrays too: a batch passed from one thread to another
+// touches no block). Larger classes and larger alignments take the lock every call.
 //
 // Accounting. A chunk's `out` counts its blocks that are not on the pool's free lists (with the
 // program or in a thread cache); only chunks with out == 0 are released. Released chunks stay
@@ -56,12 +58,8 @@ constexpr size_t kMaxRange = size_t(16) << 30;
 constexpr size_t kMinRange = size_t(64) << 20;
 constexpr uint32_t kNone = UINT32_MAX;
 
-constexpr unsigned class_of(size_t size) {
-  if (size <= 1024) return size ? unsigned((size - 1) >> kGranuleShift) : 0;
-  const size_t s = size - 1;
-  const unsigned bits = unsigned(std::bit_width(s));  // size in (2^(bits-1), 2^bits]
-  return kSmallClasses + (bits - 11) * 4 + unsigned((s >> (bits - 3)) & 3);
-}
+// The header's formula (the inline paths use it), for every class.
+constexpr unsigned class_of(size_t size) { return detail::variable_class_of(size); }
 
 constexpr size_t class_bytes(unsigned cls) {
   if (cls < kSmallClasses) return size_t(cls + 1) * 16;
@@ -72,33 +70,39 @@ constexpr size_t class_bytes(unsigned cls) {
 // Classes up to 4 KiB have per-thread caches; a thread exchanges about 16 KiB (2..256 blocks)
 // per batch and keeps at most two batches per class. Up to four whole batches per class are
 // parked in the pool between a drain and a refill (of any threads), so that steady traffic
-// exchanges a chain in O(1) instead of walking it block by block.
-constexpr size_t kCachedMaxBytes = 4096;
+// exchanges batches without walking the free lists.
+constexpr size_t kCachedMaxBytes = detail::kVariableCachedMax;
 constexpr unsigned kCachedClasses = class_of(kCachedMaxBytes) + 1;
 constexpr size_t kBatchBytes = 16384;
 constexpr uint32_t kMaxParked = 4;
 static_assert(class_bytes(kCachedClasses - 1) == kCachedMaxBytes);
 
-// A free block (at least 16 bytes): the link, then the mark. A live block's second word is 0
-// when handed out.
+constexpr uint32_t batch_of(unsigned cls) { return uint32_t(std::clamp<size_t>(kBatchBytes / class_bytes(cls), 2, 256)); }
+constexpr uint32_t cache_max_of(unsigned cls) { return 2 * batch_of(cls); }
+
+// A free block (at least 16 bytes): the link (on the pool's free lists), then the mark. A live
+// block's second word is 0 when handed out.
 struct Block {
   Block* next;
   uintptr_t mark;
 };
 
-// class_of for sizes up to kCachedMaxBytes by one load: the entry for (size + 15) / 16.
-constexpr auto kCachedClassOf = [] {
-  std::array<uint8_t, kCachedMaxBytes / kGranule + 1> table{};
-  for (size_t i = 0; i < table.size(); ++i) table[i] = uint8_t(class_of(i * kGranule));
-  return table;
-}();
-inline unsigned cached_class_of(size_t size) { return kCachedClassOf[(size + kGranule - 1) >> kGranuleShift]; }
-
-struct ClassCache {
-  std::atomic<Block*> head;
-  std::atomic<uint32_t> count;
-  uint32_t limit;  // the class's cache_max, copied here so that deallocate reads one line
+// Where each cached class's slot array starts in a thread's caches (after the ThreadCaches
+// record), and its parked batches in the pool's parking: running sums, in pointers.
+struct ClassOffsets {
+  uint32_t cache[kCachedClasses + 1];
+  uint32_t parked[kCachedClasses + 1];
 };
+constexpr ClassOffsets kOffsets = [] {
+  ClassOffsets o{};
+  for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
+    o.cache[cls + 1] = o.cache[cls] + cache_max_of(cls);
+    o.parked[cls + 1] = o.parked[cls] + kMaxParked * batch_of(cls);
+  }
+  return o;
+}();
+
+using ClassCache = detail::VariableClassCache;
 
 // A region being carved: [bump, end) of chunk `chunk`.
 struct Bumper {
@@ -107,7 +111,9 @@ struct Bumper {
   uint32_t chunk = kNone;
 };
 
-// One thread's caches for one pool, a page of their own (PoolCacheEntry::head points here).
+// One thread's caches for one pool, a mapping of their own (PoolCacheEntry::head points here):
+// this record, the classes' caches first (the inline paths index them from the start), then the
+// slot arrays.
 //
 // home (under the pool's lock) is the region this thread's refills carve new blocks from: a
 // chunk of its own, so that two threads' blocks do not lie side by side. Two threads sweeping
@@ -118,7 +124,9 @@ struct ThreadCaches {
   uint32_t epoch;  // the pool's flush_epoch when this thread last flushed
   Bumper home;
 };
-constexpr size_t kThreadCachesBytes = (sizeof(ThreadCaches) + kPageSize - 1) & ~(kPageSize - 1);
+constexpr size_t kThreadCachesBytes =
+    (sizeof(ThreadCaches) + kOffsets.cache[kCachedClasses] * sizeof(void*) + kPageSize - 1) & ~(kPageSize - 1);
+static_assert(offsetof(ThreadCaches, classes) == 0, "the inline paths index the classes from the start");
 
 // One per unit of the range; the chunk's fields are kept at its first unit.
 struct UnitRecord {
@@ -145,10 +153,7 @@ struct alignas(64) VariablePool::Impl {
   size_t range_bytes;
   size_t range_granules;
   uint32_t id;
-  size_t entry_offset;  // of this pool's entry in a PoolThreadTable
   uintptr_t free_key;  // a free block's mark is free_key ^ its address
-  uint16_t batch[kCachedClasses];
-  uint16_t cache_max[kCachedClasses];
   UnitRecord* units;
   size_t max_units;
   size_t states_bytes;
@@ -175,7 +180,8 @@ struct alignas(64) VariablePool::Impl {
   size_t last_released = 0;
   size_t parked_bytes = 0;
   uint8_t parked_count[kCachedClasses] = {};
-  Block* parked[kCachedClasses][kMaxParked] = {};  // chains of exactly batch[cls] blocks
+  // Class cls's parked batches, each exactly batch_of(cls) blocks, from parked[kOffsets.parked[cls]].
+  std::unique_ptr<void*[]> parked;
   std::vector<Dedicated> dedicated;  // sorted by base
 };
 
@@ -190,9 +196,6 @@ UnitRecord& chunk_of(VPool& pool, const void* p) {
 }
 uint8_t& state_of(VPool& pool, const void* p) {
   return pool.states[size_t(static_cast<const char*>(p) - pool.base) >> kGranuleShift];
-}
-PoolCacheEntry& entry_at(PoolThreadTable* table, size_t offset) {
-  return *reinterpret_cast<PoolCacheEntry*>(reinterpret_cast<char*>(table) + offset);
 }
 uintptr_t mark_of(const VPool& pool, const void* p) { return pool.free_key ^ uintptr_t(p); }
 bool block_is_free(const VPool& pool, const void* p) {
@@ -311,12 +314,10 @@ char* bump_allocate(VPool& pool, Bumper& b, ThreadCaches* owner, size_t bytes, s
 // Where the calling thread carves: its home, or the shared region when it has no caches.
 Bumper& bumper_of(VPool& pool, ThreadCaches* caches) { return caches ? caches->home : pool.shared; }
 
-// Up to n blocks of class cls (16-byte aligned) as a chain, lowest address first; how many
-// (fewer only when the range is exhausted).
-size_t take_blocks(VPool& pool, unsigned cls, size_t n, Block** chain, ThreadCaches* caches) {
+// Up to n blocks of class cls (16-byte aligned) into out[], the lowest address last (on top of a
+// cache: handed out first); how many (fewer only when the range is exhausted).
+size_t take_blocks(VPool& pool, unsigned cls, size_t n, void** out, ThreadCaches* caches) {
   const size_t bytes = class_bytes(cls);
-  Block* head = nullptr;
-  Block** tail = &head;
   size_t got = 0;
   for (; got < n; ++got) {
     char* p;
@@ -330,12 +331,10 @@ size_t take_blocks(VPool& pool, unsigned cls, size_t n, Block** chain, ThreadCac
       break;
     }
     ++chunk_of(pool, p).out;
-    *tail = reinterpret_cast<Block*>(p);
-    tail = &(*tail)->next;
+    out[got] = p;
   }
-  *tail = nullptr;
+  std::reverse(out, out + got);  // the lowest address on top: handed out first
   pool.out_bytes += got * bytes;
-  *chain = head;
   return got;
 }
 
@@ -351,12 +350,8 @@ void give_block(VPool& pool, void* p, unsigned cls) {
 // Parked batches go back to the free lists (before shrinking).
 void unpark_all(VPool& pool) {
   for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
-    for (uint32_t i = 0; i < pool.parked_count[cls]; ++i)
-      for (Block* block = pool.parked[cls][i]; block;) {
-        Block* next = block->next;
-        give_block(pool, block, cls);
-        block = next;
-      }
+    void** parked = &pool.parked[kOffsets.parked[cls]];
+    for (size_t i = 0; i < size_t(pool.parked_count[cls]) * batch_of(cls); ++i) give_block(pool, parked[i], cls);
     pool.parked_count[cls] = 0;
   }
   pool.parked_bytes = 0;
@@ -371,12 +366,7 @@ void flush_caches(VPool& pool, ThreadCaches& caches) {
   give_up_region(pool, caches.home, true);
   for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
     ClassCache& cache = caches.classes[cls];
-    for (Block* block = cache.head.load(std::memory_order_relaxed); block;) {
-      Block* next = block->next;
-      give_block(pool, block, cls);
-      block = next;
-    }
-    cache.head.store(nullptr, std::memory_order_relaxed);
+    for (uint32_t i = 0; i < cache.count.load(std::memory_order_relaxed); ++i) give_block(pool, cache.slots[i], cls);
     cache.count.store(0, std::memory_order_relaxed);
   }
 }
@@ -390,8 +380,11 @@ ThreadCaches* thread_caches(VPool& pool) {
   if (!caches) {
     caches = os::map(kThreadCachesBytes);  // zeroed: every class empty
     if (!caches) return nullptr;
-    for (unsigned cls = 0; cls < kCachedClasses; ++cls)
-      static_cast<ThreadCaches*>(caches)->classes[cls].limit = pool.cache_max[cls];
+    auto** arrays = reinterpret_cast<void**>(static_cast<ThreadCaches*>(caches) + 1);
+    for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
+      static_cast<ThreadCaches*>(caches)->classes[cls].limit = cache_max_of(cls);
+      static_cast<ThreadCaches*>(caches)->classes[cls].slots = arrays + kOffsets.cache[cls];
+    }
     static_cast<ThreadCaches*>(caches)->epoch = pool.flush_epoch.load(std::memory_order_relaxed);
     static_cast<ThreadCaches*>(caches)->home = Bumper{};
     entry->head.store(caches, std::memory_order_relaxed);
@@ -416,10 +409,7 @@ void flush_thread(void* self, PoolCacheEntry& entry) {
 void empty_caches(PoolCacheEntry& entry) {
   auto* caches = static_cast<ThreadCaches*>(entry.head.load(std::memory_order_relaxed));
   if (!caches) return;
-  for (ClassCache& cache : caches->classes) {
-    cache.head.store(nullptr, std::memory_order_relaxed);
-    cache.count.store(0, std::memory_order_relaxed);
-  }
+  for (ClassCache& cache : caches->classes) cache.count.store(0, std::memory_order_relaxed);
   caches->home = Bumper{};
 }
 
@@ -548,21 +538,21 @@ MEMF_NOINLINE void* allocate_slow(VPool& pool, size_t size, size_t alignment) {
   if (cacheable(size, alignment)) {
     if (caches) {
       ClassCache& cache = caches->classes[cls];
-      Block* p = cache.head.load(std::memory_order_relaxed);
       uint32_t count = cache.count.load(std::memory_order_relaxed);
-      if (!p) {
+      if (count == 0) {  // one batch: a parked one, else from the free list and the home region
+        const uint32_t batch = batch_of(cls);
         LockGuard guard(pool.lock);
         if (const uint32_t parked = pool.parked_count[cls]) {
-          p = pool.parked[cls][parked - 1];
+          memcpy(cache.slots, &pool.parked[kOffsets.parked[cls] + size_t(parked - 1) * batch], batch * sizeof(void*));
           pool.parked_count[cls] = uint8_t(parked - 1);
-          pool.parked_bytes -= size_t(pool.batch[cls]) * bytes;
-          count = pool.batch[cls];
+          pool.parked_bytes -= size_t(batch) * bytes;
+          count = batch;
         } else {
-          count = uint32_t(take_blocks(pool, cls, pool.batch[cls], &p, caches));
+          count = uint32_t(take_blocks(pool, cls, batch, cache.slots, caches));
         }
       }
-      if (!p) throw std::bad_alloc();
-      cache.head.store(p->next, std::memory_order_relaxed);
+      if (count == 0) throw std::bad_alloc();
+      auto* p = static_cast<Block*>(cache.slots[count - 1]);
       cache.count.store(count - 1, std::memory_order_relaxed);
       p->mark = 0;
       return p;
@@ -597,38 +587,29 @@ MEMF_NOINLINE void deallocate_slow(VPool& pool, void* ptr, size_t size) {
   if (block_is_free(pool, ptr)) return report(pool, ptr, size, Misuse::kDouble);
   auto* block = static_cast<Block*>(ptr);
   if (cls < kCachedClasses && caches) {
-    {
-      ClassCache& cache = caches->classes[cls];
-      Block* head = cache.head.load(std::memory_order_relaxed);
-      uint32_t count = cache.count.load(std::memory_order_relaxed);
-      if (count >= pool.cache_max[cls]) {
-        // One batch is cut off the chain and parked in the pool, or given back to the free
-        // lists when the parking is full.
-        Block* batch = head;
-        Block* last = head;
-        for (uint32_t i = 1; i < pool.batch[cls]; ++i) last = last->next;
-        head = last->next;
-        last->next = nullptr;
-        count -= pool.batch[cls];
+    ClassCache& cache = caches->classes[cls];
+    uint32_t count = cache.count.load(std::memory_order_relaxed);
+    if (count >= cache.limit) {
+      // The oldest batch (the bottom of the array) is parked in the pool, or given back to the
+      // free lists when the parking is full.
+      const uint32_t batch = batch_of(cls);
+      {
         LockGuard guard(pool.lock);
         if (const uint32_t parked = pool.parked_count[cls]; parked < kMaxParked) {
-          pool.parked[cls][parked] = batch;
+          memcpy(&pool.parked[kOffsets.parked[cls] + size_t(parked) * batch], cache.slots, batch * sizeof(void*));
           pool.parked_count[cls] = uint8_t(parked + 1);
-          pool.parked_bytes += size_t(pool.batch[cls]) * class_bytes(cls);
+          pool.parked_bytes += size_t(batch) * class_bytes(cls);
         } else {
-          for (Block* b = batch; b;) {
-            Block* next = b->next;
-            give_block(pool, b, cls);
-            b = next;
-          }
+          for (uint32_t i = 0; i < batch; ++i) give_block(pool, cache.slots[i], cls);
         }
       }
-      block->mark = mark_of(pool, ptr);
-      block->next = head;
-      cache.head.store(block, std::memory_order_relaxed);
-      cache.count.store(count + 1, std::memory_order_relaxed);
-      return;
+      count -= batch;
+      memmove(cache.slots, cache.slots + batch, count * sizeof(void*));
     }
+    block->mark = mark_of(pool, ptr);
+    cache.slots[count] = block;
+    cache.count.store(count + 1, std::memory_order_relaxed);
+    return;
   }
   LockGuard guard(pool.lock);
   give_block(pool, ptr, cls);
@@ -695,10 +676,7 @@ VariablePool::VariablePool(size_t initialChunk, const char* name) : impl_(new Im
     os::unmap(pool.base, pool.range_bytes);
     throw std::bad_alloc();
   }
-  for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
-    pool.batch[cls] = uint16_t(std::clamp<size_t>(kBatchBytes / class_bytes(cls), 2, 256));
-    pool.cache_max[cls] = uint16_t(pool.batch[cls] * 2);
-  }
+  pool.parked = std::make_unique<void*[]>(kOffsets.parked[kCachedClasses]);
   fmt::format_to_n(pool.name, kMaxCategoryName, "{}", name && *name ? name : "VariablePool");
   pool.tag = pool_category(pool.name);
   pool.node.shrink = shrink_node;
@@ -707,8 +685,12 @@ VariablePool::VariablePool(size_t initialChunk, const char* name) : impl_(new Im
   pool.node.lock = &pool.lock;
   pool.free_key = free_key_for(uintptr_t(pool.base));
   pool.id = pool_registry_add(&pool.node);
-  pool.entry_offset = offsetof(PoolThreadTable, entries) + pool.id * sizeof(PoolCacheEntry);
   owner.release();
+  base_ = pool.base;
+  states_ = pool.states;
+  range_granules_ = pool.range_granules;
+  free_key_ = pool.free_key;
+  id_ = pool.id;
 }
 
 VariablePool::~VariablePool() {
@@ -722,48 +704,10 @@ VariablePool::~VariablePool() {
   delete impl_;
 }
 
-void* VariablePool::allocate(size_t size, size_t alignment) {
-  Impl& pool = *impl_;
-  if (PoolThreadTable* table = t_pool_table; MEMF_LIKELY(table != nullptr && cacheable(size, alignment))) {
-    if (auto* caches = static_cast<ThreadCaches*>(entry_at(table, pool.entry_offset).head.load(std::memory_order_relaxed));
-        MEMF_LIKELY(caches != nullptr)) {
-      ClassCache& cache = caches->classes[cached_class_of(size)];
-      Block* head = cache.head.load(std::memory_order_relaxed);
-      if (MEMF_LIKELY(head != nullptr)) {
-        cache.head.store(head->next, std::memory_order_relaxed);
-        cache.count.store(cache.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-        head->mark = 0;
-        return head;
-      }
-    }
-  }
-  return allocate_slow(pool, size, alignment);
-}
-
-void VariablePool::deallocate(void* ptr, size_t size) {
-  Impl& pool = *impl_;
-  PoolThreadTable* table = t_pool_table;
-  // Rotating the low bits to the top makes misaligned and outside pointers fail one compare.
-  const size_t granule = std::rotr(size_t(uintptr_t(ptr) - uintptr_t(pool.base)), int(kGranuleShift));
-  if (MEMF_LIKELY(table != nullptr && granule < pool.range_granules && size <= kCachedMaxBytes)) {
-    const unsigned cls = cached_class_of(size);
-    auto* block = static_cast<Block*>(ptr);
-    const uintptr_t mark = mark_of(pool, ptr);
-    auto* caches = static_cast<ThreadCaches*>(entry_at(table, pool.entry_offset).head.load(std::memory_order_relaxed));
-    if (MEMF_LIKELY(pool.states[granule] == cls + 1 && block->mark != mark && caches != nullptr)) {
-      ClassCache& cache = caches->classes[cls];
-      const uint32_t count = cache.count.load(std::memory_order_relaxed);
-      if (MEMF_LIKELY(count < cache.limit)) {
-        block->mark = mark;
-        block->next = cache.head.load(std::memory_order_relaxed);
-        cache.head.store(block, std::memory_order_relaxed);
-        cache.count.store(count + 1, std::memory_order_relaxed);
-        return;
-      }
-    }
-  }
-  deallocate_slow(pool, ptr, size);
-}
+// The inline allocate() and deallocate() (the header) handle a cached class whose cache has
+// blocks, or room; everything else comes here.
+void* VariablePool::allocateSlow(size_t size, size_t alignment) { return allocate_slow(*impl_, size, alignment); }
+void VariablePool::deallocateSlow(void* ptr, size_t size) { deallocate_slow(*impl_, ptr, size); }
 
 void VariablePool::clear() {
   Impl& pool = *impl_;

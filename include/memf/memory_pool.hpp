@@ -43,6 +43,24 @@ extern __thread PoolThreadTable* t_pool_table __attribute__((tls_model("initial-
 // A word of a free pool slot, read and written while the program may have stored any type
 // there: may_alias keeps the compiler from reordering it across the program's own stores.
 typedef uintptr_t __attribute__((may_alias)) SlotWord;
+
+// VariablePool's size classes: 16-byte steps up to 1 KiB, then four per doubling; classes up to
+// 4 KiB have per-thread caches.
+constexpr size_t kVariableCachedMax = 4096;
+constexpr unsigned variable_class_of(size_t size) {
+  if (size <= 1024) return size ? unsigned((size - 1) >> 4) : 0;
+  const size_t s = size - 1;
+  const unsigned bits = 64 - unsigned(__builtin_clzll(s));  // size in (2^(bits-1), 2^bits]
+  return 64 + (bits - 11) * 4 + unsigned((s >> (bits - 3)) & 3);
+}
+
+// A thread's cache for one VariablePool size class: slots[0, count), the most recently cached on
+// top, at most limit. A thread's caches for a pool are an array of these (its table entry's head).
+struct VariableClassCache {
+  std::atomic<uint32_t> count;
+  uint32_t limit;
+  void** slots;
+};
 }  // namespace detail
 
 // Fixed-size objects from chunks memf reserves for this pool alone.
@@ -167,9 +185,54 @@ class MEMF_POOL_API VariablePool {
   VariablePool& operator=(const VariablePool&) = delete;
 
   // alignment: a power of two up to 4096 (16 is the minimum every block gets).
-  void* allocate(size_t size, size_t alignment = alignof(std::max_align_t));
+  // Inline: a block of up to 4 KiB (alignment up to 16) pops the calling thread's cache for its
+  // size class; anything else is one call.
+  void* allocate(size_t size, size_t alignment = alignof(std::max_align_t)) {
+    detail::PoolThreadTable* table = detail::t_pool_table;
+    // alignment 0, 1, 2, 4, 8 or 16: every block is 16-byte aligned
+    if (__builtin_expect(size - 1 < detail::kVariableCachedMax && alignment <= 16 && ((0x10117u >> alignment) & 1) &&
+                             table != nullptr,
+                         1)) {
+      if (auto* caches = static_cast<detail::VariableClassCache*>(table->entries[id_].head.load(std::memory_order_relaxed));
+          __builtin_expect(caches != nullptr, 1)) {
+        detail::VariableClassCache& cache = caches[detail::variable_class_of(size)];
+        const uint32_t count = cache.count.load(std::memory_order_relaxed);
+        if (__builtin_expect(count != 0, 1)) {
+          void* block = cache.slots[count - 1];
+          cache.count.store(count - 1, std::memory_order_relaxed);
+          static_cast<detail::SlotWord*>(block)[1] = 0;  // no longer marked free
+          return block;
+        }
+      }
+    }
+    return allocateSlow(size, alignment);
+  }
+
   // size: as passed to allocate (any size of the same size class is accepted).
-  void deallocate(void* ptr, size_t size);
+  // Inline: a live cached-class block of this pool (in the range, a block of size's class
+  // starting there, not marked free) goes on the calling thread's cache when it has room;
+  // anything else, misuse included, is one call.
+  void deallocate(void* ptr, size_t size) {
+    const size_t offset = uintptr_t(ptr) - uintptr_t(base_);
+    const size_t granule = (offset >> 4) | (offset << 60);  // misaligned or outside: huge
+    detail::PoolThreadTable* table = detail::t_pool_table;
+    if (__builtin_expect(table != nullptr && granule < range_granules_ && size - 1 < detail::kVariableCachedMax, 1)) {
+      const unsigned cls = detail::variable_class_of(size);
+      const uintptr_t mark = free_key_ ^ uintptr_t(ptr);
+      auto* caches = static_cast<detail::VariableClassCache*>(table->entries[id_].head.load(std::memory_order_relaxed));
+      if (__builtin_expect(caches != nullptr && states_[granule] == cls + 1 && static_cast<detail::SlotWord*>(ptr)[1] != mark, 1)) {
+        detail::VariableClassCache& cache = caches[cls];
+        const uint32_t count = cache.count.load(std::memory_order_relaxed);
+        if (__builtin_expect(count < cache.limit, 1)) {
+          static_cast<detail::SlotWord*>(ptr)[1] = mark;
+          cache.slots[count] = ptr;
+          cache.count.store(count + 1, std::memory_order_relaxed);
+          return;
+        }
+      }
+    }
+    deallocateSlow(ptr, size);
+  }
 
   // Frees every block at once. The first chunk is kept for reuse (an arena reset costs no page
   // faults); the others go back to the system. Outstanding pointers become invalid. Must not
@@ -190,6 +253,17 @@ class MEMF_POOL_API VariablePool {
   struct Impl;
 
  private:
+  void* allocateSlow(size_t size, size_t alignment);
+  void deallocateSlow(void* ptr, size_t size);
+
+  // Read by the inline paths; set by the constructor. A free block's second word holds its free
+  // mark, free_key_ ^ its address; a granule's state byte is the class + 1 of the block that
+  // starts there, once carved.
+  char* base_;
+  const uint8_t* states_;
+  size_t range_granules_;
+  uintptr_t free_key_;
+  uint32_t id_;  // the pool's entry in the threads' tables
   Impl* impl_;
 };
 
