@@ -1,10 +1,10 @@
 // memf::MemoryPool: fixed-size slots in a range reserved for the pool, per-slot state bytes kept
 // apart from the slots, per-thread caches exchanging batches with the pool under its own lock.
 //
-// Caches. Each thread's cache for the pool is an array of free slots (a page) in its per-thread
-// table entry, popped and pushed by allocate() and deallocate() inline in the header: no call,
-// and no linked list to chase (the next slot's address does not depend on a load from the last
-// one). Caches exchange batches of `batch` slots with the pool under its lock, as arrays of
+// Caches. Each thread's cache for the pool is an array of free slots at the end of a page, its
+// top in the thread's table entry, popped and pushed by allocate() and deallocate() inline in the
+// header: no call, and no linked list to chase (the next slot's address does not depend on a
+// load from the last one). Caches exchange batches of `batch` slots with the pool under its lock, as arrays of
 // pointers: parked batches are arrays too, so handing a batch from one thread to another touches
 // no slot (a chain would be walked slot by slot, each a cache miss on the other thread's lines).
 //
@@ -46,7 +46,11 @@ constexpr size_t kMaxChunkBytes = size_t(256) << 10;
 // Whole batches parked in the pool between a drain and a refill (of any threads), so that
 // steady traffic never walks the chunks' lists slot by slot.
 constexpr uint32_t kMaxParked = 16;
-constexpr uint32_t kMaxBatch = 256;  // slots per exchange between a thread's cache and the pool
+// Slots per exchange between a thread's cache and the pool: a cache (two batches) and the null
+// word below it fit a page.
+constexpr uint32_t kMaxBatch = 255;
+constexpr size_t kCachePage = detail::kCachePageBytes;
+static_assert((2 * kMaxBatch + 1) * sizeof(void*) <= kCachePage);
 
 // A free slot: its link on its chunk's free list, then its free mark, free_key ^ its address
 // (free_key a per-pool secret, odd: never 0, which is what allocate() leaves there). As in the engine, the mark in
@@ -282,8 +286,9 @@ void put_batch(Pool& pool, void* const* in) {
 
 // --- caches -----------------------------------------------------------------------------------
 //
-// A thread's cache is its table entry for the pool: an array of free slots (entry.head, a page),
-// entry.count of them, the most recently cached on top, written only by that thread.
+// A thread's cache is its table entry for the pool: its head is the top of an array of free slots
+// [bottom, top) that ends where its page ends, written only by that thread; bottom is cache_max
+// slots below the page's end, and the word below bottom stays null (an empty cache reads it).
 
 // The calling thread's table entry for the pool, created on first use; nullptr for pools beyond
 // the table and for exiting threads.
@@ -293,33 +298,46 @@ inline PoolCacheEntry* thread_entry(Pool& pool) {
   return pool_thread_entry(pool.id);
 }
 
-// The entry's slot array, mapped on first use; nullptr when no page could be mapped.
-void** entry_slots(PoolCacheEntry& entry) {
-  void* page = entry.head.load(std::memory_order_relaxed);
-  if (MEMF_UNLIKELY(page == nullptr)) {
-    page = os::map(kPageSize);
-    entry.head.store(page, std::memory_order_relaxed);
-  }
-  return static_cast<void**>(page);
+// The page of a cache's top (which may be the page's end, for a full cache).
+uintptr_t cache_page(void** top) { return (uintptr_t(top) - 1) & ~(kCachePage - 1); }
+void** cache_bottom(const Pool& pool, void** top) {
+  return reinterpret_cast<void**>(cache_page(top) + kCachePage) - pool.cache_max;
 }
-static_assert(2 * kMaxBatch * sizeof(void*) <= kPageSize, "a cache (two batches) fits its page");
+void** cache_top(const PoolCacheEntry& entry) { return static_cast<void**>(entry.head.load(std::memory_order_relaxed)); }
+size_t cache_count(const Pool& pool, const PoolCacheEntry& entry) {
+  void** top = cache_top(entry);
+  return top ? size_t(top - cache_bottom(pool, top)) : 0;
+}
+
+// The entry's cache top, its page mapped on first use; nullptr when no page could be mapped.
+void** entry_cache(Pool& pool, PoolCacheEntry& entry) {
+  void** top = cache_top(entry);
+  if (MEMF_UNLIKELY(top == nullptr)) {
+    if (void* page = os::map(kCachePage)) {  // zeroed: the word below bottom is null
+      top = reinterpret_cast<void**>(static_cast<char*>(page) + kCachePage) - pool.cache_max;
+      entry.head.store(top, std::memory_order_relaxed);
+    }
+  }
+  return top;
+}
 
 // Every slot of the entry's cache goes back to the chunks, and its home chunk is given up.
 void flush_entry(Pool& pool, PoolCacheEntry& entry) {
-  const uint32_t count = entry.count.load(std::memory_order_relaxed);
-  auto* slots = static_cast<void**>(entry.head.load(std::memory_order_relaxed));
+  void** top = cache_top(entry);
   LockGuard guard(pool.lock);
-  for (uint32_t i = 0; i < count; ++i) give_slot(pool, slots[i]);
-  entry.count.store(0, std::memory_order_relaxed);
+  if (top) {
+    void** bottom = cache_bottom(pool, top);
+    for (void** slot = bottom; slot < top; ++slot) give_slot(pool, *slot);
+    entry.head.store(bottom, std::memory_order_relaxed);
+  }
   unclaim_home(pool, entry);
 }
 
 // An entry dropped unread (its thread is gone, or the pool is going away or starting over and
 // its chunks with it).
 void drop_entry(PoolCacheEntry& entry) {
-  if (void* slots = entry.head.load(std::memory_order_relaxed)) os::unmap(slots, kPageSize);
+  if (void** top = cache_top(entry)) os::unmap(reinterpret_cast<void*>(cache_page(top)), kCachePage);
   entry.head.store(nullptr, std::memory_order_relaxed);
-  entry.count.store(0, std::memory_order_relaxed);
   entry.home = 0;
 }
 
@@ -478,7 +496,6 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   states_ = pool.states;
   range_granules_ = pool.range_granules;
   free_key_ = pool.free_key;
-  cache_capacity_ = pool.cache_max;
   id_ = pool.id;
   granule_shift_ = uint8_t(pool.granule_shift);
   // The initial capacity: chunks held from the start (their pages are touched only when used).
@@ -503,16 +520,19 @@ void* MemoryPool::allocateSlow() {
   Impl& pool = *impl_;
   PoolCacheEntry* entry = thread_entry(pool);
   void* p;
-  if (void** slots = entry ? entry_slots(*entry) : nullptr) {
-    // An empty cache takes one batch, from the thread's home chunk first.
-    size_t got;
-    {
-      LockGuard guard(pool.lock);
-      got = take_batch(pool, slots, entry);
+  if (void** top = entry ? entry_cache(pool, *entry) : nullptr) {
+    void** bottom = cache_bottom(pool, top);
+    if (top == bottom) {  // empty: one batch, from the thread's home chunk first
+      size_t got;
+      {
+        LockGuard guard(pool.lock);
+        got = take_batch(pool, bottom, entry);
+      }
+      if (got == 0) throw std::bad_alloc();
+      top = bottom + got;
     }
-    if (got == 0) throw std::bad_alloc();
-    entry->count.store(uint32_t(got - 1), std::memory_order_relaxed);
-    p = slots[got - 1];
+    p = *--top;
+    entry->head.store(top, std::memory_order_relaxed);
   } else {  // uncached: a pool beyond the table, or a thread that has run its exit hook
     LockGuard guard(pool.lock);
     if (take_slots(pool, 1, &p, nullptr) == 0) throw std::bad_alloc();
@@ -529,23 +549,23 @@ void MemoryPool::deallocateSlow(void* ptr) {
   }
   static_cast<FreeSlot*>(ptr)->mark = mark_of(pool, ptr);
   PoolCacheEntry* entry = thread_entry(pool);
-  void** slots = entry ? entry_slots(*entry) : nullptr;
-  if (!slots) {
+  void** top = entry ? entry_cache(pool, *entry) : nullptr;
+  if (!top) {
     LockGuard guard(pool.lock);
     give_slot(pool, ptr);
     return;
   }
-  uint32_t count = entry->count.load(std::memory_order_relaxed);
-  if (count >= pool.cache_max) {  // full: the oldest batch, at the bottom, goes to the pool
+  void** bottom = cache_bottom(pool, top);
+  if (top == bottom + pool.cache_max) {  // full: the oldest batch, at the bottom, goes to the pool
     {
       LockGuard guard(pool.lock);
-      put_batch(pool, slots);
+      put_batch(pool, bottom);
     }
-    count -= pool.batch;
-    memmove(slots, slots + pool.batch, count * sizeof(void*));
+    memmove(bottom, bottom + pool.batch, (pool.cache_max - pool.batch) * sizeof(void*));
+    top -= pool.batch;
   }
-  slots[count] = ptr;
-  entry->count.store(count + 1, std::memory_order_relaxed);
+  *top++ = ptr;
+  entry->head.store(top, std::memory_order_relaxed);
 }
 
 size_t MemoryPool::getObjectSize() const { return impl_->object_size; }
@@ -563,13 +583,18 @@ size_t MemoryPool::getMemoryUsage() const {
 
 size_t MemoryPool::getUsedCount() const {
   Impl& pool = *impl_;
-  size_t cached = 0;
+  struct Sum {
+    const Pool& pool;
+    size_t cached;
+  } sum{pool, 0};
   pool_visit_entries(
       pool.id,
-      [](void* sum, PoolCacheEntry& entry) {
-        *static_cast<size_t*>(sum) += entry.count.load(std::memory_order_relaxed);
+      [](void* context, PoolCacheEntry& entry) {
+        auto& s = *static_cast<Sum*>(context);
+        s.cached += cache_count(s.pool, entry);
       },
-      &cached);
+      &sum);
+  size_t cached = sum.cached;
   cached += size_t(pool.parked_count.load(std::memory_order_relaxed)) * pool.batch;
   const size_t out = pool.out.load(std::memory_order_relaxed);
   return out > cached ? out - cached : 0;

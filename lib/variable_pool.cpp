@@ -88,7 +88,8 @@ struct Block {
 };
 
 // Where each cached class's slot array starts in a thread's caches (after the ThreadCaches
-// record), and its parked batches in the pool's parking: running sums, in pointers.
+// record; each array has a null word below it, which an empty cache reads), and its parked
+// batches in the pool's parking: running sums, in pointers.
 struct ClassOffsets {
   uint32_t cache[kCachedClasses + 1];
   uint32_t parked[kCachedClasses + 1];
@@ -96,13 +97,19 @@ struct ClassOffsets {
 constexpr ClassOffsets kOffsets = [] {
   ClassOffsets o{};
   for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
-    o.cache[cls + 1] = o.cache[cls] + cache_max_of(cls);
+    o.cache[cls + 1] = o.cache[cls] + 1 + cache_max_of(cls);
     o.parked[cls + 1] = o.parked[cls] + kMaxParked * batch_of(cls);
   }
   return o;
 }();
 
 using ClassCache = detail::VariableClassCache;
+
+// A class cache's blocks are [bottom, top).
+void** cache_bottom(const ClassCache& cache, unsigned cls) { return cache.end - cache_max_of(cls); }
+size_t cache_count(const ClassCache& cache, unsigned cls) {
+  return size_t(cache.top.load(std::memory_order_relaxed) - cache_bottom(cache, cls));
+}
 
 // A region being carved: [bump, end) of chunk `chunk`.
 struct Bumper {
@@ -366,8 +373,9 @@ void flush_caches(VPool& pool, ThreadCaches& caches) {
   give_up_region(pool, caches.home, true);
   for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
     ClassCache& cache = caches.classes[cls];
-    for (uint32_t i = 0; i < cache.count.load(std::memory_order_relaxed); ++i) give_block(pool, cache.slots[i], cls);
-    cache.count.store(0, std::memory_order_relaxed);
+    void** bottom = cache_bottom(cache, cls);
+    for (void** block = bottom; block < cache.top.load(std::memory_order_relaxed); ++block) give_block(pool, *block, cls);
+    cache.top.store(bottom, std::memory_order_relaxed);
   }
 }
 
@@ -382,8 +390,9 @@ ThreadCaches* thread_caches(VPool& pool) {
     if (!caches) return nullptr;
     auto** arrays = reinterpret_cast<void**>(static_cast<ThreadCaches*>(caches) + 1);
     for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
-      static_cast<ThreadCaches*>(caches)->classes[cls].limit = cache_max_of(cls);
-      static_cast<ThreadCaches*>(caches)->classes[cls].slots = arrays + kOffsets.cache[cls];
+      void** bottom = arrays + kOffsets.cache[cls] + 1;  // the word below stays null
+      static_cast<ThreadCaches*>(caches)->classes[cls].top.store(bottom, std::memory_order_relaxed);
+      static_cast<ThreadCaches*>(caches)->classes[cls].end = bottom + cache_max_of(cls);
     }
     static_cast<ThreadCaches*>(caches)->epoch = pool.flush_epoch.load(std::memory_order_relaxed);
     static_cast<ThreadCaches*>(caches)->home = Bumper{};
@@ -409,7 +418,8 @@ void flush_thread(void* self, PoolCacheEntry& entry) {
 void empty_caches(PoolCacheEntry& entry) {
   auto* caches = static_cast<ThreadCaches*>(entry.head.load(std::memory_order_relaxed));
   if (!caches) return;
-  for (ClassCache& cache : caches->classes) cache.count.store(0, std::memory_order_relaxed);
+  for (unsigned cls = 0; cls < kCachedClasses; ++cls)
+    caches->classes[cls].top.store(cache_bottom(caches->classes[cls], cls), std::memory_order_relaxed);
   caches->home = Bumper{};
 }
 
@@ -538,22 +548,23 @@ MEMF_NOINLINE void* allocate_slow(VPool& pool, size_t size, size_t alignment) {
   if (cacheable(size, alignment)) {
     if (caches) {
       ClassCache& cache = caches->classes[cls];
-      uint32_t count = cache.count.load(std::memory_order_relaxed);
-      if (count == 0) {  // one batch: a parked one, else from the free list and the home region
+      void** bottom = cache_bottom(cache, cls);
+      void** top = cache.top.load(std::memory_order_relaxed);
+      if (top == bottom) {  // one batch: a parked one, else from the free list and the home region
         const uint32_t batch = batch_of(cls);
         LockGuard guard(pool.lock);
         if (const uint32_t parked = pool.parked_count[cls]) {
-          memcpy(cache.slots, &pool.parked[kOffsets.parked[cls] + size_t(parked - 1) * batch], batch * sizeof(void*));
+          memcpy(bottom, &pool.parked[kOffsets.parked[cls] + size_t(parked - 1) * batch], batch * sizeof(void*));
           pool.parked_count[cls] = uint8_t(parked - 1);
           pool.parked_bytes -= size_t(batch) * bytes;
-          count = batch;
+          top = bottom + batch;
         } else {
-          count = uint32_t(take_blocks(pool, cls, batch, cache.slots, caches));
+          top = bottom + take_blocks(pool, cls, batch, bottom, caches);
         }
       }
-      if (count == 0) throw std::bad_alloc();
-      auto* p = static_cast<Block*>(cache.slots[count - 1]);
-      cache.count.store(count - 1, std::memory_order_relaxed);
+      if (top == bottom) throw std::bad_alloc();
+      auto* p = static_cast<Block*>(*--top);
+      cache.top.store(top, std::memory_order_relaxed);
       p->mark = 0;
       return p;
     }
@@ -588,27 +599,28 @@ MEMF_NOINLINE void deallocate_slow(VPool& pool, void* ptr, size_t size) {
   auto* block = static_cast<Block*>(ptr);
   if (cls < kCachedClasses && caches) {
     ClassCache& cache = caches->classes[cls];
-    uint32_t count = cache.count.load(std::memory_order_relaxed);
-    if (count >= cache.limit) {
+    void** bottom = cache_bottom(cache, cls);
+    void** top = cache.top.load(std::memory_order_relaxed);
+    if (top == cache.end) {
       // The oldest batch (the bottom of the array) is parked in the pool, or given back to the
       // free lists when the parking is full.
       const uint32_t batch = batch_of(cls);
       {
         LockGuard guard(pool.lock);
         if (const uint32_t parked = pool.parked_count[cls]; parked < kMaxParked) {
-          memcpy(&pool.parked[kOffsets.parked[cls] + size_t(parked) * batch], cache.slots, batch * sizeof(void*));
+          memcpy(&pool.parked[kOffsets.parked[cls] + size_t(parked) * batch], bottom, batch * sizeof(void*));
           pool.parked_count[cls] = uint8_t(parked + 1);
           pool.parked_bytes += size_t(batch) * class_bytes(cls);
         } else {
-          for (uint32_t i = 0; i < batch; ++i) give_block(pool, cache.slots[i], cls);
+          for (uint32_t i = 0; i < batch; ++i) give_block(pool, bottom[i], cls);
         }
       }
-      count -= batch;
-      memmove(cache.slots, cache.slots + batch, count * sizeof(void*));
+      top -= batch;
+      memmove(bottom, bottom + batch, size_t(top - bottom) * sizeof(void*));
     }
     block->mark = mark_of(pool, ptr);
-    cache.slots[count] = block;
-    cache.count.store(count + 1, std::memory_order_relaxed);
+    *top++ = block;
+    cache.top.store(top, std::memory_order_relaxed);
     return;
   }
   LockGuard guard(pool.lock);
@@ -758,7 +770,7 @@ size_t VariablePool::getUsedBytes() const {
       [](void* sum, PoolCacheEntry& entry) {
         if (auto* caches = static_cast<ThreadCaches*>(entry.head.load(std::memory_order_relaxed)))
           for (unsigned cls = 0; cls < kCachedClasses; ++cls)
-            *static_cast<size_t*>(sum) += caches->classes[cls].count.load(std::memory_order_relaxed) * class_bytes(cls);
+            *static_cast<size_t*>(sum) += cache_count(caches->classes[cls], cls) * class_bytes(cls);
       },
       &cached);
   return out > cached ? out - cached : 0;

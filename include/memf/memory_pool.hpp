@@ -21,14 +21,16 @@ constexpr uint32_t kNoPoolId = kMaxCachedPools;  // its entry never holds anythi
 // One thread's cache for one pool, written by that thread only; clearing or destroying the pool
 // empties every thread's entry for it (neither may overlap other threads' calls on the pool),
 // and usage queries read it from other threads: hence relaxed atomics, plain loads and stores.
-// For a MemoryPool, head is an array of free slots (a page, mapped on the thread's first call
-// that needs it), count the slots in it, the most recently cached on top; home is the chunk the
-// thread refills from. For a VariablePool, head is a page of per-size-class caches.
+// For a MemoryPool, head is the top of the thread's cache, an array of free slots that ends
+// where its page ends (mapped on the thread's first call that needs it), with a null word below
+// its first slot: an empty cache reads null below its top, a full one's top is page-aligned, so
+// neither a count nor a capacity is read; home is the chunk the thread refills from. For a
+// VariablePool, head is the thread's per-size-class caches.
 struct PoolCacheEntry {
   std::atomic<void*> head;
-  std::atomic<uint32_t> count;
   uint32_t home;
 };
+constexpr size_t kCachePageBytes = 4096;
 
 // A thread's cache entries, indexed by pool id.
 struct PoolThreadTable {
@@ -54,12 +56,12 @@ constexpr unsigned variable_class_of(size_t size) {
   return 64 + (bits - 11) * 4 + unsigned((s >> (bits - 3)) & 3);
 }
 
-// A thread's cache for one VariablePool size class: slots[0, count), the most recently cached on
-// top, at most limit. A thread's caches for a pool are an array of these (its table entry's head).
+// A thread's cache for one VariablePool size class: free blocks below top, the most recently
+// cached just below it, a null word below the first; full when top reaches end. A thread's caches
+// for a pool are an array of these (its table entry's head).
 struct VariableClassCache {
-  std::atomic<uint32_t> count;
-  uint32_t limit;
-  void** slots;
+  std::atomic<void**> top;
+  void** end;
 };
 }  // namespace detail
 
@@ -90,13 +92,14 @@ class MEMF_POOL_API MemoryPool {
   // an empty cache, a first call, and pools without a cache are one call.
   void* allocate() {
     if (detail::PoolThreadTable* table = detail::t_pool_table; __builtin_expect(table != nullptr, 1)) {
-      detail::PoolCacheEntry& entry = table->entries[id_];
-      const uint32_t count = entry.count.load(std::memory_order_relaxed);
-      if (__builtin_expect(count != 0, 1)) {
-        void* slot = static_cast<void**>(entry.head.load(std::memory_order_relaxed))[count - 1];
-        entry.count.store(count - 1, std::memory_order_relaxed);
-        static_cast<detail::SlotWord*>(slot)[1] = 0;  // no longer marked free
-        return slot;
+      std::atomic<void*>& top = table->entries[id_].head;
+      if (auto** slots = static_cast<void**>(top.load(std::memory_order_relaxed)); __builtin_expect(slots != nullptr, 1)) {
+        void* slot = slots[-1];  // null: the word below an empty cache
+        if (__builtin_expect(slot != nullptr, 1)) {
+          top.store(slots - 1, std::memory_order_relaxed);
+          static_cast<detail::SlotWord*>(slot)[1] = 0;  // no longer marked free
+          return slot;
+        }
       }
     }
     return allocateSlow();
@@ -114,13 +117,13 @@ class MEMF_POOL_API MemoryPool {
     if (__builtin_expect(table != nullptr && granule < range_granules_ && states_[granule] != 0 &&
                              static_cast<detail::SlotWord*>(ptr)[1] != mark,
                          1)) {
-      detail::PoolCacheEntry& entry = table->entries[id_];
-      const uint32_t count = entry.count.load(std::memory_order_relaxed);
-      void** slots = static_cast<void**>(entry.head.load(std::memory_order_relaxed));
-      if (__builtin_expect(count < cache_capacity_ && slots != nullptr, 1)) {
+      std::atomic<void*>& top = table->entries[id_].head;
+      auto** slots = static_cast<void**>(top.load(std::memory_order_relaxed));
+      // A full cache's top is the end of its page; so is a missing one's (null).
+      if (__builtin_expect((uintptr_t(slots) & (detail::kCachePageBytes - 1)) != 0, 1)) {
         static_cast<detail::SlotWord*>(ptr)[1] = mark;
-        slots[count] = ptr;
-        entry.count.store(count + 1, std::memory_order_relaxed);
+        *slots = ptr;
+        top.store(slots + 1, std::memory_order_relaxed);
         return;
       }
     }
@@ -164,8 +167,7 @@ class MEMF_POOL_API MemoryPool {
   const uint8_t* states_;
   size_t range_granules_;
   uintptr_t free_key_;
-  uint32_t cache_capacity_;  // slots a thread's cache holds at most
-  uint32_t id_;              // the pool's entry in the threads' tables
+  uint32_t id_;  // the pool's entry in the threads' tables
   uint8_t granule_shift_;
   Impl* impl_;
 };
@@ -196,10 +198,9 @@ class MEMF_POOL_API VariablePool {
       if (auto* caches = static_cast<detail::VariableClassCache*>(table->entries[id_].head.load(std::memory_order_relaxed));
           __builtin_expect(caches != nullptr, 1)) {
         detail::VariableClassCache& cache = caches[detail::variable_class_of(size)];
-        const uint32_t count = cache.count.load(std::memory_order_relaxed);
-        if (__builtin_expect(count != 0, 1)) {
-          void* block = cache.slots[count - 1];
-          cache.count.store(count - 1, std::memory_order_relaxed);
+        void** top = cache.top.load(std::memory_order_relaxed);
+        if (void* block = top[-1]; __builtin_expect(block != nullptr, 1)) {  // null: an empty cache
+          cache.top.store(top - 1, std::memory_order_relaxed);
           static_cast<detail::SlotWord*>(block)[1] = 0;  // no longer marked free
           return block;
         }
@@ -222,11 +223,11 @@ class MEMF_POOL_API VariablePool {
       auto* caches = static_cast<detail::VariableClassCache*>(table->entries[id_].head.load(std::memory_order_relaxed));
       if (__builtin_expect(caches != nullptr && states_[granule] == cls + 1 && static_cast<detail::SlotWord*>(ptr)[1] != mark, 1)) {
         detail::VariableClassCache& cache = caches[cls];
-        const uint32_t count = cache.count.load(std::memory_order_relaxed);
-        if (__builtin_expect(count < cache.limit, 1)) {
+        void** top = cache.top.load(std::memory_order_relaxed);
+        if (__builtin_expect(top != cache.end, 1)) {
           static_cast<detail::SlotWord*>(ptr)[1] = mark;
-          cache.slots[count] = ptr;
-          cache.count.store(count + 1, std::memory_order_relaxed);
+          *top = ptr;
+          cache.top.store(top + 1, std::memory_order_relaxed);
           return;
         }
       }
