@@ -383,15 +383,6 @@ MEMF_NOINLINE void report_misuse(Pool& pool, void* ptr) {
   pool_report(line, std::min(r.size, sizeof(line) - 48));
 }
 
-// Whether ptr is the start of a slot the program holds: in the range, a carved slot's start,
-// not marked free.
-inline bool live_slot(Pool& pool, void* ptr) {
-  // Rotating the low bits to the top makes misaligned and outside pointers fail one compare.
-  const size_t granule = std::rotr(size_t(uintptr_t(ptr) - uintptr_t(pool.base)), int(pool.granule_shift));
-  return granule < pool.range_granules && pool.states[granule] == kCarved &&
-         static_cast<FreeSlot*>(ptr)->mark != mark_of(pool, ptr);
-}
-
 // Under pool.lock: parked batches go back to their chunks (before shrinking).
 void unpark_all(Pool& pool) {
   const size_t parked = size_t(pool.parked_count.load(std::memory_order_relaxed)) * pool.batch;
@@ -543,7 +534,7 @@ void* MemoryPool::allocateSlow() {
 
 void MemoryPool::deallocateSlow(void* ptr) {
   Impl& pool = *impl_;
-  if (!live_slot(pool, ptr)) {
+  if (!isLiveSlot(ptr)) {
     if (ptr) report_misuse(pool, ptr);
     return;
   }

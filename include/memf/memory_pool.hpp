@@ -109,19 +109,13 @@ class MEMF_POOL_API MemoryPool {
   // marked free) goes on the calling thread's cache when it has room; anything else, misuse
   // included, is one call.
   void deallocate(void* ptr) {
-    const size_t offset = uintptr_t(ptr) - uintptr_t(base_);
-    // Rotating the low bits to the top makes misaligned and outside pointers fail one compare.
-    const size_t granule = (offset >> granule_shift_) | (offset << ((64 - granule_shift_) & 63));
-    const uintptr_t mark = free_key_ ^ uintptr_t(ptr);
     detail::PoolThreadTable* table = detail::t_pool_table;
-    if (__builtin_expect(table != nullptr && granule < range_granules_ && states_[granule] != 0 &&
-                             static_cast<detail::SlotWord*>(ptr)[1] != mark,
-                         1)) {
+    if (__builtin_expect(table != nullptr && isLiveSlot(ptr), 1)) {
       std::atomic<void*>& top = table->entries[id_].head;
       auto** slots = static_cast<void**>(top.load(std::memory_order_relaxed));
       // A full cache's top is the end of its page; so is a missing one's (null).
       if (__builtin_expect((uintptr_t(slots) & (detail::kCachePageBytes - 1)) != 0, 1)) {
-        static_cast<detail::SlotWord*>(ptr)[1] = mark;
+        static_cast<detail::SlotWord*>(ptr)[1] = free_key_ ^ uintptr_t(ptr);
         *slots = ptr;
         top.store(slots + 1, std::memory_order_relaxed);
         return;
@@ -159,6 +153,16 @@ class MEMF_POOL_API MemoryPool {
  private:
   void* allocateSlow();
   void deallocateSlow(void* ptr);
+
+  // Whether ptr is the start of a slot the program holds: in the range, a slot handed out at
+  // least once starts there (its state byte), and it does not carry the free mark.
+  bool isLiveSlot(void* ptr) const {
+    const size_t offset = uintptr_t(ptr) - uintptr_t(base_);
+    // Rotating the low bits to the top makes misaligned and outside pointers fail one compare.
+    const size_t granule = (offset >> granule_shift_) | (offset << ((64 - granule_shift_) & 63));
+    return granule < range_granules_ && states_[granule] != 0 &&
+           static_cast<detail::SlotWord*>(ptr)[1] != (free_key_ ^ uintptr_t(ptr));
+  }
 
   // Read by the inline paths; set by the constructor. A free slot's second word holds its free
   // mark, free_key_ ^ its address; the state byte of a granule is non-zero where a slot that has
