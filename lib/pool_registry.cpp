@@ -86,7 +86,7 @@ void install_hooks_once() {
 
 PoolThreadTable* create_table() {
   if (t_exited) return nullptr;
-  // Zeroed: every entry empty, kNoPoolId's too, which nothing ever fills (no count, no array).
+  // Zeroed: every entry empty, kNoPoolId's too, which nothing ever fills.
   auto* table = static_cast<PoolThreadTable*>(os::map(kTableBytes));
   if (!table) return nullptr;
   pthread_setspecific(g_key, table);

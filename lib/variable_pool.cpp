@@ -46,7 +46,7 @@ namespace memf {
 namespace {
 
 constexpr size_t kGranule = 16;
-constexpr unsigned kGranuleShift = 4;
+constexpr unsigned kGranuleShift = 4;  // the header's inline paths assume it
 constexpr unsigned kSmallClasses = 64;  // 16 .. 1024 B
 constexpr unsigned kClasses = kSmallClasses + 8 * 4;  // .. 256 KiB
 constexpr size_t kMaxClassBytes = size_t(256) << 10;
@@ -534,18 +534,13 @@ void deallocate_dedicated(VPool& pool, void* ptr, size_t size) {
 
 // --- the calls -----------------------------------------------------------------------------------
 
-bool cacheable(size_t size, size_t alignment) {
-  // alignment 0, 1, 2, 4, 8 or 16: every block is 16-byte aligned
-  return size <= kCachedMaxBytes && alignment <= kGranule && ((0x10117u >> alignment) & 1);
-}
-
 MEMF_NOINLINE void* allocate_slow(VPool& pool, size_t size, size_t alignment) {
   if (alignment > kMaxAlignment || (alignment & (alignment - 1)) != 0) throw std::bad_alloc();
   ThreadCaches* caches = thread_caches(pool);
   if (size > kMaxClassBytes) return allocate_dedicated(pool, size);
   const unsigned cls = class_of(size);
   const size_t bytes = class_bytes(cls);
-  if (cacheable(size, alignment)) {
+  if (detail::variable_cacheable(size, alignment)) {
     if (caches) {
       ClassCache& cache = caches->classes[cls];
       void** bottom = cache_bottom(cache, cls);

@@ -56,6 +56,12 @@ constexpr unsigned variable_class_of(size_t size) {
   return 64 + (bits - 11) * 4 + unsigned((s >> (bits - 3)) & 3);
 }
 
+// Whether a VariablePool request goes through the thread caches: a cached class, and an
+// alignment every block has (0, 1, 2, 4, 8 or 16: blocks are 16-byte aligned).
+constexpr bool variable_cacheable(size_t size, size_t alignment) {
+  return size <= kVariableCachedMax && alignment <= 16 && ((0x10117u >> alignment) & 1);
+}
+
 // A thread's cache for one VariablePool size class: free blocks below top, the most recently
 // cached just below it, a null word below the first; full when top reaches end. A thread's caches
 // for a pool are an array of these (its table entry's head).
@@ -195,10 +201,7 @@ class MEMF_POOL_API VariablePool {
   // size class; anything else is one call.
   void* allocate(size_t size, size_t alignment = alignof(std::max_align_t)) {
     detail::PoolThreadTable* table = detail::t_pool_table;
-    // alignment 0, 1, 2, 4, 8 or 16: every block is 16-byte aligned
-    if (__builtin_expect(size - 1 < detail::kVariableCachedMax && alignment <= 16 && ((0x10117u >> alignment) & 1) &&
-                             table != nullptr,
-                         1)) {
+    if (__builtin_expect(detail::variable_cacheable(size, alignment) && table != nullptr, 1)) {
       if (auto* caches = static_cast<detail::VariableClassCache*>(table->entries[id_].head.load(std::memory_order_relaxed));
           __builtin_expect(caches != nullptr, 1)) {
         detail::VariableClassCache& cache = caches[detail::variable_class_of(size)];
@@ -221,7 +224,7 @@ class MEMF_POOL_API VariablePool {
     const size_t offset = uintptr_t(ptr) - uintptr_t(base_);
     const size_t granule = (offset >> 4) | (offset << 60);  // misaligned or outside: huge
     detail::PoolThreadTable* table = detail::t_pool_table;
-    if (__builtin_expect(table != nullptr && granule < range_granules_ && size - 1 < detail::kVariableCachedMax, 1)) {
+    if (__builtin_expect(table != nullptr && granule < range_granules_ && size <= detail::kVariableCachedMax, 1)) {
       const unsigned cls = detail::variable_class_of(size);
       const uintptr_t mark = free_key_ ^ uintptr_t(ptr);
       auto* caches = static_cast<detail::VariableClassCache*>(table->entries[id_].head.load(std::memory_order_relaxed));
