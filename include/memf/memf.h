@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <memf/export.h>
 #include <memf/pressure.h>
 
 #ifdef __cplusplus
@@ -23,36 +24,44 @@ typedef struct memf_stats {
 
 /* Fills *stats; returns 0, or -1 if stats is NULL. Exact but for other threads' last few
  * operations on each size class (see docs/tracker.md for the bound). */
-int memf_get_stats(memf_stats* stats);
+MEMF_API int memf_get_stats(memf_stats* stats);
 
 /* Allocations of the calling thread are counted under `name` until the matching pop
  * (scopes nest). Names longer than 47 bytes are cut; at most 254 names, later ones count
  * as "Unknown". */
-void memf_category_push(const char* name);
-void memf_category_pop(void);
+MEMF_API void memf_category_push(const char* name);
+MEMF_API void memf_category_pop(void);
 
-/* Sets the memory limit used by memf_pressure_level / isMemoryPressure; 0 removes it. */
-void memf_set_limit(size_t bytes);
+/* Sets memf's own memory limit (MEMF_LIMIT until then); 0 removes it. The one way to set it:
+ * MemoryTracker::setMemoryLimit and MemoryOptimizer::setMemoryLimit call this. It moves the
+ * pressure levels (memf_pressure_level: moderate from 75% of a limit, critical from 90%, see
+ * <memf/pressure.h>) and, with MEMF_LIMIT_FAIL, bounds what allocations may take. */
+MEMF_API void memf_set_limit(size_t bytes);
 
 /* Returns to the OS what memf can give back without touching live blocks: the calling thread's
  * cache, blocks parked between threads, empty pool slabs, cached huge mappings and mimalloc's
  * free pages. Returns the bytes given back by memf's own pools and mapping cache. */
-size_t memf_release_memory(void);
+MEMF_API size_t memf_release_memory(void);
 
-/* Writes memf's allocator statistics (the MEMF_STATS=1 summary) to file descriptor fd. */
-void memf_print_stats(int fd);
+/* Writes memf's allocator statistics (the MEMF_STATS=1 summary) to file descriptor fd, with
+ * write(2): flush the program's own buffered output to that descriptor first. */
+MEMF_API void memf_print_stats(int fd);
 
 /* Writes the leak report (JSON, as MEMF_REPORT) for the live blocks now; 0 on success,
  * -1 with errno set on failure. */
-int memf_report_write(const char* path);
+MEMF_API int memf_report_write(const char* path);
 
 /* Defragmentation, for programs that can relocate their objects (as Redis does with jemalloc):
  * memf_defrag_hint(p) is 1 when p (a live block) sits in a slab sparser than its size class's
  * average, so moving it would help that slab empty; memf_defrag_move(p) then returns p's new
  * address (contents copied, p freed) or p itself when no better place exists. The caller
  * updates its references; p must not be in use by another thread meanwhile. */
-int memf_defrag_hint(const void* p);
-void* memf_defrag_move(void* p);
+MEMF_API int memf_defrag_hint(const void* p);
+MEMF_API void* memf_defrag_move(void* p) __attribute__((warn_unused_result));
+
+/* Shrinks every live application pool (MemoryPool, VariablePool: memf::shrinkAllPools); the
+ * bytes given back. */
+MEMF_API size_t memf_pools_shrink_all(void);
 
 #ifdef __cplusplus
 }

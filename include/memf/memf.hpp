@@ -23,7 +23,7 @@ struct AllocationInfo {
 
 // The process's allocation tracker. Every allocation that passes through memf is recorded
 // automatically; recordAllocation/recordDeallocation add memory memf does not allocate itself.
-class MemoryTracker {
+class MEMF_API MemoryTracker {
  public:
   static MemoryTracker& getInstance();
 
@@ -44,8 +44,12 @@ class MemoryTracker {
   // threads while it is taken may or may not appear.
   std::vector<AllocationInfo> getActiveAllocations() const;
 
+  // memf's own limit: the same as memf_set_limit (0 removes it).
   void setMemoryLimit(size_t limit);
-  // True when current usage is at or above 80% of the limit.
+  // True when memf's own limit is set and the usage now is at or above the moderate pressure
+  // level's threshold of it (0.75 unless MemoryOptimizer::setThresholds changed it): the moderate
+  // level's start for that one limit, without hysteresis and without the monitor thread (see
+  // <memf/pressure.h>; MemoryOptimizer::getPressureLevel() adds the cgroup, physical memory, PSI).
   bool isMemoryPressure() const;
 
   MemoryTracker(const MemoryTracker&) = delete;
@@ -58,7 +62,8 @@ class MemoryTracker {
 // Counts the calling thread's allocations under `name` for the scope's lifetime.
 class CategoryScope {
  public:
-  explicit CategoryScope(const char* name) { memf_category_push(name); }
+  // [[nodiscard]]: a scope dropped at once (CategoryScope("x");) would end before its work.
+  [[nodiscard]] explicit CategoryScope(const char* name) { memf_category_push(name); }
   ~CategoryScope() { memf_category_pop(); }
   CategoryScope(const CategoryScope&) = delete;
   CategoryScope& operator=(const CategoryScope&) = delete;

@@ -1,4 +1,4 @@
-// memf's application pools: a fixed-size object pool (the seed's MemoryPool), a variable-size
+// memf's application pools: a fixed-size object pool (MemoryPool), a variable-size
 // arena pool, std::pmr adapters for both, and an STL allocator for node containers.
 // See docs/pools.md.
 #pragma once
@@ -9,7 +9,8 @@
 #include <new>
 #include <type_traits>
 
-#define MEMF_POOL_API __attribute__((visibility("default")))
+#include <memf/detail/free_mark.hpp>
+#include <memf/export.h>
 
 namespace memf {
 
@@ -40,11 +41,7 @@ struct PoolThreadTable {
 };
 
 // The calling thread's table; nullptr until its first call that needs it, and after its exit.
-extern __thread PoolThreadTable* t_pool_table __attribute__((tls_model("initial-exec"), visibility("default")));
-
-// A word of a free pool slot, read and written while the program may have stored any type
-// there: may_alias keeps the compiler from reordering it across the program's own stores.
-typedef uintptr_t __attribute__((may_alias)) SlotWord;
+extern __thread PoolThreadTable* t_pool_table __attribute__((tls_model("initial-exec"))) MEMF_API;
 
 // VariablePool's size classes: 16-byte steps up to 1 KiB, then four per doubling; classes up to
 // 4 KiB have per-thread caches.
@@ -84,7 +81,7 @@ struct VariableClassCache {
 // - deallocate() of a pointer this pool did not hand out, or of one already freed, is reported
 //   as one line "memf: error: ..." on stderr and then aborts or is ignored (MEMF_ON_ERROR).
 // - The pool's chunk memory is counted by the tracker under the pool's name.
-class MEMF_POOL_API MemoryPool {
+class MEMF_API MemoryPool {
  public:
   // The pool is named "MemoryPool(<objectSize>)" for the tracker.
   MemoryPool(size_t objectSize, size_t initialCapacity = 64);
@@ -96,14 +93,14 @@ class MEMF_POOL_API MemoryPool {
 
   // Inline: pops the calling thread's cache for the pool (no lock, no atomic read-modify-write);
   // an empty cache, a first call, and pools without a cache are one call.
-  void* allocate() {
+  [[nodiscard]] void* allocate() {
     if (detail::PoolThreadTable* table = detail::t_pool_table; __builtin_expect(table != nullptr, 1)) {
       std::atomic<void*>& top = table->entries[id_].head;
       if (auto** slots = static_cast<void**>(top.load(std::memory_order_relaxed)); __builtin_expect(slots != nullptr, 1)) {
         void* slot = slots[-1];  // null: the word below an empty cache
         if (__builtin_expect(slot != nullptr, 1)) {
           top.store(slots - 1, std::memory_order_relaxed);
-          static_cast<detail::SlotWord*>(slot)[1] = 0;  // no longer marked free
+          detail::clear_free_mark(slot);  // no longer marked free
           return slot;
         }
       }
@@ -121,7 +118,7 @@ class MEMF_POOL_API MemoryPool {
       auto** slots = static_cast<void**>(top.load(std::memory_order_relaxed));
       // A full cache's top is the end of its page; so is a missing one's (null).
       if (__builtin_expect((uintptr_t(slots) & (detail::kCachePageBytes - 1)) != 0, 1)) {
-        static_cast<detail::SlotWord*>(ptr)[1] = free_key_ ^ uintptr_t(ptr);
+        detail::set_free_mark(free_key_, ptr);
         *slots = ptr;
         top.store(slots + 1, std::memory_order_relaxed);
         return;
@@ -148,7 +145,7 @@ class MEMF_POOL_API MemoryPool {
   // pool keep theirs, at most two batches each). Safe to call at any time from any thread.
   void shrink();
 
-  // Extras beyond the seed's interface.
+  // Beyond the basic pool interface.
   size_t getAlignment() const;
   const char* getName() const;
   // Bytes given back by the last shrink() or clear().
@@ -166,12 +163,11 @@ class MEMF_POOL_API MemoryPool {
     const size_t offset = uintptr_t(ptr) - uintptr_t(base_);
     // Rotating the low bits to the top makes misaligned and outside pointers fail one compare.
     const size_t granule = (offset >> granule_shift_) | (offset << ((64 - granule_shift_) & 63));
-    return granule < range_granules_ && states_[granule] != 0 &&
-           static_cast<detail::SlotWord*>(ptr)[1] != (free_key_ ^ uintptr_t(ptr));
+    return granule < range_granules_ && states_[granule] != 0 && !detail::has_free_mark(free_key_, ptr);
   }
 
   // Read by the inline paths; set by the constructor. A free slot's second word holds its free
-  // mark, free_key_ ^ its address; the state byte of a granule is non-zero where a slot that has
+  // mark (detail/free_mark.hpp); the state byte of a granule is non-zero where a slot that has
   // been handed out at least once (since its chunk was taken) starts.
   char* base_;
   const uint8_t* states_;
@@ -187,7 +183,7 @@ class MEMF_POOL_API MemoryPool {
 // (alignment up to 16) go through per-thread caches without a lock, as in MemoryPool; larger
 // ones take the pool's lock. Misuse (foreign pointer, double free, a size from another size
 // class) is reported like MemoryPool's.
-class MEMF_POOL_API VariablePool {
+class MEMF_API VariablePool {
  public:
   // initialChunk: bytes of the first chunk (rounded up to 64 KiB); later chunks double up to
   // 4 MiB. Blocks above 256 KiB get a mapping of their own.
@@ -199,7 +195,7 @@ class MEMF_POOL_API VariablePool {
   // alignment: a power of two up to 4096 (16 is the minimum every block gets).
   // Inline: a block of up to 4 KiB (alignment up to 16) pops the calling thread's cache for its
   // size class; anything else is one call.
-  void* allocate(size_t size, size_t alignment = alignof(std::max_align_t)) {
+  [[nodiscard]] void* allocate(size_t size, size_t alignment = alignof(std::max_align_t)) {
     detail::PoolThreadTable* table = detail::t_pool_table;
     if (__builtin_expect(detail::variable_cacheable(size, alignment) && table != nullptr, 1)) {
       if (auto* caches = static_cast<detail::VariableClassCache*>(table->entries[id_].head.load(std::memory_order_relaxed));
@@ -208,7 +204,7 @@ class MEMF_POOL_API VariablePool {
         void** top = cache.top.load(std::memory_order_relaxed);
         if (void* block = top[-1]; __builtin_expect(block != nullptr, 1)) {  // null: an empty cache
           cache.top.store(top - 1, std::memory_order_relaxed);
-          static_cast<detail::SlotWord*>(block)[1] = 0;  // no longer marked free
+          detail::clear_free_mark(block);  // no longer marked free
           return block;
         }
       }
@@ -226,13 +222,12 @@ class MEMF_POOL_API VariablePool {
     detail::PoolThreadTable* table = detail::t_pool_table;
     if (__builtin_expect(table != nullptr && granule < range_granules_ && size <= detail::kVariableCachedMax, 1)) {
       const unsigned cls = detail::variable_class_of(size);
-      const uintptr_t mark = free_key_ ^ uintptr_t(ptr);
       auto* caches = static_cast<detail::VariableClassCache*>(table->entries[id_].head.load(std::memory_order_relaxed));
-      if (__builtin_expect(caches != nullptr && states_[granule] == cls + 1 && static_cast<detail::SlotWord*>(ptr)[1] != mark, 1)) {
+      if (__builtin_expect(caches != nullptr && states_[granule] == cls + 1 && !detail::has_free_mark(free_key_, ptr), 1)) {
         detail::VariableClassCache& cache = caches[cls];
         void** top = cache.top.load(std::memory_order_relaxed);
         if (__builtin_expect(top != cache.end, 1)) {
-          static_cast<detail::SlotWord*>(ptr)[1] = mark;
+          detail::set_free_mark(free_key_, ptr);
           *top = ptr;
           cache.top.store(top + 1, std::memory_order_relaxed);
           return;
@@ -265,7 +260,7 @@ class MEMF_POOL_API VariablePool {
   void deallocateSlow(void* ptr, size_t size);
 
   // Read by the inline paths; set by the constructor. A free block's second word holds its free
-  // mark, free_key_ ^ its address; a granule's state byte is the class + 1 of the block that
+  // mark (detail/free_mark.hpp); a granule's state byte is the class + 1 of the block that
   // starts there, once carved.
   char* base_;
   const uint8_t* states_;
@@ -277,11 +272,11 @@ class MEMF_POOL_API VariablePool {
 
 // Shrinks every live pool (MemoryPool and VariablePool); the bytes given back. The memory
 // optimizer calls it under pressure; applications may call it too.
-MEMF_POOL_API size_t shrinkAllPools();
+MEMF_API size_t shrinkAllPools();
 
 // A MemoryPool as a std::pmr::memory_resource: requests that fit a slot (size and alignment) come
 // from the pool, others from upstream.
-class MEMF_POOL_API MemoryPoolResource : public std::pmr::memory_resource {
+class MEMF_API MemoryPoolResource : public std::pmr::memory_resource {
  public:
   explicit MemoryPoolResource(MemoryPool& pool,
                               std::pmr::memory_resource* upstream = std::pmr::get_default_resource())
@@ -311,7 +306,7 @@ class MEMF_POOL_API MemoryPoolResource : public std::pmr::memory_resource {
 };
 
 // A VariablePool as a std::pmr::memory_resource (alignments above 4096 throw std::bad_alloc).
-class MEMF_POOL_API VariablePoolResource : public std::pmr::memory_resource {
+class MEMF_API VariablePoolResource : public std::pmr::memory_resource {
  public:
   explicit VariablePoolResource(VariablePool& pool) : pool_(pool) {}
   VariablePool& pool() const { return pool_; }
@@ -332,7 +327,7 @@ namespace detail {
 // The process-wide pool PoolAllocator uses for objects of `size` bytes (size <= 1024), named
 // "PoolAllocator(<size>)". Created on first use and never destroyed, so containers that outlive
 // main() stay valid.
-MEMF_POOL_API MemoryPool& shared_node_pool(size_t size);
+MEMF_API MemoryPool& shared_node_pool(size_t size);
 constexpr size_t kSharedNodePoolMax = 1024;
 }  // namespace detail
 
@@ -349,7 +344,7 @@ class PoolAllocator {
   template <class U>
   PoolAllocator(const PoolAllocator<U>&) noexcept {}
 
-  T* allocate(size_t n) {
+  [[nodiscard]] T* allocate(size_t n) {
     if (n == 1 && pooled()) return static_cast<T*>(pool().allocate());
     if (n > size_t(-1) / sizeof(T)) throw std::bad_array_new_length();
     return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(alignof(T))));
@@ -374,7 +369,4 @@ class PoolAllocator {
 
 }  // namespace memf
 
-extern "C" {
-// C spelling of memf::shrinkAllPools().
-MEMF_POOL_API size_t memf_pools_shrink_all(void);
-}
+// C spelling: memf_pools_shrink_all() in <memf/memf.h>.

@@ -6,39 +6,50 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <memf/export.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* Levels. Each limit memf finds gives a fraction used: its own (memf_set_limit / MEMF_LIMIT,
+ * against memf's live bytes), the memory cgroup's and physical memory's (against resident
+ * memory). The level follows the largest fraction: moderate from 0.75 of a limit, critical from
+ * 0.90, each ending 0.05 below its start (MemoryOptimizer::setThresholds moves these); PSI
+ * stalls can raise it further. A monitor thread evaluates it.
+ *
+ * MemoryTracker::isMemoryPressure() is the moderate threshold applied to memf's own limit alone,
+ * on the exact usage now: true when a limit is set and current usage >= moderate * limit. It
+ * starts no thread and has no hysteresis; memf_pressure_level() is the full picture. */
 enum { MEMF_PRESSURE_NONE = 0, MEMF_PRESSURE_MODERATE = 1, MEMF_PRESSURE_CRITICAL = 2 };
 
 /* The current level (starts the monitor thread on first use). */
-int memf_pressure_level(void);
+MEMF_API int memf_pressure_level(void);
 
 /* fn(level, ctx) runs on memf's monitor thread each time the level changes; never inside
  * malloc, never with an allocator lock held. Returns an id > 0, or -1 (no room, fn NULL). */
-int memf_on_pressure(void (*fn)(int level, void* ctx), void* ctx);
+MEMF_API int memf_on_pressure(void (*fn)(int level, void* ctx), void* ctx);
 /* After it returns, fn is not running and will not run again (called from fn itself: will not
  * run again). Returns 0, or -1 for an unknown id. */
-int memf_off_pressure(int id);
+MEMF_API int memf_off_pressure(int id);
 
 /* A cache the optimizer may shrink under pressure: evict(bytes_wanted, ctx) frees about that
  * much and returns the bytes it freed. Lower priority is evicted first. evict may run on any
  * thread, also inside an allocation made by a thread that holds the cache's own lock: take that
  * lock with a try-lock and return 0 when it is busy. Returns an id > 0, or -1. */
-int memf_cache_register(const char* name, size_t (*evict)(size_t bytes_wanted, void* ctx), void* ctx, int priority);
+MEMF_API int memf_cache_register(const char* name, size_t (*evict)(size_t bytes_wanted, void* ctx), void* ctx, int priority);
 /* After it returns, evict is not running and will not be called again. 0, or -1 if unknown. */
-int memf_cache_unregister(int id);
+MEMF_API int memf_cache_unregister(int id);
 
 /* Runs the optimizer now until `bytes_wanted` bytes are freed (SIZE_MAX: every step, every
  * cache asked for everything); returns the bytes freed. */
-size_t memf_optimize(size_t bytes_wanted);
+MEMF_API size_t memf_optimize(size_t bytes_wanted);
 
 /* What an allocation past memf_set_limit / MEMF_LIMIT does after the optimizer ran:
  * MEMF_LIMIT_WARN (default; one warning line per excursion) or MEMF_LIMIT_FAIL (NULL with
  * ENOMEM, std::bad_alloc). Returns 0, or -1 for another value. */
 enum { MEMF_LIMIT_WARN = 0, MEMF_LIMIT_FAIL = 1 };
-int memf_set_limit_action(int action);
+MEMF_API int memf_set_limit_action(int action);
 
 typedef struct memf_pressure_info {
   int level;
@@ -56,7 +67,7 @@ typedef struct memf_pressure_info {
                                 mi_collect, shrink pools, evict caches, return evicted */
 } memf_pressure_info;
 /* Fills *info; 0, or -1 if info is NULL. */
-int memf_pressure_info_get(memf_pressure_info* info);
+MEMF_API int memf_pressure_info_get(memf_pressure_info* info);
 
 /* Fragmentation of memf's pools, per size class with slabs: committed bytes (slabs assigned to
  * the class) against the bytes the program holds. */
@@ -72,7 +83,7 @@ typedef struct memf_class_fragmentation {
 /* Fills up to capacity entries, classes with slabs only, smallest first; returns how many such
  * classes there are. *empty_slab_bytes (if not NULL): empty slabs still committed. Figures of
  * other threads lag their last few operations (see docs/tracker.md). */
-size_t memf_fragmentation(memf_class_fragmentation* out, size_t capacity, uint64_t* empty_slab_bytes);
+MEMF_API size_t memf_fragmentation(memf_class_fragmentation* out, size_t capacity, uint64_t* empty_slab_bytes);
 
 #ifdef __cplusplus
 }

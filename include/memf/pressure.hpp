@@ -26,10 +26,11 @@ enum class PressureLevel : int { None = MEMF_PRESSURE_NONE, Moderate = MEMF_PRES
 // Calls fn(level) on memf's monitor thread at every level change while the token lives. The
 // destructor (or reset) returns only when fn is not running, so fn may use what the token's
 // owner owns.
-class PressureSubscription {
+// [[nodiscard]]: a subscription dropped at once ends at once.
+class [[nodiscard]] PressureSubscription {
  public:
   PressureSubscription() = default;
-  explicit PressureSubscription(std::function<void(PressureLevel)> fn) : holder_(new Holder{std::move(fn)}) {
+  [[nodiscard]] explicit PressureSubscription(std::function<void(PressureLevel)> fn) : holder_(new Holder{std::move(fn)}) {
     id_ = memf_on_pressure(&trampoline, holder_.get());
     if (id_ < 0) holder_.reset();
   }
@@ -81,7 +82,7 @@ struct OptimizationReport {
 };
 
 // The process's pressure handling: levels, limits, the optimizer and its triggers.
-class MemoryOptimizer {
+class MEMF_API MemoryOptimizer {
  public:
   enum class LimitAction { Warn = MEMF_LIMIT_WARN, Fail = MEMF_LIMIT_FAIL };
 
@@ -92,7 +93,7 @@ class MemoryOptimizer {
   // The smallest of memf's own limit, the cgroup's and physical memory (0 = none found).
   size_t getEffectiveLimit() const;
 
-  // memf's own limit (as MemoryTracker::setMemoryLimit / memf_set_limit); 0 removes it.
+  // memf's own limit: the same as memf_set_limit (0 removes it).
   void setMemoryLimit(size_t bytes);
   void setLimitAction(LimitAction action);
   // Fractions of a limit where moderate and critical start, and how far below its start a
@@ -105,7 +106,10 @@ class MemoryOptimizer {
   // The last run, whatever triggered it (level rise, growth at critical, hard limit, manual).
   OptimizationReport getLastReport() const;
 
-  PressureSubscription onPressure(std::function<void(PressureLevel)> fn) { return PressureSubscription(std::move(fn)); }
+  // The subscription lasts while the returned token lives.
+  [[nodiscard]] PressureSubscription onPressure(std::function<void(PressureLevel)> fn) {
+    return PressureSubscription(std::move(fn));
+  }
 
   // Per size class with slabs: committed bytes against the bytes the program holds.
   std::vector<memf_class_fragmentation> getFragmentation() const;
@@ -118,7 +122,7 @@ class MemoryOptimizer {
   // when that would not help). The caller updates its references.
   static bool defragHint(const void* p) { return memf_defrag_hint(p) != 0; }
   template <typename T>
-  static T* defragMove(T* p) {
+  [[nodiscard]] static T* defragMove(T* p) {
     return static_cast<T*>(memf_defrag_move(const_cast<void*>(static_cast<const void*>(p))));
   }
 

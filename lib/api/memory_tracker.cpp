@@ -1,4 +1,4 @@
-// memf::MemoryTracker (include/memf/memf.hpp): the seed's tracker interface over the engine's
+// memf::MemoryTracker (include/memf/memf.hpp): the tracker's interface over the engine's
 // automatic records, plus records of memory memf does not allocate itself.
 #include <memf/memf.hpp>
 
@@ -6,12 +6,13 @@
 
 #include <mutex>
 
+#include "accounting.hpp"
+#include "compiler.hpp"
 #include "engine.hpp"
 #include "heap_walk.hpp"
-#include "platform.hpp"
+#include "limit.hpp"
+#include "os.hpp"
 #include "tracker.hpp"
-
-#define MEMF_API_CXX __attribute__((visibility("default")))
 
 namespace memf {
 namespace {
@@ -52,12 +53,12 @@ bool count_only(const LiveBlock&, void*) { return true; }
 
 }  // namespace
 
-MEMF_API_CXX MemoryTracker& MemoryTracker::getInstance() {
+MemoryTracker& MemoryTracker::getInstance() {
   static MemoryTracker* instance = new MemoryTracker();
   return *instance;
 }
 
-MEMF_API_CXX void MemoryTracker::recordAllocation(void* ptr, size_t size, const char* category) {
+void MemoryTracker::recordAllocation(void* ptr, size_t size, const char* category) {
   if (!ptr || engine_owns(ptr)) return;
   const uint8_t tag = category_intern(category ? category : "Unknown");
   std::lock_guard<std::mutex> guard(external_mutex());
@@ -68,7 +69,7 @@ MEMF_API_CXX void MemoryTracker::recordAllocation(void* ptr, size_t size, const 
   note_usage(process_stats().current_bytes);
 }
 
-MEMF_API_CXX void MemoryTracker::recordDeallocation(void* ptr) {
+void MemoryTracker::recordDeallocation(void* ptr) {
   std::lock_guard<std::mutex> guard(external_mutex());
   auto it = external_records().find(ptr);
   if (it == external_records().end()) return;
@@ -76,12 +77,12 @@ MEMF_API_CXX void MemoryTracker::recordDeallocation(void* ptr) {
   external_records().erase(it);
 }
 
-MEMF_API_CXX size_t MemoryTracker::getTotalAllocated() const { return process_stats().total_allocated_bytes; }
-MEMF_API_CXX size_t MemoryTracker::getTotalDeallocated() const { return process_stats().total_freed_bytes; }
-MEMF_API_CXX size_t MemoryTracker::getCurrentUsage() const { return process_stats().current_bytes; }
-MEMF_API_CXX size_t MemoryTracker::getPeakUsage() const { return process_stats().peak_bytes; }
+size_t MemoryTracker::getTotalAllocated() const { return process_stats().total_allocated_bytes; }
+size_t MemoryTracker::getTotalDeallocated() const { return process_stats().total_freed_bytes; }
+size_t MemoryTracker::getCurrentUsage() const { return process_stats().current_bytes; }
+size_t MemoryTracker::getPeakUsage() const { return process_stats().peak_bytes; }
 
-MEMF_API_CXX std::unordered_map<std::string, size_t> MemoryTracker::getUsageByCategory() const {
+std::unordered_map<std::string, size_t> MemoryTracker::getUsageByCategory() const {
   CategoryUsage usage[kMaxCategories];
   const size_t count = category_snapshot(usage, kMaxCategories);
   std::unordered_map<std::string, size_t> result;
@@ -89,7 +90,7 @@ MEMF_API_CXX std::unordered_map<std::string, size_t> MemoryTracker::getUsageByCa
   return result;
 }
 
-MEMF_API_CXX std::vector<AllocationInfo> MemoryTracker::getActiveAllocations() const {
+std::vector<AllocationInfo> MemoryTracker::getActiveAllocations() const {
   BlockBuffer buffer;
   for (size_t attempt = 0; attempt < 4; ++attempt) {
     // Room for what is live now plus what other threads may add meanwhile.
@@ -121,11 +122,8 @@ MEMF_API_CXX std::vector<AllocationInfo> MemoryTracker::getActiveAllocations() c
   return result;
 }
 
-MEMF_API_CXX void MemoryTracker::setMemoryLimit(size_t limit) { set_memory_limit(limit); }
+void MemoryTracker::setMemoryLimit(size_t limit) { apply_memory_limit(limit); }
 
-MEMF_API_CXX bool MemoryTracker::isMemoryPressure() const {
-  const uint64_t limit = memory_limit();
-  return limit != 0 && process_stats().current_bytes >= limit / 5 * 4;
-}
+bool MemoryTracker::isMemoryPressure() const { return own_limit_pressure(); }
 
 }  // namespace memf

@@ -1,6 +1,5 @@
 #include "config.hpp"
 
-#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -8,8 +7,10 @@
 
 #include <fmt/format.h>
 
-#include "platform.hpp"
-#include "size_classes.hpp"
+#include "auxv.hpp"
+#include "init_order.hpp"
+#include "os.hpp"
+#include "spin_lock.hpp"
 
 namespace memf {
 
@@ -135,13 +136,13 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
     } else if (is("MEMF_LIMIT_ACTION")) {
       // Read and checked by the optimizer (lib/optimizer.cpp).
     } else if (is("MEMF_POOL_LIMIT")) {
-      if (parse_size(value, &size) && size >= 16 && size <= kMaxPoolSize) config.pool_limit = size;
-      else warn("memf: warning: MEMF_POOL_LIMIT={} is not a size from 16 to {}; using {}", value, kMaxPoolSize, config.pool_limit);
+      if (parse_size(value, &size) && size >= 16 && size <= kMaxPoolLimit) config.pool_limit = size;
+      else warn("memf: warning: MEMF_POOL_LIMIT={} is not a size from 16 to {}; using {}", value, kMaxPoolLimit, config.pool_limit);
     } else if (is("MEMF_PURGE_DELAY")) {
       if (parse_unsigned(value, &number) && number <= 3600000) config.purge_delay_ms = number;
       else warn("memf: warning: MEMF_PURGE_DELAY={} is not a number of milliseconds (0..3600000); using {}", value, config.purge_delay_ms);
     } else if (is("MEMF_HUGE_THRESHOLD")) {
-      if (parse_size(value, &size) && size >= kMaxPoolSize && size <= (size_t(1) << 40)) config.huge_threshold = size;
+      if (parse_size(value, &size) && size >= kMaxPoolLimit && size <= (size_t(1) << 40)) config.huge_threshold = size;
       else warn("memf: warning: MEMF_HUGE_THRESHOLD={} is not a size from 8K to 1T; using {}", value, config.huge_threshold);
     } else if (is("MEMF_HUGE_CACHE")) {
       if (parse_size(value, &size)) config.huge_cache_bytes = size;
@@ -195,9 +196,14 @@ void load_config() {
   LockGuard guard(lock);
   if (g_loaded.load(std::memory_order_relaxed)) return;
   Config fresh = default_config();
-  parse_config(fresh, environ, getauxval(AT_SECURE) != 0, stderr_sink, nullptr);
+  parse_config(fresh, environ, auxv::secure_execution(), stderr_sink, nullptr);
   g_config = fresh;
   g_loaded.store(true, std::memory_order_release);
 }
+
+namespace {
+// The environment is readable now, even if malloc ran earlier (without it).
+__attribute__((constructor(MEMF_INIT_CONFIG))) void load_config_at_start() { load_config(); }
+}  // namespace
 
 }  // namespace memf

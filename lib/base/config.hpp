@@ -3,13 +3,16 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "platform.hpp"
+#include "compiler.hpp"
 
 #ifndef MEMF_POOL_LIMIT_DEFAULT
 #define MEMF_POOL_LIMIT_DEFAULT 8192
 #endif
 
 namespace memf {
+
+// MEMF_POOL_LIMIT's range: the largest request the pools can serve (their largest size class).
+constexpr size_t kMaxPoolLimit = 8192;
 
 enum class OnError : uint8_t { kAbort, kReport };
 enum class StacksMode : uint8_t { kOff, kSampled, kAll };
@@ -63,6 +66,8 @@ bool parse_size(const char* text, size_t* out);
 extern Config g_config MEMF_HIDDEN;
 inline const Config& config() { return g_config; }
 // Reads the environment (once it is available) and warns on stderr; later calls do nothing.
+// Called by the first allocation and by a constructor (base/init_order.hpp), whichever finds
+// environ set first.
 void load_config();
 
 }  // namespace memf

@@ -1,68 +1,45 @@
-#include "errors.hpp"
-
-#include <cstdlib>
+#include "bad_pointer.hpp"
 
 #include <fmt/format.h>
 
-#include "config.hpp"
-#include "platform.hpp"
 #include "pool_arena.hpp"
 
 namespace memf {
+namespace {
 
-BadPointer classify_pool_pointer(const void* pointer, BadPointerDetail* detail) {
+// The core's report for pointer, with the block's description written into block.
+MisuseReport describe(const char* operation, const void* pointer, char (&block)[48]) {
+  const BadPointer bad = classify_bad_pointer(pointer);
+  auto written = fmt::format_to_n(block, sizeof(block) - 1, "size class {} B", bad.class_size);
+  *written.out = '\0';
+  const char* owner = bad.kind == Misuse::kForeign ? "memf" : "memf's pools";
+  return MisuseReport{bad.kind, operation, pointer, bad.block_start, 0, block, "block", owner};
+}
+
+}  // namespace
+
+BadPointer classify_bad_pointer(const void* pointer) {
+  if (!pool_contains(pointer)) return {Misuse::kForeign, 0, nullptr};
   const SlabMeta* slab = slab_of(pointer);
-  if (slab->list == kSlabUnused || slab->list == kSlabEmpty || slab->list == kSlabPurged) return BadPointer::kNotAllocated;
+  if (slab->list == kSlabUnused || slab->list == kSlabEmpty || slab->list == kSlabPurged) return {Misuse::kNotLive, 0, nullptr};
   const size_t size = kSizeClasses[g_pool.slab_classes[slab_index(pointer)]].size;
-  detail->class_size = size;
   const size_t offset = pool_offset(pointer) & (kSlabSize - 1);
   const size_t slot = offset / size;
-  if (slot >= slab->capacity) return BadPointer::kNotAllocated;
+  if (slot >= slab->capacity) return {Misuse::kNotLive, size, nullptr};
   const char* start = slab_data(slab) + slot * size;
-  if (start != pointer) {
-    // An interior pointer of a free block is a bad pointer too; name the block all the same.
-    detail->block_start = start;
-    return BadPointer::kInteriorPointer;
-  }
-  return BadPointer::kDoubleFree;
+  // An interior pointer of a free block is a bad pointer too; name the block all the same.
+  if (start != pointer) return {Misuse::kInterior, size, start};
+  return {Misuse::kDoubleFree, size, nullptr};
 }
 
-size_t format_bad_pointer(char* buffer, size_t capacity, const char* operation, const void* pointer, BadPointer kind,
-                          const BadPointerDetail& detail) {
-  fmt::format_to_n_result<char*> result{};
-  const uintptr_t address = uintptr_t(pointer);
-  switch (kind) {
-    case BadPointer::kDoubleFree:
-      result = fmt::format_to_n(buffer, capacity, "memf: error: double free of {:#x} (size class {} B) in {}()", address,
-                                detail.class_size, operation);
-      break;
-    case BadPointer::kInteriorPointer:
-      result = fmt::format_to_n(buffer, capacity,
-                                "memf: error: invalid pointer {:#x} in {}(): {} bytes into the block at {:#x} "
-                                "(size class {} B)",
-                                address, operation, address - uintptr_t(detail.block_start),
-                                uintptr_t(detail.block_start), detail.class_size);
-      break;
-    case BadPointer::kNotAllocated:
-      result = fmt::format_to_n(buffer, capacity,
-                                "memf: error: invalid pointer {:#x} in {}(): no live block there in memf's pools",
-                                address, operation);
-      break;
-    case BadPointer::kForeign:
-      result = fmt::format_to_n(buffer, capacity,
-                                "memf: error: invalid pointer {:#x} in {}(): not allocated by memf", address, operation);
-      break;
-  }
-  return result.size < capacity ? result.size : capacity;
+size_t format_bad_pointer(char* buffer, size_t capacity, const char* operation, const void* pointer) {
+  char block[48];
+  return format_misuse(buffer, capacity, describe(operation, pointer, block));
 }
 
-void report_bad_pointer(const char* operation, const void* pointer, BadPointer kind, const BadPointerDetail& detail) {
-  char line[320];
-  size_t length = format_bad_pointer(line, sizeof(line) - 48, operation, pointer, kind, detail);
-  const bool abort_now = config().on_error == OnError::kAbort;
-  auto tail = fmt::format_to_n(line + length, 40, "{}\n", abort_now ? "; aborting (MEMF_ON_ERROR=abort)" : "; ignored");
-  os::write_stderr(line, length + tail.size);
-  if (abort_now) abort();
+void report_bad_pointer(const char* operation, const void* pointer) {
+  char block[48];
+  report_misuse(describe(operation, pointer, block));
 }
 
 }  // namespace memf

@@ -1,30 +1,30 @@
-// Reports misuse of the allocator (double free, interior or foreign pointers) as one line on
-// stderr, then aborts or carries on as MEMF_ON_ERROR says. The heap is left as it was.
+// What a pointer is that free(), realloc() or malloc_usable_size() cannot accept, and the report
+// of it, in the pool core's words (core/misuse.hpp): one line on stderr, then abort or carry on
+// as MEMF_ON_ERROR says. The heap is left as it was.
 #pragma once
 #include <cstddef>
 
+#include "misuse.hpp"
+
 namespace memf {
 
-enum class BadPointer {
-  kDoubleFree,       // a pool block's start whose state is already free
-  kInteriorPointer,  // inside a pool block, not at its start
-  kNotAllocated,     // inside the pool range where no block is live
-  kForeign,          // outside everything memf handed out
+// The classification of a pointer: the kind, and for pool pointers the block's size class and
+// (kInterior) the block it points into.
+struct BadPointer {
+  Misuse kind;
+  size_t class_size;        // 0 outside the pools
+  const void* block_start;  // kInterior: the enclosing block
 };
 
-struct BadPointerDetail {
-  size_t class_size = 0;             // pool cases: the size class
-  const void* block_start = nullptr;  // kInteriorPointer: the enclosing block
-};
+// A pointer inside the pools' range that failed the free fast path's checks: a double free, an
+// interior pointer, or no live block there. A pointer outside the range that no table knows is
+// kForeign.
+BadPointer classify_bad_pointer(const void* pointer);
 
-// operation: "free", "realloc", "malloc_usable_size", "operator delete", ...
-void report_bad_pointer(const char* operation, const void* pointer, BadPointer kind, const BadPointerDetail& detail);
+// The line the report would write (without the newline); its length.
+size_t format_bad_pointer(char* buffer, size_t capacity, const char* operation, const void* pointer);
 
-// Classifies a pool-range pointer that failed the free fast path's checks.
-BadPointer classify_pool_pointer(const void* pointer, BadPointerDetail* detail);
-
-// Writes the line report_bad_pointer would write (without the newline); its length.
-size_t format_bad_pointer(char* buffer, size_t capacity, const char* operation, const void* pointer, BadPointer kind,
-                          const BadPointerDetail& detail);
+// operation: "free", "realloc", "malloc_usable_size", ...
+void report_bad_pointer(const char* operation, const void* pointer);
 
 }  // namespace memf

@@ -4,45 +4,21 @@ namespace memf {
 
 constinit CentralClass g_central[kNumClasses];
 
-namespace {
-
-void partial_push(CentralClass& central, SlabMeta* slab) {
-  slab->list = kSlabPartial;
-  slab->prev = nullptr;
-  slab->next = central.partial;
-  if (central.partial) central.partial->prev = slab;
-  central.partial = slab;
-}
-
-void partial_unlink(CentralClass& central, SlabMeta* slab) {
-  if (slab->prev) slab->prev->next = slab->next;
-  else central.partial = slab->next;
-  if (slab->next) slab->next->prev = slab->prev;
-  slab->prev = slab->next = nullptr;
-  slab->list = kSlabInUse;
-}
-
-}  // namespace
-
 FreeBlock* central_pop_batch(unsigned cls) {
   CentralClass& central = g_central[cls];
-  if (central.transfer_batches.load(std::memory_order_relaxed) == 0) return nullptr;
+  if (central.transfer.empty()) return nullptr;
   LockGuard guard(central.transfer_lock);
-  const uint32_t batches = central.transfer_batches.load(std::memory_order_relaxed);
-  if (batches == 0) return nullptr;
-  central.transfer_batches.store(batches - 1, std::memory_order_relaxed);
-  return central.transfer[batches - 1];
+  void* first = nullptr;
+  central.transfer.pop(central.transfer_storage, &first);
+  return static_cast<FreeBlock*>(first);
 }
 
 bool central_push_batch(unsigned cls, FreeBlock* first) {
   CentralClass& central = g_central[cls];
-  if (central.transfer_batches.load(std::memory_order_relaxed) >= kMaxTransferBatches) return false;
+  if (central.transfer.full()) return false;
   LockGuard guard(central.transfer_lock);
-  const uint32_t batches = central.transfer_batches.load(std::memory_order_relaxed);
-  if (batches >= kMaxTransferBatches) return false;
-  central.transfer[batches] = first;
-  central.transfer_batches.store(batches + 1, std::memory_order_relaxed);
-  return true;
+  void* batch = first;
+  return central.transfer.push(central.transfer_storage, &batch);
 }
 
 unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
@@ -53,16 +29,18 @@ unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
   unsigned got = 0;
   LockGuard guard(central.lock);
   while (got < wanted) {
-    SlabMeta* slab = central.partial;
-    if (!slab) {
+    SlabMeta* slab;
+    if (!central.partial.empty()) {
+      slab = &g_pool.slabs[central.partial.head()];
+    } else {
       slab = slab_acquire(cls);
       if (!slab) break;
-      partial_push(central, slab);
+      central.partial.push_front(g_pool.slabs, slab_number(slab));
     }
     unsigned before = got;
-    while (got < wanted && slab->free_list) {
-      FreeBlock* block = slab->free_list;
-      slab->free_list = block->next;
+    while (got < wanted && slab->free) {
+      FreeBlock* block = slab->free;
+      slab->free = block->next;
       *tail = block;
       tail = &block->next;
       ++got;
@@ -83,7 +61,7 @@ unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
       got += carve;
     }
     slab->used += got - before;
-    if (!slab->free_list && slab->carved == slab->capacity) partial_unlink(central, slab);
+    if (!slab->free && slab->carved == slab->capacity) central.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
   }
   *tail = nullptr;
   *chain = head;
@@ -97,11 +75,11 @@ void central_return(unsigned cls, FreeBlock* chain, unsigned count) {
     FreeBlock* block = chain;
     chain = chain->next;
     SlabMeta* slab = slab_of(block);
-    block->next = slab->free_list;
-    slab->free_list = block;
-    if (slab->list == kSlabInUse) partial_push(central, slab);
+    block->next = slab->free;
+    slab->free = block;
+    if (slab->list == kSlabFull) central.partial.push_front(g_pool.slabs, slab_number(slab));
     if (--slab->used == 0) {
-      partial_unlink(central, slab);
+      central.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
       slab_release(slab);
     }
   }
@@ -111,15 +89,16 @@ FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {
   CentralClass& central = g_central[cls];
   LockGuard guard(central.lock);
   SlabMeta* best = nullptr;
-  for (SlabMeta* slab = central.partial; slab; slab = slab->next) {
-    if (slab == avoid || !slab->free_list) continue;
+  for (uint32_t i = central.partial.head(); i != kNoSlab; i = g_pool.slabs[i].next) {
+    SlabMeta* slab = &g_pool.slabs[i];
+    if (slab == avoid || !slab->free) continue;
     if (!best || slab->used > best->used) best = slab;
   }
   if (!best || best->used <= avoid->used) return nullptr;
-  FreeBlock* block = best->free_list;
-  best->free_list = block->next;
+  FreeBlock* block = best->free;
+  best->free = block->next;
   ++best->used;
-  if (!best->free_list && best->carved == best->capacity) partial_unlink(central, best);
+  if (!best->free && best->carved == best->capacity) central.partial.remove(g_pool.slabs, slab_number(best), kSlabFull);
   block->next = nullptr;
   return block;
 }
@@ -129,8 +108,8 @@ bool central_slab_is_sparse(unsigned cls, const SlabMeta* slab) {
   LockGuard guard(central.lock);
   if (slab->list != kSlabPartial) return false;  // full slabs are not worth emptying
   uint64_t used = 0, slabs = 0;
-  for (SlabMeta* partial = central.partial; partial; partial = partial->next) {
-    used += partial->used;
+  for (uint32_t i = central.partial.head(); i != kNoSlab; i = g_pool.slabs[i].next) {
+    used += g_pool.slabs[i].used;
     ++slabs;
   }
   // Sparser than the average partial slab, and some other slab can take the block.
@@ -172,9 +151,9 @@ size_t central_flush_transfers() {
 CentralClassStats central_stats(unsigned cls) {
   CentralClass& central = g_central[cls];
   CentralClassStats stats{};
-  stats.transfer_blocks = size_t(central.transfer_batches.load(std::memory_order_relaxed)) * kSizeClasses[cls].batch;
+  stats.transfer_blocks = size_t(central.transfer.count()) * kSizeClasses[cls].batch;
   LockGuard guard(central.lock);
-  for (SlabMeta* slab = central.partial; slab; slab = slab->next) ++stats.partial_slabs;
+  stats.partial_slabs = central.partial.size();
   return stats;
 }
 

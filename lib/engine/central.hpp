@@ -4,28 +4,29 @@
 // whole and popped whole by the next refill, so producer->consumer traffic never touches slab
 // metadata), and below it the class's slabs, reached under the class's lock, where blocks are
 // carved and returned and empty slabs are detected. No lock is shared between size classes.
-// (A batch's blocks are linked through their first words; the second holds each block's free
-// mark, so the stack keeps its batches in an array rather than linking them through the blocks.)
+// The stack is the core's batch shelf (core/batch_shelf.hpp) one word wide: a batch's blocks are
+// linked through their first words (the second holds each block's free mark), and the shelf
+// keeps each batch's first block.
 #pragma once
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 
-#include "platform.hpp"
+#include "batch_shelf.hpp"
 #include "pool_arena.hpp"
 #include "size_classes.hpp"
+#include "slab_list.hpp"
+#include "spin_lock.hpp"
 
 namespace memf {
 
-constexpr uint32_t kMaxTransferBatches = 16;
-
 struct alignas(64) CentralClass {
   SpinLock transfer_lock;  // a leaf: nothing else is locked while it is held
-  // Written under transfer_lock; read without it as a hint (empty or full) and for statistics.
-  std::atomic<uint32_t> transfer_batches{0};
-  FreeBlock* transfer[kMaxTransferBatches] = {};  // first blocks of the batches, [0, transfer_batches)
+  // Under transfer_lock; its count is read without it as a hint (empty or full) and for statistics.
+  BatchShelf transfer{1, kShelfBatches};
+  void* transfer_storage[kShelfBatches] = {};  // the shelf's words: each batch's first block
   alignas(64) SpinLock lock;
-  SlabMeta* partial = nullptr;  // slabs with free or uncarved slots, doubly linked
+  SlabList<SlabMeta> partial{kSlabPartial};  // slabs with free or uncarved slots
 };
 
 extern CentralClass g_central[kNumClasses];

@@ -7,10 +7,12 @@
 #include <cstdint>
 #include <new>
 
+#include "compiler.hpp"
 #include "config.hpp"
-#include "platform.hpp"
+#include "free_mark.hpp"
 #include "pool_arena.hpp"
 #include "size_classes.hpp"
+#include "stack_origin.hpp"
 #include "thread_cache.hpp"
 
 namespace memf {
@@ -95,19 +97,15 @@ void* engine_new_nothrow(size_t size) noexcept;
 void* engine_new_aligned(size_t size, size_t alignment);
 void* engine_new_aligned_nothrow(size_t size, size_t alignment) noexcept;
 
-// Gives back to the OS what can be given without touching live blocks: this thread's cache,
-// the transfer batches, empty slabs, cached mappings and mimalloc's free pages. Bytes released.
-size_t engine_release_memory();
-
 // Whether memf owns p as a live block (pool or large).
 bool engine_owns(const void* p);
 
-// Defragmentation (the technique Redis uses with jemalloc's hint): a live pool block whose slab
-// is sparser than its class's average is worth moving; moving it takes a block of the same class
-// from the fullest other slab, copies the contents, tag and records, and frees the old block
-// straight to its slab, so sparse slabs empty and their pages can be returned.
-bool engine_defrag_hint(const void* p);
-// Returns the block's new address, or p when it is not worth moving (or cannot be moved).
-void* engine_defrag_move(void* p);
+// Recording every allocation (the leak checker's mode): from now on each allocation takes the
+// slow path, which keeps its requested size and a stack id in the block's record (slot records
+// for pool blocks, the large table otherwise). stack_hook gives the id of the stack starting at
+// origin (0 for none): it is the track layer's (track/allocation_stacks.hpp); it runs inside
+// malloc, so it must not allocate. False (nothing changed) when the records cannot be kept.
+using StackHook = uint32_t (*)(const StackOrigin& origin, size_t size);
+bool engine_record_every_allocation(StackHook stack_hook);
 
 }  // namespace memf

@@ -34,7 +34,7 @@ __attribute__((no_sanitize("thread"))) size_t heap_walk(LiveBlockVisitor visit, 
   const size_t slabs = g_pool.usable_bytes ? pool_slabs_touched() : 0;
   for (size_t index = 0; index < slabs; ++index) {
     const SlabMeta& slab = g_pool.slabs[index];
-    if (slab.list != kSlabInUse && slab.list != kSlabPartial) continue;
+    if (slab.list != kSlabFull && slab.list != kSlabPartial) continue;
     const SizeClassInfo& info = kSizeClasses[g_pool.slab_classes[index]];
     const char* data = slab_data(&slab);
     const uint32_t carved = slab.carved;

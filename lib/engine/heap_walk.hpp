@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "address_range.hpp"
+
 namespace memf {
 
 struct LiveBlock {
@@ -10,7 +12,7 @@ struct LiveBlock {
   size_t size;        // bytes the program asked for where recorded (leak-check mode, large blocks),
                       // else the block's usable size
   uint32_t stack_id;  // stack depot id of the allocating stack, 0 when none was captured
-  uint8_t category;   // tracker category tag (kCategoryUnknown when never set)
+  uint8_t category;   // category tag (accounting.hpp; kCategoryUnknown when never set)
   bool large;         // true for blocks outside the pools (mimalloc or whole mappings)
 };
 
@@ -20,11 +22,6 @@ struct LiveBlock {
 using LiveBlockVisitor = bool (*)(const LiveBlock& block, void* context);
 size_t heap_walk(LiveBlockVisitor visit, void* context);
 
-struct AddressRange {
-  uintptr_t begin;
-  uintptr_t end;  // exclusive
-};
-
 // Address ranges that hold the allocator's own bookkeeping (slab metadata, slot states, the
 // large-block table, thread-cache registry...): a conservative scan must not treat them as roots.
 size_t allocator_metadata_ranges(AddressRange* out, size_t capacity);
@@ -32,9 +29,5 @@ size_t allocator_metadata_ranges(AddressRange* out, size_t capacity);
 // An address inside the stack of every thread that has allocated and not exited (taken when the
 // thread's cache was set up): /proc/self/maps then tells each stack's mapping.
 size_t thread_stack_hints(uintptr_t* out, size_t capacity);
-
-// Category names. Tag kCategoryUnknown (1) is "Unknown"; 0 is never a live block's tag.
-constexpr uint8_t kCategoryUnknown = 1;
-const char* category_name(uint8_t tag);
 
 }  // namespace memf

@@ -7,8 +7,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "accounting.hpp"
+#include "compiler.hpp"
 #include "config.hpp"
-#include "tracker.hpp"
+#include "os.hpp"
+#include "spin_lock.hpp"
 
 namespace memf {
 namespace {
@@ -229,7 +232,7 @@ void insert_or_die(void* p, const LargeRecord& record) {
 }  // namespace
 
 void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, uint32_t stack_id) {
-  if (!pressure_admit(size)) return nullptr;
+  if (!admit_allocation(size)) return nullptr;
   LargeRecord record{size, 0, LargeKind::kMimalloc, category, stack_id};
   void* p;
   if (size >= config().huge_threshold || alignment > kMaxMimallocAlignment) {
@@ -254,7 +257,7 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, ui
   g_large_allocations.fetch_add(1, std::memory_order_relaxed);
   g_large_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
   large_running_add(int64_t(size));
-  if (category != 1) category_account_alloc(category, size);
+  if (category != kCategoryUnknown) category_account_alloc(category, size);
   return p;
 }
 
@@ -263,7 +266,7 @@ bool large_free(void* p) {
   if (!table_remove(p, &record)) return false;
   g_large_frees.fetch_add(1, std::memory_order_relaxed);
   large_running_add(-int64_t(record.requested));
-  if (record.category != 1) category_account_free(record.category, record.requested);
+  if (record.category != kCategoryUnknown) category_account_free(record.category, record.requested);
   if (record.kind == LargeKind::kMapping) mapping_free(p, record.usable);
   else mi_free(p);
   return true;
@@ -301,7 +304,7 @@ void* large_realloc(void* p, size_t new_size) {
     g_large_frees.fetch_add(1, std::memory_order_relaxed);
     g_large_allocated_bytes.fetch_add(new_size, std::memory_order_relaxed);
     large_running_add(int64_t(new_size) - int64_t(record.requested));
-    if (record.category != 1) {
+    if (record.category != kCategoryUnknown) {
       category_account_free(record.category, record.requested);
       category_account_alloc(record.category, new_size);
     }

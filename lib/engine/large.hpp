@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "platform.hpp"
+#include "accounting.hpp"
 
 namespace memf {
 
@@ -26,8 +26,8 @@ void large_for_each(bool (*visit)(const void* address, const LargeRecord& record
 size_t large_table_ranges(uintptr_t* begins, uintptr_t* ends, size_t capacity);
 
 // alignment: a power of two >= 16. zero: the block must read as zero. category and stack_id
-// are the tracker's record of the block.
-void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category = 1, uint32_t stack_id = 0);
+// are the block's record (accounting.hpp, the stack depot's id).
+void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category = kCategoryUnknown, uint32_t stack_id = 0);
 // false when p is not a live large block (nothing is done then).
 bool large_free(void* p);
 // false when p is not a live large block.

@@ -2,9 +2,8 @@
 
 #include <cstring>
 
-#include <sys/auxv.h>
-
 #include "config.hpp"
+#include "os.hpp"
 
 namespace memf {
 
@@ -16,30 +15,16 @@ constinit SpinLock g_arena_lock;
 constinit SpinLock g_init_lock;
 constinit std::atomic<bool> g_initialised{false};
 size_t g_next_fresh_slab = 0;
-// Doubly linked, most recently emptied at the head; the tail is the oldest (next to purge).
-SlabMeta* g_empty_head = nullptr;
-SlabMeta* g_empty_tail = nullptr;
-SlabMeta* g_purged_head = nullptr;  // singly linked via next
-size_t g_empty_count = 0;
-size_t g_purged_count = 0;
+// Most recently emptied at the front; the back is the oldest (next to purge).
+constinit SlabList<SlabMeta> g_empty{kSlabEmpty};
+constinit SlabList<SlabMeta> g_purged{kSlabPurged};
 size_t g_in_use_count = 0;
 
 // Address space only (nothing is committed until touched); smaller ranges if the larger fail.
 constexpr size_t kReserveAttempts[] = {size_t(64) << 30, size_t(16) << 30, size_t(4) << 30, size_t(1) << 30};
 
-void empty_unlink(SlabMeta* slab) {
-  if (slab->prev) slab->prev->next = slab->next;
-  else g_empty_head = slab->next;
-  if (slab->next) slab->next->prev = slab->prev;
-  else g_empty_tail = slab->prev;
-  slab->prev = slab->next = nullptr;
-  --g_empty_count;
-}
-
 // The slab's state bytes: one page (a byte per 16-byte granule of its 64 KiB).
-uint8_t* slab_states(const SlabMeta* slab) {
-  return g_pool.slot_states + (size_t(slab - g_pool.slabs) << (kSlabShift - 4));
-}
+uint8_t* slab_states(const SlabMeta* slab) { return g_pool.slot_states + (size_t(slab_number(slab)) << (kSlabShift - 4)); }
 constexpr size_t kSlabStateBytes = kSlabSize >> 4;
 
 void purge_slab_pages(SlabMeta* slab) {
@@ -52,26 +37,16 @@ void purge_slab_pages(SlabMeta* slab) {
 // Caller holds g_arena_lock. Purges slabs that have been empty longer than the delay.
 size_t purge_expired(uint64_t now, uint64_t delay_ns) {
   size_t released = 0;
-  while (g_empty_tail && now - g_empty_tail->empty_since_ns >= delay_ns) {
-    SlabMeta* slab = g_empty_tail;
-    empty_unlink(slab);
-    purge_slab_pages(slab);
-    slab->list = kSlabPurged;
-    slab->next = g_purged_head;
-    g_purged_head = slab;
-    ++g_purged_count;
+  while (!g_empty.empty() && now - g_pool.slabs[g_empty.tail()].empty_since_ns >= delay_ns) {
+    const uint32_t oldest = g_empty.pop_back(g_pool.slabs, kSlabPurged);
+    purge_slab_pages(&g_pool.slabs[oldest]);
+    g_purged.push_front(g_pool.slabs, oldest);
     released += kSlabSize;
   }
   return released;
 }
 
 }  // namespace
-
-uintptr_t free_key_for(uintptr_t base) {
-  uint64_t words[2] = {0x9e3779b97f4a7c15ull, 0};
-  if (const void* random = reinterpret_cast<const void*>(getauxval(AT_RANDOM))) memcpy(words, random, sizeof(words));
-  return uintptr_t(words[0] ^ (words[1] << 1) ^ base) | 1;
-}
 
 bool pool_init() {
   if (g_initialised.load(std::memory_order_acquire)) return true;
@@ -111,62 +86,53 @@ bool pool_init() {
 SlabMeta* slab_acquire(unsigned size_class) {
   LockGuard guard(g_arena_lock);
   SlabMeta* slab = nullptr;
-  if (g_empty_head) {
-    slab = g_empty_head;
-    empty_unlink(slab);
+  if (!g_empty.empty()) {
+    slab = &g_pool.slabs[g_empty.pop_front(g_pool.slabs, kSlabFull)];
     // Its blocks' state bytes are still set (purged slabs read back zeros).
     memset(slab_states(slab), kSlotNone, kSlabStateBytes);
-  } else if (g_purged_head) {
-    slab = g_purged_head;
-    g_purged_head = slab->next;
-    --g_purged_count;
+  } else if (!g_purged.empty()) {
+    slab = &g_pool.slabs[g_purged.pop_front(g_pool.slabs, kSlabFull)];
   } else if (g_next_fresh_slab < g_pool.num_slabs) {
     slab = &g_pool.slabs[g_next_fresh_slab++];
   } else {
     return nullptr;
   }
   const SizeClassInfo& info = kSizeClasses[size_class];
-  slab->free_list = nullptr;
+  slab->free = nullptr;
   slab->used = 0;
   slab->carved = 0;
   slab->capacity = info.capacity;
   slab->size_class = uint8_t(size_class);
-  slab->list = kSlabInUse;
-  slab->prev = slab->next = nullptr;
-  g_pool.slab_classes[slab - g_pool.slabs] = uint8_t(size_class);
+  slab->list = kSlabFull;
+  slab->prev = slab->next = kNoSlab;
+  g_pool.slab_classes[slab_number(slab)] = uint8_t(size_class);
   ++g_in_use_count;
   return slab;
 }
 
 void slab_release(SlabMeta* slab) {
-  uint64_t now = os::now_ns();
+  uint64_t now = os::coarse_now_ns();
   LockGuard guard(g_arena_lock);
   --g_in_use_count;
-  slab->list = kSlabEmpty;
   slab->empty_since_ns = now;
-  slab->prev = nullptr;
-  slab->next = g_empty_head;
-  if (g_empty_head) g_empty_head->prev = slab;
-  else g_empty_tail = slab;
-  g_empty_head = slab;
-  ++g_empty_count;
+  g_empty.push_front(g_pool.slabs, slab_number(slab));
   purge_expired(now, config().purge_delay_ms * 1000000ull);
 }
 
 size_t pool_purge_all() {
   LockGuard guard(g_arena_lock);
-  return purge_expired(os::now_ns(), 0);
+  return purge_expired(os::coarse_now_ns(), 0);
 }
 
 size_t pool_purge_expired() {
-  uint64_t now = os::now_ns();
+  uint64_t now = os::coarse_now_ns();
   LockGuard guard(g_arena_lock);
   return purge_expired(now, config().purge_delay_ms * 1000000ull);
 }
 
 PoolArenaStats pool_arena_stats() {
   LockGuard guard(g_arena_lock);
-  return PoolArenaStats{g_in_use_count, g_empty_count, g_purged_count, g_pool.num_slabs - g_next_fresh_slab};
+  return PoolArenaStats{g_in_use_count, g_empty.size(), g_purged.size(), g_pool.num_slabs - g_next_fresh_slab};
 }
 
 SpinLock& pool_arena_lock() { return g_arena_lock; }

@@ -5,39 +5,31 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "platform.hpp"
+#include "compiler.hpp"
+#include "free_mark.hpp"
 #include "size_classes.hpp"
+#include "slab_list.hpp"
+#include "spin_lock.hpp"
 
 namespace memf {
 
-// A free block's first two words (blocks are >= 16 bytes): the free-list link, and the block's
-// free mark, which is what tells a free block from a live one (see block_is_free).
-struct FreeBlock {
-  FreeBlock* next;
-  uintptr_t free_mark;
-};
+// Where a slab is (its SlabRecord::list): a slab never used, or assigned to a class and on no
+// list (every slot carved and out), on its class's partial list (central.hpp), or on the
+// arena's lists of empty and purged slabs.
+enum SlabState : uint8_t { kSlabUnused = 0, kSlabFull, kSlabPartial, kSlabEmpty, kSlabPurged };
 
-enum SlabList : uint8_t { kSlabUnused = 0, kSlabInUse, kSlabPartial, kSlabEmpty, kSlabPurged };
-
-// Per-slab bookkeeping, owned by the size class's central lock while the slab is assigned to a
-// class and by the arena lock while it is empty.
-struct SlabMeta {
-  FreeBlock* free_list;  // blocks returned to this slab
-  uint32_t used;         // blocks out of the slab: with the program, in thread caches or transfer batches
-  uint32_t carved;       // slots [0, carved) have been handed out at least once
+// Per-slab bookkeeping (the core's record, and what the engine adds), owned by the size class's
+// central lock while the slab is assigned to a class and by the arena lock while it is empty.
+struct SlabMeta : SlabRecord {
   uint16_t capacity;
   uint8_t size_class;
-  SlabList list;
-  uint32_t reserved_;
-  SlabMeta* prev;
-  SlabMeta* next;
   uint64_t empty_since_ns;
 };
 static_assert(sizeof(SlabMeta) == 48, "slab metadata layout");
 
 // Slot state bytes: one per 16-byte granule of the range. The byte of a carved block's first
-// granule is non-zero: the tracker's category tag of the block's allocation, kSlotAllocated
-// (= kCategoryUnknown) when untagged; every other byte is kSlotNone (a slot never carved since its
+// granule is non-zero: the category tag of the block's allocation (accounting.hpp),
+// kSlotAllocated (= kCategoryUnknown) when untagged; every other byte is kSlotNone (a slot never carved since its
 // slab was assigned, or not a block start). Whether a carved block is free or with the program is
 // its free mark, in the block's own second word. So the fast paths read state bytes but never
 // write them: the state lines of blocks that two threads pass between them stay shared-clean,
@@ -64,10 +56,6 @@ struct alignas(64) PoolRange {
 extern PoolRange g_pool MEMF_HIDDEN;
 
 bool pool_init();  // idempotent; false if no range could be reserved
-// The secret in free marks: the kernel's 16 random bytes for this process (AT_RANDOM, readable
-// from the first malloc, with no allocation), folded with an address (the range's base); odd,
-// so that no mark is 0. Also used by VariablePool for its own blocks' marks.
-uintptr_t free_key_for(uintptr_t base);
 
 MEMF_ALWAYS_INLINE size_t pool_offset(const void* p) { return uintptr_t(p) - g_pool.base; }
 MEMF_ALWAYS_INLINE bool pool_contains(const void* p) { return pool_offset(p) < g_pool.usable_bytes; }
@@ -81,15 +69,10 @@ MEMF_ALWAYS_INLINE size_t pool_granule(const void* p) {
   return (offset >> 4) | (offset << 60);
 }
 // A carved block is free (in a thread cache, a transfer batch or its slab's free list) when its
-// second word holds its mark; the mark depends on the address and a per-process secret, so
-// neither program data nor a copied free block matches it by accident (odds 2^-64), and it is
-// never 0 (free_key is odd), which is what malloc leaves there.
-MEMF_ALWAYS_INLINE uintptr_t free_mark_of(const void* p) { return g_pool.free_key ^ uintptr_t(p); }
-MEMF_ALWAYS_INLINE bool block_is_free(const void* p) {
-  return static_cast<const FreeBlock*>(p)->free_mark == free_mark_of(p);
-}
-MEMF_ALWAYS_INLINE void mark_block_free(void* p) { static_cast<FreeBlock*>(p)->free_mark = free_mark_of(p); }
-MEMF_ALWAYS_INLINE void mark_block_live(void* p) { static_cast<FreeBlock*>(p)->free_mark = 0; }
+// second word holds its free mark (core/free_mark.hpp), with the range's secret.
+MEMF_ALWAYS_INLINE uintptr_t free_mark_of(const void* p) { return detail::free_mark(g_pool.free_key, p); }
+MEMF_ALWAYS_INLINE bool block_is_free(const void* p) { return block_is_free(g_pool.free_key, p); }
+MEMF_ALWAYS_INLINE void mark_block_free(void* p) { mark_block_free(g_pool.free_key, p); }
 // Whether p is the start of a pool block the program holds (false for anything else: outside
 // the range, misaligned, not a block start, free).
 MEMF_ALWAYS_INLINE bool pool_block_live(const void* p) {
@@ -99,9 +82,8 @@ MEMF_ALWAYS_INLINE bool pool_block_live(const void* p) {
 
 MEMF_ALWAYS_INLINE size_t slab_index(const void* p) { return pool_offset(p) >> kSlabShift; }
 MEMF_ALWAYS_INLINE SlabMeta* slab_of(const void* p) { return &g_pool.slabs[slab_index(p)]; }
-inline char* slab_data(const SlabMeta* slab) {
-  return reinterpret_cast<char*>(g_pool.base + (size_t(slab - g_pool.slabs) << kSlabShift));
-}
+MEMF_ALWAYS_INLINE uint32_t slab_number(const SlabMeta* slab) { return uint32_t(slab - g_pool.slabs); }
+inline char* slab_data(const SlabMeta* slab) { return reinterpret_cast<char*>(g_pool.base + (size_t(slab_number(slab)) << kSlabShift)); }
 
 // Takes an empty slab (recently emptied first, then purged ones, then never used) and assigns it
 // to size_class; nullptr when the range is exhausted. Caller holds the class's central lock.

@@ -5,12 +5,15 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "platform.hpp"
+#include "batch_shelf.hpp"
+#include "compiler.hpp"
+#include "config.hpp"
 
 namespace memf {
 
 constexpr size_t kMinAlign = 16;  // alignof(max_align_t) on x86-64
 constexpr size_t kMaxPoolSize = 8192;
+static_assert(kMaxPoolSize == kMaxPoolLimit, "MEMF_POOL_LIMIT's range is the pools' classes");
 constexpr unsigned kNumClasses = 36;
 constexpr unsigned kNoClass = 0xff;
 
@@ -39,10 +42,7 @@ constexpr uint32_t class_size(unsigned index) {
 }
 
 // Bigger batches for small blocks: one refill or drain moves about 32 KiB, 4..32 blocks.
-constexpr uint16_t class_batch(uint32_t size) {
-  uint32_t batch = 32768 / size;
-  return uint16_t(batch < 4 ? 4 : batch > 32 ? 32 : batch);
-}
+constexpr uint16_t class_batch(uint32_t size) { return uint16_t(blocks_per_batch(size, 32768, 4, 32)); }
 
 // A thread keeps up to four batches of a class, at most 64 KiB of it (but always two batches):
 // the wider the band between refill and drain, the rarer both are under random churn.

@@ -1,14 +1,13 @@
 #include "thread_cache.hpp"
 
-#include <pthread.h>
-
 #include <atomic>
 
+#include "accounting.hpp"
 #include "central.hpp"
 #include "config.hpp"
-#include "heap_walk.hpp"
-#include "pressure.hpp"
-#include "tracker.hpp"
+#include "fork.hpp"
+#include "large.hpp"
+#include "thread_exit.hpp"
 
 namespace memf {
 
@@ -41,8 +40,7 @@ void publish_usage(ThreadCache* cache, unsigned cls) {
   const int64_t total = g_running_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   if (bytes > 0) note_pool_usage(total);
 }
-pthread_key_t g_exit_key;
-bool g_exit_key_ready = false;
+constinit std::atomic<uint32_t> g_drain_epoch{0};
 
 void registry_add(ThreadCache* cache) {
   LockGuard guard(g_registry_lock);
@@ -130,10 +128,10 @@ void retire(ThreadCache* cache) {
   }
 }
 
-// Runs at thread exit (pthread key destructor). Later allocations of this thread go uncached.
-void on_thread_exit(void* value) {
-  ThreadCache* cache = static_cast<ThreadCache*>(value);
-  if (!cache || cache->state != ThreadState::kActive) return;
+// Runs at thread exit (base/thread_exit.hpp). Later allocations of this thread go uncached.
+void on_thread_exit() {
+  ThreadCache* cache = &t_cache;
+  if (cache->state != ThreadState::kActive) return;
   cache->state = ThreadState::kDead;
   cache->fast_alloc_bound = 0;
   flush(cache, false);
@@ -141,10 +139,34 @@ void on_thread_exit(void* value) {
   retire(cache);
 }
 
+void fork_prepare() {
+  // Lock order everywhere in the engine: class lock -> arena lock; the others are leaves.
+  central_lock_all();
+  pool_arena_lock().lock();
+  large_lock_all();
+  g_registry_lock.lock();
+}
+
+void fork_parent() {
+  g_registry_lock.unlock();
+  large_unlock_all();
+  pool_arena_lock().unlock();
+  central_unlock_all();
+}
+
+void fork_child() {
+  g_registry_lock.reset_after_fork();
+  large_reset_locks_after_fork();
+  pool_arena_lock().reset_after_fork();
+  central_reset_locks_after_fork();
+  thread_cache_after_fork_child();
+}
+
 }  // namespace
 
 void thread_cache_init() {
-  if (!g_exit_key_ready && pthread_key_create(&g_exit_key, on_thread_exit) == 0) g_exit_key_ready = true;
+  thread_exit_register(kThreadExitEngine, on_thread_exit);
+  fork_register(kForkEngine, {fork_prepare, fork_parent, fork_child});
 }
 
 bool thread_cache_activate() {
@@ -163,16 +185,19 @@ bool thread_cache_activate() {
   cache->state = ThreadState::kActive;
   thread_cache_update_fast_bound();
   registry_add(cache);
-  // Keys below PTHREAD_KEY_2NDLEVEL_SIZE live in the thread descriptor: this does not allocate.
-  if (g_exit_key_ready) pthread_setspecific(g_exit_key, cache);
+  thread_exit_arm();
   return true;
 }
 
 void* thread_cache_refill(unsigned cls) {
   CacheBin& bin = t_cache.bins[cls];
   // The optimizer asks idle threads' caches back: each thread answers on its next slow path.
-  if (MEMF_UNLIKELY(pressure_drain_requested())) thread_cache_flush_current();
-  if (!pressure_admit(size_t(kSizeClasses[cls].batch) * kSizeClasses[cls].size)) return nullptr;
+  const uint32_t epoch = g_drain_epoch.load(std::memory_order_relaxed);
+  if (MEMF_UNLIKELY(epoch != t_cache.drain_epoch)) {
+    t_cache.drain_epoch = epoch;
+    thread_cache_flush_current();
+  }
+  if (!admit_allocation(size_t(kSizeClasses[cls].batch) * kSizeClasses[cls].size)) return nullptr;
   FreeBlock* chain = central_pop_batch(cls);
   unsigned count = kSizeClasses[cls].batch;
   if (!chain) {
@@ -292,6 +317,13 @@ size_t thread_cache_stack_hints(uintptr_t* out, size_t capacity) {
   for (ThreadCache* cache = g_registry; cache; cache = cache->registry_next, ++count)
     if (count < capacity) out[count] = cache->stack_hint;
   return count;
+}
+
+void thread_cache_request_drain() { g_drain_epoch.fetch_add(1, std::memory_order_relaxed); }
+
+void set_thread_category(uint8_t tag) {
+  t_cache.category = tag;
+  thread_cache_update_fast_bound();
 }
 
 void thread_cache_update_fast_bound() {

@@ -5,10 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "heap_walk.hpp"
-#include "platform.hpp"
+#include "accounting.hpp"
+#include "compiler.hpp"
+#include "free_mark.hpp"
 #include "pool_arena.hpp"
 #include "size_classes.hpp"
+#include "spin_lock.hpp"
 
 namespace memf {
 
@@ -45,18 +47,20 @@ struct ThreadCache {
   uintptr_t stack_hint;  // an address in this thread's stack, for the leak checker's roots
   ThreadCache* registry_next;  // live caches, for fork, statistics and releasing memory
   ThreadCache* registry_prev;
-  uint8_t category;            // tag of allocations made now (kCategoryUnknown when none)
-  uint8_t category_depth;      // nested scopes
-  uint8_t category_stack[14];  // tags of the enclosing scopes
+  uint8_t category;  // tag of allocations made now (kCategoryUnknown when none; 0 before set-up)
   ThreadState state;
+  uint32_t drain_epoch;  // the last cache-drain request this thread answered
 };
 
 // Zero-initialised (.tbss): no allocation, usable from the very first malloc of every thread.
 extern __thread ThreadCache t_cache MEMF_TLS MEMF_HIDDEN;
 
-// The tag of the calling thread's category now (kCategoryUnknown outside scopes); what
-// current_category() returns, inline for the engine's recording paths.
+// The tag of the calling thread's category now (kCategoryUnknown outside scopes), inline for the
+// engine's recording paths.
 MEMF_ALWAYS_INLINE uint8_t thread_category() { return t_cache.category ? t_cache.category : kCategoryUnknown; }
+// Makes tag the calling thread's category (the tracker's scopes): a tagged thread allocates on
+// the slow path, where the tag is recorded and counted.
+void set_thread_category(uint8_t tag);
 
 // Sets up this thread's cache (its first allocation); false once the thread is exiting.
 bool thread_cache_activate();
@@ -73,8 +77,11 @@ void thread_cache_flush_current();
 void* pool_alloc_uncached(unsigned cls);
 void pool_free_uncached(void* block, unsigned cls);
 
-// Installs the thread-exit hook; called once from engine initialisation.
+// Installs the thread-exit and fork handlers; called once from engine initialisation.
 void thread_cache_init();
+// Asks every thread to flush its cache on its next slow path (the optimizer, for threads that are
+// idle now): one counter bumped; each thread compares it on its refills.
+void thread_cache_request_drain();
 // fork(): the child inherits only the forking thread; caches of the others are flushed there.
 void thread_cache_after_fork_child();
 SpinLock& thread_cache_registry_lock();

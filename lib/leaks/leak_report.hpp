@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "leak_check.hpp"
+#include "scanner.hpp"
 
 namespace memf {
 

@@ -29,10 +29,13 @@
 
 #include <fmt/format.h>
 
+#include "compiler.hpp"
 #include "config.hpp"
-#include "platform.hpp"
-#include "pool_arena.hpp"
+#include "free_mark.hpp"
+#include "misuse.hpp"
+#include "os.hpp"
 #include "pool_registry.hpp"
+#include "spin_lock.hpp"
 #include "tracker.hpp"
 
 namespace memf {
@@ -349,38 +352,28 @@ void flush_thread(void* self, PoolCacheEntry& entry) {
 
 // --- misuse ----------------------------------------------------------------------------------
 
-MEMF_NOINLINE void report_misuse(Pool& pool, void* ptr) {
-  char line[400];
-  fmt::format_to_n_result<char*> r{};
-  const uintptr_t address = uintptr_t(ptr);
-  const char* op = "memf::MemoryPool::deallocate";
-  const size_t offset = address - uintptr_t(pool.base);
+MEMF_NOINLINE void report_pool_misuse(Pool& pool, void* ptr) {
+  const size_t offset = uintptr_t(ptr) - uintptr_t(pool.base);
+  char owner[kMaxCategoryName + 96], block[kMaxCategoryName + 64];
+  misuse_text(block, "MemoryPool \"{}\", object size {} B", pool.name, pool.object_size);
+  MisuseReport report{Misuse::kDoubleFree, "memf::MemoryPool::deallocate", ptr, nullptr, 0, block, "object", owner};
   {
     LockGuard guard(pool.lock);
-    const size_t cap = sizeof(line) - 48;
     const size_t c = offset >> pool.chunk_shift;
     const size_t in_chunk = offset & (pool.chunk_bytes - 1);
     const size_t slot = in_chunk / pool.stride;
     if (offset >= pool.range_bytes) {
-      r = fmt::format_to_n(line, cap, "memf: error: invalid pointer {:#x} in {}(): not allocated by MemoryPool \"{}\"",
-                           address, op, pool.name);
+      report.kind = Misuse::kForeign;
+      misuse_text(owner, "MemoryPool \"{}\"", pool.name);
     } else if (c >= pool.top || pool.chunks[c].list == kListReleased || slot >= pool.chunks[c].carved) {
-      r = fmt::format_to_n(line, cap,
-                           "memf: error: invalid pointer {:#x} in {}(): no live object there in MemoryPool \"{}\" "
-                           "(never handed out, or released by clear() or shrink())",
-                           address, op, pool.name);
+      report.kind = Misuse::kNotLive;
+      misuse_text(owner, "MemoryPool \"{}\" (never handed out, or released by clear() or shrink())", pool.name);
     } else if (in_chunk != slot * pool.stride) {
-      const uintptr_t start = uintptr_t(chunk_base(pool, uint32_t(c)) + slot * pool.stride);
-      r = fmt::format_to_n(line, cap,
-                           "memf: error: invalid pointer {:#x} in {}(): {} bytes into the object at {:#x} "
-                           "(MemoryPool \"{}\", object size {} B)",
-                           address, op, address - start, start, pool.name, pool.object_size);
-    } else {
-      r = fmt::format_to_n(line, cap, "memf: error: double free of {:#x} (MemoryPool \"{}\", object size {} B) in {}()",
-                           address, pool.name, pool.object_size, op);
+      report.kind = Misuse::kInterior;
+      report.block_start = chunk_base(pool, uint32_t(c)) + slot * pool.stride;
     }
   }
-  pool_report(line, std::min(r.size, sizeof(line) - 48));
+  report_misuse(report);
 }
 
 // Under pool.lock: parked batches go back to their chunks (before shrinking).
@@ -535,7 +528,7 @@ void* MemoryPool::allocateSlow() {
 void MemoryPool::deallocateSlow(void* ptr) {
   Impl& pool = *impl_;
   if (!isLiveSlot(ptr)) {
-    if (ptr) report_misuse(pool, ptr);
+    if (ptr) report_pool_misuse(pool, ptr);
     return;
   }
   static_cast<FreeSlot*>(ptr)->mark = mark_of(pool, ptr);
@@ -616,7 +609,7 @@ void MemoryPool::clear() {
 
 namespace detail {
 
-MEMF_POOL_API MemoryPool& shared_node_pool(size_t size) {
+MemoryPool& shared_node_pool(size_t size) {
   static constinit std::atomic<MemoryPool*> pools[kSharedNodePoolMax / 8 + 1] = {};
   static constinit SpinLock lock;
   const size_t index = (std::max<size_t>(size, 1) + 7) / 8;

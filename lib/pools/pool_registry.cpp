@@ -3,20 +3,21 @@
 // A thread's table is one mapping (not malloc: the pools must work while memf is the process's
 // allocator and from any thread) created on the thread's first slow-path call, linked into a
 // list so that clearing or destroying a pool can drop every thread's entry for it, and given
-// back at thread exit by a pthread key destructor that flushes each entry to its pool.
-#include <pthread.h>
+// back at thread exit (base/thread_exit.hpp) by flushing each entry to its pool.
+#include "pool_registry.hpp"
 
-#include <fmt/format.h>
 #include <memf/memory_pool.hpp>
 
-#include "config.hpp"
-#include "pool_registry.hpp"
+#include "compiler.hpp"
+#include "fork.hpp"
+#include "os.hpp"
+#include "thread_exit.hpp"
 #include "tracker.hpp"
 
 namespace memf {
 
 namespace detail {
-__thread PoolThreadTable* t_pool_table __attribute__((tls_model("initial-exec"), visibility("default"))) = nullptr;
+__thread PoolThreadTable* t_pool_table MEMF_TLS MEMF_API = nullptr;
 }
 
 namespace {
@@ -24,22 +25,22 @@ namespace {
 constexpr size_t kTableBytes = (sizeof(PoolThreadTable) + kPageSize - 1) & ~(kPageSize - 1);
 
 // Set once the thread's table has been flushed at thread exit: later calls go uncached.
-__thread bool t_exited __attribute__((tls_model("initial-exec"))) = false;
+__thread bool t_exited MEMF_TLS = false;
 
 constinit SpinLock g_registry_lock;
 constinit PoolNode* g_slots[kMaxCachedPools] = {};
 constinit PoolNode g_pools{};  // sentinel of the live-pool list
 constinit SpinLock g_tables_lock;
 constinit PoolThreadTable* g_tables = nullptr;
-constinit SpinLock g_key_lock;
-constinit std::atomic<bool> g_key_ready{false};
-pthread_key_t g_key;
+constinit SpinLock g_hooks_lock;
+constinit std::atomic<bool> g_hooks_ready{false};
 
-// pthread key destructor: the thread's cached memory goes back to its pools, then the table is
-// unlinked and unmapped. (Entries of destroyed pools were emptied by their destructors.)
-void thread_exit(void* arg) {
-  auto* table = static_cast<PoolThreadTable*>(arg);
+// At thread exit: the thread's cached memory goes back to its pools, then the table is unlinked
+// and unmapped. (Entries of destroyed pools were emptied by their destructors.)
+void thread_exit() {
+  PoolThreadTable* table = t_pool_table;
   t_exited = true;
+  if (!table) return;
   t_pool_table = nullptr;
   {
     LockGuard guard(g_registry_lock);
@@ -76,12 +77,12 @@ void fork_child() {
 }
 
 void install_hooks_once() {
-  if (g_key_ready.load(std::memory_order_acquire)) return;
-  LockGuard guard(g_key_lock);
-  if (g_key_ready.load(std::memory_order_relaxed)) return;
-  pthread_key_create(&g_key, thread_exit);
-  pthread_atfork(fork_prepare, fork_parent, fork_child);
-  g_key_ready.store(true, std::memory_order_release);
+  if (g_hooks_ready.load(std::memory_order_acquire)) return;
+  LockGuard guard(g_hooks_lock);
+  if (g_hooks_ready.load(std::memory_order_relaxed)) return;
+  thread_exit_register(kThreadExitPools, thread_exit);
+  fork_register(kForkPools, {fork_prepare, fork_parent, fork_child});
+  g_hooks_ready.store(true, std::memory_order_release);
 }
 
 PoolThreadTable* create_table() {
@@ -89,7 +90,7 @@ PoolThreadTable* create_table() {
   // Zeroed: every entry empty, kNoPoolId's too, which nothing ever fills.
   auto* table = static_cast<PoolThreadTable*>(os::map(kTableBytes));
   if (!table) return nullptr;
-  pthread_setspecific(g_key, table);
+  thread_exit_arm();
   {
     LockGuard guard(g_tables_lock);
     table->next = g_tables;
@@ -148,16 +149,9 @@ void pool_visit_entries(uint32_t id, void (*visit)(void* context, PoolCacheEntry
   for (PoolThreadTable* table = g_tables; table; table = table->next) visit(context, table->entries[id]);
 }
 
-void pool_report(char* line, size_t length) {
-  const bool abort_now = config().on_error == OnError::kAbort;
-  auto tail = fmt::format_to_n(line + length, 47, "{}\n", abort_now ? "; aborting (MEMF_ON_ERROR=abort)" : "; ignored");
-  os::write_stderr(line, length + tail.size);
-  if (abort_now) abort();
-}
-
 uint8_t pool_category(const char* name) { return category_intern(name); }
 
-MEMF_POOL_API size_t shrinkAllPools() {
+size_t shrinkAllPools() {
   size_t bytes = 0;
   LockGuard guard(g_registry_lock);
   for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) bytes += node->shrink(node->self);
@@ -166,4 +160,3 @@ MEMF_POOL_API size_t shrinkAllPools() {
 
 }  // namespace memf
 
-extern "C" MEMF_POOL_API size_t memf_pools_shrink_all(void) { return memf::shrinkAllPools(); }

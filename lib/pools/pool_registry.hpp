@@ -1,6 +1,6 @@
-// What MemoryPool and VariablePool share: the registry of live pools (for shrinkAllPools and
-// fork), pool ids and the per-thread tables of cache entries indexed by them, and the misuse
-// report.
+// What MemoryPool and VariablePool share beyond the pool core (core/): the registry of live
+// pools (for shrinkAllPools and fork), pool ids and the per-thread tables of cache entries
+// indexed by them.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -8,7 +8,7 @@
 
 #include <memf/memory_pool.hpp>
 
-#include "platform.hpp"
+#include "spin_lock.hpp"
 
 namespace memf {
 
@@ -49,10 +49,6 @@ void pool_drop_entries(uint32_t id, void (*drop)(PoolCacheEntry& entry));
 // Calls visit(context, entry) for every thread's entry for `id` (no-op for kNoPoolId), with the
 // registry and table locks held: entries and what they point at stay put meanwhile.
 void pool_visit_entries(uint32_t id, void (*visit)(void* context, PoolCacheEntry& entry), void* context);
-
-// Writes line[0, length) followed by the MEMF_ON_ERROR suffix as one line on stderr, then aborts
-// or returns. line must have room for 48 more bytes.
-void pool_report(char* line, size_t length);
 
 // The tracker's tag for a pool's name.
 uint8_t pool_category(const char* name);

@@ -36,10 +36,13 @@
 
 #include <fmt/format.h>
 
+#include "compiler.hpp"
 #include "config.hpp"
-#include "platform.hpp"
-#include "pool_arena.hpp"
+#include "free_mark.hpp"
+#include "misuse.hpp"
+#include "os.hpp"
 #include "pool_registry.hpp"
+#include "spin_lock.hpp"
 #include "tracker.hpp"
 
 namespace memf {
@@ -431,43 +434,18 @@ void unmap_caches(PoolCacheEntry& entry) {
 
 // --- misuse --------------------------------------------------------------------------------------
 
-enum class Misuse { kForeign, kInterior, kSize, kDouble, kReleased };
-
-MEMF_NOINLINE void report(VPool& pool, const void* ptr, size_t size, Misuse what, size_t a = 0, uintptr_t b = 0) {
-  char line[400];
-  const size_t cap = sizeof(line) - 48;
-  const uintptr_t address = uintptr_t(ptr);
-  const char* op = "memf::VariablePool::deallocate";
-  fmt::format_to_n_result<char*> r{};
-  switch (what) {
-    case Misuse::kForeign:
-      r = fmt::format_to_n(line, cap, "memf: error: invalid pointer {:#x} in {}(): not allocated by VariablePool \"{}\"",
-                           address, op, pool.name);
-      break;
-    case Misuse::kReleased:
-      r = fmt::format_to_n(line, cap,
-                           "memf: error: invalid pointer {:#x} in {}(): no live block there in VariablePool \"{}\" "
-                           "(never handed out, or released by clear() or shrink())",
-                           address, op, pool.name);
-      break;
-    case Misuse::kInterior:
-      r = fmt::format_to_n(line, cap,
-                           "memf: error: invalid pointer {:#x} in {}(): {} bytes into the block at {:#x} "
-                           "(VariablePool \"{}\", block of {} B)",
-                           address, op, address - b, b, pool.name, a);
-      break;
-    case Misuse::kSize:
-      r = fmt::format_to_n(line, cap,
-                           "memf: error: size mismatch in {}(): block {:#x} of {} B (VariablePool \"{}\") freed with "
-                           "size {}",
-                           op, address, a, pool.name, size);
-      break;
-    case Misuse::kDouble:
-      r = fmt::format_to_n(line, cap, "memf: error: double free of {:#x} (VariablePool \"{}\") in {}()", address,
-                           pool.name, op);
-      break;
-  }
-  pool_report(line, std::min(r.size, cap));
+// Reports misuse of the pool (core/misuse.hpp). block_bytes: the block's size (0 when unknown);
+// start: kInterior's enclosing block.
+MEMF_NOINLINE void report(VPool& pool, const void* ptr, size_t size, Misuse kind, size_t block_bytes = 0,
+                          uintptr_t start = 0) {
+  char owner[kMaxCategoryName + 96], block[kMaxCategoryName + 64];
+  if (block_bytes) misuse_text(block, "VariablePool \"{}\", block of {} B", pool.name, block_bytes);
+  else misuse_text(block, "VariablePool \"{}\"", pool.name);
+  if (kind == Misuse::kNotLive)
+    misuse_text(owner, "VariablePool \"{}\" (never handed out, or released by clear() or shrink())", pool.name);
+  else misuse_text(owner, "VariablePool \"{}\"", pool.name);
+  report_misuse(MisuseReport{kind, "memf::VariablePool::deallocate", ptr, reinterpret_cast<const void*>(start), size,
+                             block, "block", owner});
 }
 
 // A pointer into the range that is not the start of a carved block: in no held chunk, inside a
@@ -476,7 +454,7 @@ void report_dead(VPool& pool, const void* ptr, size_t size) {
   LockGuard guard(pool.lock);
   const size_t offset = size_t(static_cast<const char*>(ptr) - pool.base);
   if ((offset >> kUnitShift) >= pool.top || !chunk_of(pool, ptr).held)
-    return report(pool, ptr, size, Misuse::kReleased);
+    return report(pool, ptr, size, Misuse::kNotLive);
   const size_t chunk_granule = (size_t(pool.units[offset >> kUnitShift].first) << kUnitShift) >> kGranuleShift;
   const size_t granule = offset >> kGranuleShift;
   const size_t reach = kMaxClassBytes >> kGranuleShift;
@@ -488,7 +466,7 @@ void report_dead(VPool& pool, const void* ptr, size_t size) {
       return report(pool, ptr, size, Misuse::kInterior, block_bytes, start);
     break;
   }
-  report(pool, ptr, size, Misuse::kReleased);
+  report(pool, ptr, size, Misuse::kNotLive);
 }
 
 // --- dedicated blocks (above 256 KiB) -------------------------------------------------------------
@@ -589,8 +567,8 @@ MEMF_NOINLINE void deallocate_slow(VPool& pool, void* ptr, size_t size) {
   const uint8_t state = state_of(pool, ptr);
   if (offset % kGranule != 0 || state == 0) return report_dead(pool, ptr, size);
   const unsigned cls = state - 1u;
-  if (size > kMaxClassBytes || class_of(size) != cls) return report(pool, ptr, size, Misuse::kSize, class_bytes(cls));
-  if (block_is_free(pool, ptr)) return report(pool, ptr, size, Misuse::kDouble);
+  if (size > kMaxClassBytes || class_of(size) != cls) return report(pool, ptr, size, Misuse::kSizeMismatch, class_bytes(cls));
+  if (block_is_free(pool, ptr)) return report(pool, ptr, size, Misuse::kDoubleFree, class_bytes(cls));
   auto* block = static_cast<Block*>(ptr);
   if (cls < kCachedClasses && caches) {
     ClassCache& cache = caches->classes[cls];

@@ -1,4 +1,4 @@
-#include "pressure.hpp"
+#include "monitor.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,329 +14,23 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "accounting.hpp"
+#include "cgroup.hpp"
+#include "compiler.hpp"
+#include "config.hpp"
+#include "fork.hpp"
+#include "init_order.hpp"
 #include "optimizer.hpp"
-#include "platform.hpp"
+#include "os.hpp"
 #include "pool_arena.hpp"
+#include "proc_files.hpp"
+#include "sources.hpp"
 #include "tracker.hpp"
 
 // Paths longer than the buffers are cut and then simply fail to open.
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 namespace memf {
-
-// ---------------------------------------------------------------------------------------------
-// Levels
-
-bool thresholds_valid(const LevelThresholds& t) {
-  return t.moderate > 0 && t.moderate < t.critical && t.critical <= 1.0 && t.hysteresis >= 0 &&
-         t.hysteresis < t.moderate && t.psi_some > 0 && t.psi_some <= 1 && t.psi_full > 0 && t.psi_full <= 1;
-}
-
-int next_level(int current, double fraction, const LevelThresholds& t) {
-  const double start[3] = {0, t.moderate, t.critical};
-  int level = current;
-  // Rise to the highest level whose start is reached; fall while below a level's end.
-  while (level < kPressureCritical && fraction >= start[level + 1]) ++level;
-  while (level > kPressureNone && fraction < start[level] - t.hysteresis) --level;
-  return level;
-}
-
-int next_psi_level(int current, double some, double full, const LevelThresholds& t) {
-  int level = current;
-  if (full >= t.psi_full) level = kPressureCritical;
-  else if (some >= t.psi_some && level < kPressureModerate) level = kPressureModerate;
-  if (level == kPressureCritical && full < t.psi_full / 2) level = kPressureModerate;
-  if (level == kPressureModerate && some < t.psi_some / 2) level = kPressureNone;
-  return level;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Files (no allocation: the monitor also runs these while the allocator may be under pressure)
-
-long read_small_file(const char* path, char* buf, size_t capacity) {
-  if (capacity == 0) return -1;
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  size_t used = 0;
-  while (used + 1 < capacity) {
-    const ssize_t n = read(fd, buf + used, capacity - 1 - used);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    used += size_t(n);
-  }
-  close(fd);
-  buf[used] = '\0';
-  return long(used);
-}
-
-namespace {
-
-bool join_path(char* out, size_t capacity, const char* a, const char* b, const char* c = "") {
-  // "/" as root adds nothing, so paths stay readable in messages.
-  if (strcmp(a, "/") == 0) a = "";
-  const int n = snprintf(out, capacity, "%s%s%s", a, b, c);
-  return n > 0 && size_t(n) < capacity;
-}
-
-// A limit file's value: a number, or "max" / a v1 "unlimited" figure (>= 2^62) meaning none (0).
-bool read_limit(const char* path, uint64_t* out) {
-  char buf[64];
-  if (read_small_file(path, buf, sizeof buf) <= 0) return false;
-  if (strncmp(buf, "max", 3) == 0) {
-    *out = 0;
-    return true;
-  }
-  char* end;
-  errno = 0;
-  const unsigned long long value = strtoull(buf, &end, 10);
-  if (end == buf || errno) return false;
-  *out = value >= (1ull << 62) ? 0 : value;
-  return true;
-}
-
-bool read_number(const char* path, uint64_t* out) {
-  char buf[64];
-  if (read_small_file(path, buf, sizeof buf) <= 0) return false;
-  char* end;
-  const unsigned long long value = strtoull(buf, &end, 10);
-  if (end == buf) return false;
-  *out = value;
-  return true;
-}
-
-// The value of "key <number>" in a memory.stat-like file; false when absent.
-bool stat_field(const char* text, const char* key, uint64_t* out) {
-  const size_t key_len = strlen(key);
-  for (const char* line = text; line && *line;) {
-    if (strncmp(line, key, key_len) == 0 && line[key_len] == ' ') {
-      *out = strtoull(line + key_len + 1, nullptr, 10);
-      return true;
-    }
-    line = strchr(line, '\n');
-    if (line) ++line;
-  }
-  return false;
-}
-
-// Limit and usage of one cgroup directory. limit 0 = none.
-bool read_cgroup_dir(int version, const char* dir, uint64_t* limit, uint64_t* usage, uint64_t* raw) {
-  char path[600];
-  uint64_t lim = 0, used = 0;
-  char stat[4096];
-  if (version == 2) {
-    if (!join_path(path, sizeof path, dir, "/memory.max") || !read_limit(path, &lim)) return false;
-    uint64_t high = 0;
-    // memory.high throttles and reclaims hard: for this purpose it is a limit too.
-    if (join_path(path, sizeof path, dir, "/memory.high") && read_limit(path, &high) && high && (!lim || high < lim)) lim = high;
-    if (!join_path(path, sizeof path, dir, "/memory.current") || !read_number(path, &used)) used = 0;
-    *raw = used;
-    uint64_t inactive = 0;
-    if (join_path(path, sizeof path, dir, "/memory.stat") && read_small_file(path, stat, sizeof stat) > 0 &&
-        stat_field(stat, "inactive_file", &inactive) && inactive < used)
-      used -= inactive;
-  } else {
-    if (!join_path(path, sizeof path, dir, "/memory.limit_in_bytes") || !read_limit(path, &lim)) return false;
-    if (!join_path(path, sizeof path, dir, "/memory.usage_in_bytes") || !read_number(path, &used)) used = 0;
-    *raw = used;
-    uint64_t inactive = 0, hierarchical = 0;
-    if (join_path(path, sizeof path, dir, "/memory.stat") && read_small_file(path, stat, sizeof stat) > 0) {
-      if ((stat_field(stat, "total_inactive_file", &inactive) || stat_field(stat, "inactive_file", &inactive)) &&
-          inactive < used)
-        used -= inactive;
-      // v1 states the ancestors' bound itself.
-      if (stat_field(stat, "hierarchical_memory_limit", &hierarchical) && hierarchical < (1ull << 62) &&
-          (!lim || hierarchical < lim))
-        lim = hierarchical;
-    }
-  }
-  *limit = lim;
-  *usage = used;
-  return true;
-}
-
-struct Mount {
-  char point[400];
-  char root[400];
-};
-
-// Finds the mount of the v1 memory controller (version 1) or of cgroup2 (version 2).
-bool find_mount(const char* root, int version, Mount* out) {
-  char path[600];
-  char text[16384];
-  if (join_path(path, sizeof path, root, "/proc/self/mountinfo") && read_small_file(path, text, sizeof text) > 0) {
-    for (char* line = text; line && *line;) {
-      char* next = strchr(line, '\n');
-      if (next) *next++ = '\0';
-      // id parent dev root mountpoint options... - fstype source superoptions
-      char mroot[400], point[400];
-      const char* sep = strstr(line, " - ");
-      if (sep && sscanf(line, "%*s %*s %*s %399s %399s", mroot, point) == 2) {
-        char fstype[32] = {}, super[400] = {};
-        sscanf(sep + 3, "%31s %*s %399s", fstype, super);
-        bool match = false;
-        if (version == 2) match = strcmp(fstype, "cgroup2") == 0;
-        else if (strcmp(fstype, "cgroup") == 0) {
-          for (char* opt = strtok(super, ","); opt; opt = strtok(nullptr, ","))
-            if (strcmp(opt, "memory") == 0) match = true;
-        }
-        if (match) {
-          snprintf(out->point, sizeof out->point, "%s", point);
-          snprintf(out->root, sizeof out->root, "%s", mroot);
-          return true;
-        }
-      }
-      line = next;
-    }
-    return false;
-  }
-  // No mountinfo: the conventional places.
-  snprintf(out->point, sizeof out->point, "%s", version == 2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory");
-  snprintf(out->root, sizeof out->root, "/");
-  return true;
-}
-
-// The cgroup directory of `cgroup_path` under the mount (the path is relative to the mount's
-// root; inside a cgroup namespace the mount root may be deeper than "/").
-void cgroup_dir(const char* root, const Mount& mount, const char* cgroup_path, char* out, size_t capacity) {
-  const char* rest = cgroup_path;
-  const size_t root_len = strlen(mount.root);
-  if (strcmp(mount.root, "/") != 0) {
-    if (strncmp(cgroup_path, mount.root, root_len) == 0 && (cgroup_path[root_len] == '/' || !cgroup_path[root_len]))
-      rest = cgroup_path + root_len;
-    else rest = "";  // not below the mount root (namespaced view): the mount itself is our cgroup
-  }
-  if (strcmp(rest, "/") == 0) rest = "";
-  char point[600];
-  join_path(point, sizeof point, root, mount.point);
-  snprintf(out, capacity, "%s%s", point, rest);
-}
-
-}  // namespace
-
-bool refresh_cgroup(CgroupInfo* info) {
-  if (!info->version) return false;
-  uint64_t limit = 0, usage = 0, raw = 0;
-  if (!read_cgroup_dir(info->version, info->path, &limit, &usage, &raw)) return false;
-  info->limit = limit;
-  info->usage = usage;
-  info->raw_usage = raw;
-  return true;
-}
-
-bool discover_cgroup(const char* root, CgroupInfo* out) {
-  *out = CgroupInfo{};
-  char path[600];
-  char text[4096];
-  if (!join_path(path, sizeof path, root, "/proc/self/cgroup") || read_small_file(path, text, sizeof text) <= 0) return false;
-  char v1_path[512] = {}, v2_path[512] = {};
-  bool have_v1 = false, have_v2 = false;
-  for (char* line = text; line && *line;) {
-    char* next = strchr(line, '\n');
-    if (next) *next++ = '\0';
-    // hierarchy-id:controllers:path
-    char* first = strchr(line, ':');
-    char* second = first ? strchr(first + 1, ':') : nullptr;
-    if (second) {
-      *second = '\0';
-      const char* controllers = first + 1;
-      const char* cg = second + 1;
-      if (strncmp(line, "0:", 2) == 0 && *controllers == '\0') {
-        snprintf(v2_path, sizeof v2_path, "%s", cg);
-        have_v2 = true;
-      } else {
-        char list[256];
-        snprintf(list, sizeof list, "%s", controllers);
-        for (char* c = strtok(list, ","); c; c = strtok(nullptr, ","))
-          if (strcmp(c, "memory") == 0) {
-            snprintf(v1_path, sizeof v1_path, "%s", cg);
-            have_v1 = true;
-          }
-      }
-    }
-    line = next;
-  }
-  // v1 memory controller first: on a hybrid system the v2 tree has no memory controller.
-  for (int version : {1, 2}) {
-    if ((version == 1 && !have_v1) || (version == 2 && !have_v2)) continue;
-    Mount mount;
-    if (!find_mount(root, version, &mount)) continue;
-    char dir[512];
-    cgroup_dir(root, mount, version == 1 ? v1_path : v2_path, dir, sizeof dir);
-    char mount_dir[600];
-    join_path(mount_dir, sizeof mount_dir, root, mount.point);
-    // Walk up to the mount: the binding limit is the one with the least headroom.
-    bool any = false;
-    double best_fraction = -1;
-    for (;;) {
-      uint64_t limit = 0, usage = 0, raw = 0;
-      if (read_cgroup_dir(version, dir, &limit, &usage, &raw)) {
-        if (!any) {
-          out->version = version;
-          out->usage = usage;
-          out->raw_usage = raw;
-          snprintf(out->path, sizeof out->path, "%s", dir);
-          any = true;
-        }
-        if (limit) {
-          const double fraction = double(usage) / double(limit);
-          if (fraction > best_fraction) {
-            best_fraction = fraction;
-            out->limit = limit;
-            out->usage = usage;
-            out->raw_usage = raw;
-            snprintf(out->path, sizeof out->path, "%s", dir);
-          }
-        }
-      }
-      if (strcmp(dir, mount_dir) == 0 || strlen(dir) <= strlen(mount_dir)) break;
-      char* slash = strrchr(dir, '/');
-      if (!slash) break;
-      *slash = '\0';
-    }
-    if (any) return true;
-  }
-  return false;
-}
-
-bool read_meminfo(const char* root, uint64_t* total, uint64_t* available) {
-  char path[600];
-  char text[8192];
-  if (!join_path(path, sizeof path, root, "/proc/meminfo") || read_small_file(path, text, sizeof text) <= 0) return false;
-  uint64_t t = 0, a = 0;
-  bool have_t = false, have_a = false;
-  for (const char* line = text; line && *line;) {
-    if (strncmp(line, "MemTotal:", 9) == 0) have_t = sscanf(line + 9, "%lu", &t) == 1;
-    else if (strncmp(line, "MemAvailable:", 13) == 0) have_a = sscanf(line + 13, "%lu", &a) == 1;
-    line = strchr(line, '\n');
-    if (line) ++line;
-  }
-  if (!have_t || !have_a) return false;
-  *total = t * 1024;
-  *available = a * 1024;
-  return true;
-}
-
-bool read_psi(const char* path, PsiSample* out) {
-  char text[512];
-  if (read_small_file(path, text, sizeof text) <= 0) return false;
-  *out = PsiSample{};
-  bool some = false;
-  for (const char* line = text; line && *line;) {
-    double avg10, avg60, avg300;
-    unsigned long long total;
-    if (sscanf(line, "some avg10=%lf avg60=%lf avg300=%lf total=%llu", &avg10, &avg60, &avg300, &total) == 4) {
-      out->some_avg10 = avg10 / 100;
-      out->some_total_us = total;
-      some = true;
-    } else if (sscanf(line, "full avg10=%lf avg60=%lf avg300=%lf total=%llu", &avg10, &avg60, &avg300, &total) == 4) {
-      out->full_avg10 = avg10 / 100;
-      out->full_total_us = total;
-    }
-    line = strchr(line, '\n');
-    if (line) ++line;
-  }
-  return some;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The monitor
@@ -374,22 +68,9 @@ constinit std::atomic<bool> g_stop{false};
 constinit std::atomic<int> g_wake_fd{-1};
 constinit std::atomic<bool> g_wake_pending{false};
 constinit std::atomic<uint64_t> g_wakeups{0};
-constinit std::atomic<uint32_t> g_drain_epoch{0};
 constinit pthread_t g_thread = {};
 constinit bool g_handlers_registered = false;
 __thread bool t_is_monitor MEMF_TLS = false;
-
-// What pressure_sync_headroom reads: a copy of the discovery results (g_src_lock, a leaf).
-struct SyncSource {
-  int cgroup_version;
-  uint64_t cgroup_limit;
-  char cgroup_path[512];
-  char root[400];
-  bool physical;
-  double sync_start;
-};
-constinit pthread_mutex_t g_src_lock = PTHREAD_MUTEX_INITIALIZER;
-constinit SyncSource g_src = {};
 
 // Evaluation state (g_eval_lock).
 constinit CgroupInfo g_cgroup = {};
@@ -399,12 +80,6 @@ constinit int g_psi_level = kPressureNone;
 constinit uint64_t g_psi_last_some = 0, g_psi_last_full = 0, g_psi_last_ns = 0;
 constinit int g_psi_fd = -1;
 constinit bool g_psi_trigger = false;
-
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
 
 struct Evaluation {
   int level;
@@ -471,7 +146,7 @@ Evaluation evaluate() {
   if (!have_psi && join_path(psi_path, sizeof psi_path, root, "/proc/pressure/memory")) have_psi = read_psi(psi_path, &psi);
   double some = 0, full = 0;
   if (have_psi) {
-    const uint64_t now = now_ns();
+    const uint64_t now = os::monotonic_ns();
     if (g_psi_last_ns && now > g_psi_last_ns && psi.some_total_us >= g_psi_last_some) {
       const double wall_us = double(now - g_psi_last_ns) / 1000.0;
       some = double(psi.some_total_us - g_psi_last_some) / wall_us;
@@ -520,15 +195,8 @@ Evaluation evaluate() {
   if (next_start == 0 || count == 0) headroom = step;
   const uint64_t watermark = count == 0 ? UINT64_MAX : own_usage + headroom;
   const uint64_t sync_point = sync_headroom == UINT64_MAX ? 0 : own_usage + sync_headroom;
-  pthread_mutex_lock(&g_src_lock);
-  g_src.cgroup_version = g_cgroup.limit ? g_cgroup.version : 0;
-  g_src.cgroup_limit = g_cgroup.limit;
-  snprintf(g_src.cgroup_path, sizeof g_src.cgroup_path, "%s", g_cgroup.path);
-  snprintf(g_src.root, sizeof g_src.root, "%s", root);
-  g_src.physical = have_phys;
-  g_src.sync_start = sync_start;
-  pthread_mutex_unlock(&g_src_lock);
-  set_pressure_watermark(watermark);
+  sources_publish(g_cgroup.limit ? g_cgroup.version : 0, g_cgroup.limit, g_cgroup.path, root, have_phys, sync_start);
+  set_usage_watermark(watermark);
   optimizer_arm(own_limit, sync_point, sync_wanted);
 
   pthread_mutex_lock(&g_lock);
@@ -655,14 +323,14 @@ void* monitor_main(void*) {
   return nullptr;
 }
 
-// Order: eval -> lock -> src (evaluate holds eval while it takes the other two, one at a time).
+// Order: eval -> lock -> sources (evaluate holds eval while it takes the other two, one at a time).
 void fork_prepare() {
   pthread_mutex_lock(&g_eval_lock);
   pthread_mutex_lock(&g_lock);
-  pthread_mutex_lock(&g_src_lock);
+  sources_lock();
 }
 void fork_parent() {
-  pthread_mutex_unlock(&g_src_lock);
+  sources_unlock();
   pthread_mutex_unlock(&g_lock);
   pthread_mutex_unlock(&g_eval_lock);
 }
@@ -670,7 +338,7 @@ void fork_parent() {
 // eventfd and the PSI trigger are the parent's: the child must not write or poll them.
 void fork_child() {
   g_lock = PTHREAD_MUTEX_INITIALIZER;
-  g_src_lock = PTHREAD_MUTEX_INITIALIZER;
+  sources_reset_after_fork();
   g_eval_lock = PTHREAD_MUTEX_INITIALIZER;
   g_cond = PTHREAD_COND_INITIALIZER;
   const int fd = g_wake_fd.exchange(-1);
@@ -687,10 +355,9 @@ void fork_child() {
 
 void stop_at_exit() { pressure_stop_monitor(); }
 
-}  // namespace
-
-void pressure_wake_from_allocator(uint64_t) {
-  // Allocation path: one flag exchange, and one eventfd write per monitor round at most.
+// The watermark hook (engine/accounting.hpp), on the allocation path: one flag exchange, and one
+// eventfd write per monitor round at most.
+void wake_from_allocator(uint64_t) {
   if (g_wake_pending.exchange(true, std::memory_order_acq_rel)) return;
   g_wakeups.fetch_add(1, std::memory_order_relaxed);
   const int fd = g_wake_fd.load(std::memory_order_relaxed);
@@ -700,14 +367,22 @@ void pressure_wake_from_allocator(uint64_t) {
   }
 }
 
+// The allocation path's two hooks: the optimizer's admission, and this monitor's wake-up.
+void install_hooks() {
+  optimizer_install_hooks();
+  set_watermark_hook(wake_from_allocator);
+}
+
+}  // namespace
+
 void pressure_ensure_monitor() {
   const pid_t pid = getpid();
   if (g_running.load(std::memory_order_acquire) && g_running_pid.load(std::memory_order_relaxed) == pid) return;
-  optimizer_install_hooks();
+  install_hooks();
+  fork_register(kForkMonitor, {fork_prepare, fork_parent, fork_child});
   pthread_mutex_lock(&g_lock);
   if (!g_handlers_registered) {
     g_handlers_registered = true;
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
     atexit(stop_at_exit);
   }
   const bool start = !(g_running.load(std::memory_order_relaxed) && g_running_pid.load(std::memory_order_relaxed) == pid);
@@ -746,7 +421,7 @@ void pressure_stop_monitor() {
   g_stop.store(true, std::memory_order_release);
   pthread_cond_broadcast(&g_cond);
   pthread_mutex_unlock(&g_lock);
-  set_pressure_watermark(UINT64_MAX);
+  set_usage_watermark(UINT64_MAX);
   const int fd = g_wake_fd.load();
   if (fd >= 0) {
     const uint64_t one = 1;
@@ -803,7 +478,7 @@ void pressure_poke_and_wait() {
 }
 
 void pressure_limit_changed() {
-  optimizer_install_hooks();
+  install_hooks();
   optimizer_arm(memory_limit(), UINT64_MAX);  // the monitor recomputes the synchronous point
   if (g_running.load(std::memory_order_acquire)) {
     const int fd = g_wake_fd.load();
@@ -878,39 +553,17 @@ bool pressure_unsubscribe(int id) {
   return found;
 }
 
-bool pressure_sync_headroom(int64_t* headroom) {
-  pthread_mutex_lock(&g_src_lock);
-  const SyncSource src = g_src;
-  pthread_mutex_unlock(&g_src_lock);
-  bool any = false;
-  int64_t room = INT64_MAX;
-  if (src.cgroup_version) {
-    CgroupInfo info{};
-    info.version = src.cgroup_version;
-    snprintf(info.path, sizeof info.path, "%s", src.cgroup_path);
-    if (refresh_cgroup(&info) && info.limit) {
-      room = int64_t(src.sync_start * double(info.limit)) - int64_t(info.usage);
-      any = true;
-    }
-  }
-  uint64_t total = 0, available = 0;
-  if (src.physical && read_meminfo(src.root, &total, &available) && total) {
-    const int64_t r = int64_t(src.sync_start * double(total)) - int64_t(total - available);
-    if (r < room) room = r;
-    any = true;
-  }
-  if (any) *headroom = room;
-  return any;
+namespace {
+// After the environment is read: the limit policy, the hooks, and the monitor when there is a
+// limit to watch (memf's own or a cgroup's).
+__attribute__((constructor(MEMF_INIT_PRESSURE))) void pressure_at_start() {
+  LimitAction action = LimitAction::kWarn;
+  parse_limit_action(getenv("MEMF_LIMIT_ACTION"), &action);
+  optimizer_set_limit_action(action);
+  install_hooks();
+  CgroupInfo cgroup;
+  if (memory_limit() || (discover_cgroup("/", &cgroup) && cgroup.limit)) pressure_ensure_monitor();
 }
-
-void pressure_request_drain() { g_drain_epoch.fetch_add(1, std::memory_order_relaxed); }
-
-bool pressure_drain_requested() {
-  static __thread uint32_t seen MEMF_TLS = 0;
-  const uint32_t epoch = g_drain_epoch.load(std::memory_order_relaxed);
-  if (MEMF_LIKELY(epoch == seen)) return false;
-  seen = epoch;
-  return true;
-}
+}  // namespace
 
 }  // namespace memf

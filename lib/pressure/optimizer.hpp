@@ -5,10 +5,12 @@
 //   2. purge slabs     empty slabs' pages go back to the OS
 //   3. release maps    cached huge mappings are unmapped
 //   4. mi_collect      mimalloc returns its free pages
+//                      (steps 1-4 are the engine's, engine/release.hpp)
 //   5. shrink pools    application pools (MemoryPool, VariablePool) give back empty chunks;
 //                      not when the optimizer runs inside an allocation (a pool's lock may be
 //                      held by the allocating thread)
-//   6. evict caches    registered caches, lowest priority first, until the target is met
+//   6. evict caches    registered caches (cache_registry.hpp), lowest priority first, until the
+//                      target is met
 //   7. return evicted  what the caches freed goes back to the OS (steps 1-4 again)
 //
 // Steps 1-5 lower the process's resident memory but not memf's live bytes; only step 5 lowers
@@ -61,16 +63,6 @@ OptimizerReport optimizer_last_report();
 // Totals since start, per step.
 void optimizer_totals(uint64_t bytes[kOptimizerSteps], uint64_t* runs);
 
-// Registered caches. evict(bytes_wanted, ctx) frees about that much and returns the bytes freed.
-// It may be called on any thread, including from inside an allocation made while the cache's own
-// lock is held by that thread: take the lock with a try-lock and return 0 when it is busy.
-// Lower priority is evicted first. Returns an id > 0, or -1 (table of 64 full, evict null).
-int cache_register(const char* name, size_t (*evict)(size_t bytes_wanted, void* ctx), void* ctx, int priority);
-// After it returns, evict is not running and will not be called again (unless called from evict
-// itself). False for an unknown id.
-bool cache_unregister(int id);
-size_t registered_cache_count();
-
 // What happens when an allocation would pass memf's own limit after the optimizer ran.
 enum class LimitAction : int { kWarn = 0, kFail = 1 };
 void optimizer_set_limit_action(LimitAction action);
@@ -78,7 +70,8 @@ LimitAction optimizer_limit_action();
 // Parses MEMF_LIMIT_ACTION (one warning line on a bad value); true if the value was valid or unset.
 bool parse_limit_action(const char* value, LimitAction* out);
 
-// Hooks into the tracker: installs the watermark and admit hooks (idempotent).
+// Installs the allocation path's admit hook (engine/accounting.hpp) and the fork handlers
+// (idempotent).
 void optimizer_install_hooks();
 // Sets the engine's hard limit from memf's own limit and the synchronous point the monitor computed
 // (UINT64_MAX: keep the current one); sync_wanted is what a run at that point is to free.
@@ -88,16 +81,5 @@ struct AdmitCounts {
   uint64_t calls, refused, warned, sync_runs;
 };
 AdmitCounts optimizer_admit_counts();
-
-// Per-class fragmentation of the pools (slab metadata read without locks: a statistic).
-struct ClassFragmentation {
-  uint32_t block_size, slabs;
-  uint64_t committed_bytes, used_bytes, cached_bytes;
-  double fragmentation;
-};
-size_t fragmentation_by_class(ClassFragmentation* out, size_t capacity, uint64_t* empty_slab_bytes);
-
-// Called by the watermark hook (allocation path: wakes the monitor, nothing else).
-void pressure_wake_from_allocator(uint64_t total_bytes);
 
 }  // namespace memf

@@ -1,6 +1,5 @@
 #include "stack_capture.hpp"
 
-#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <unwind.h>
@@ -8,7 +7,8 @@
 #include <atomic>
 #include <cerrno>
 
-#include "platform.hpp"
+#include "compiler.hpp"
+#include "proc_maps.hpp"
 
 extern "C" void* __libc_stack_end;  // ld.so: the initial stack pointer of the main thread
 
@@ -47,62 +47,13 @@ constinit std::atomic<uintptr_t> g_main_stack_lo{0};  // 0: not read yet
 // or from a signal handler) falls back to the reentrant frame-pointer walk.
 constinit __thread bool t_in_unwinder MEMF_TLS = false;
 
-long raw_syscall_keep_errno(long number, long a, long b, long c) {
-  const int saved = errno;
-  const long result = syscall(number, a, b, c);
-  errno = saved;
-  return result;
-}
-
-// Finds the mapping that contains addr in /proc/self/maps with raw syscalls (no stdio, no
-// malloc, not a cancellation point), parsing the stream byte by byte so that no line has to fit
-// the buffer. Runs once per thread.
-bool find_mapping(uintptr_t addr, uintptr_t* lo, uintptr_t* hi) {
-  const long fd = raw_syscall_keep_errno(SYS_openat, AT_FDCWD, long("/proc/self/maps"), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buffer[512];
-  uintptr_t start = 0, end = 0;
-  int field = 0;  // 0: start address, 1: end address, 2: rest of the line
-  bool found = false;
-  for (;;) {
-    const long n = raw_syscall_keep_errno(SYS_read, fd, long(buffer), sizeof buffer);
-    if (n <= 0) break;
-    for (long i = 0; i < n && !found; ++i) {
-      const char c = buffer[i];
-      if (field == 2) {
-        if (c == '\n') field = 0, start = 0, end = 0;
-        continue;
-      }
-      unsigned digit;
-      if (c >= '0' && c <= '9') digit = unsigned(c - '0');
-      else if (c >= 'a' && c <= 'f') digit = unsigned(c - 'a' + 10);
-      else digit = 16;
-      if (digit < 16) {
-        uintptr_t& value = field == 0 ? start : end;
-        value = value << 4 | digit;
-      } else if (field == 0 && c == '-') {
-        field = 1;
-      } else if (field == 1) {
-        found = start <= addr && addr < end;
-        field = c == '\n' ? 0 : 2;
-        if (field == 0) start = 0, end = 0;
-      } else {
-        field = c == '\n' ? 0 : 2;  // malformed line: skip it
-      }
-    }
-    if (found) break;
-  }
-  raw_syscall_keep_errno(SYS_close, fd, 0, 0);
-  if (found) *lo = start, *hi = end;
-  return found;
-}
-
 // Re-reads the main stack's mapping when sp is below its known start; true if sp is on it.
 // Otherwise remembers the mapping sp is on (a coroutine stack, a sigaltstack) in cached, so
 // that captures there do not read the maps again.
 bool main_stack_contains(uintptr_t sp, uintptr_t top, ThreadStack& cached) {
-  uintptr_t lo, hi;
-  if (!find_mapping(sp, &lo, &hi)) return false;
+  Mapping mapping;
+  if (!find_mapping(sp, &mapping)) return false;
+  const uintptr_t lo = mapping.begin, hi = mapping.end;
   if (hi < top) {  // sp is on some other mapping
     cached.other_lo = lo, cached.other_hi = hi;
     return false;
@@ -124,10 +75,10 @@ MEMF_NOINLINE bool stack_bounds_slow(uintptr_t sp, uintptr_t* lo, uintptr_t* hi)
     const int saved = errno;
     const bool is_main = syscall(SYS_gettid) == syscall(SYS_getpid);
     errno = saved;
-    uintptr_t map_lo, map_hi;
+    Mapping mapping;
     const uintptr_t tls = reinterpret_cast<uintptr_t>(&cached);
     if (is_main) cached.state = kBoundsMain;
-    else if (find_mapping(tls, &map_lo, &map_hi)) cached.lo = map_lo, cached.hi = tls, cached.state = kBoundsThread;
+    else if (find_mapping(tls, &mapping)) cached.lo = mapping.begin, cached.hi = tls, cached.state = kBoundsThread;
     else cached.state = kBoundsUnavailable;
     if (cached.state != kBoundsMain) return stack_bounds_for(sp, lo, hi);  // known now, or never
   }

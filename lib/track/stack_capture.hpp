@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "stack_origin.hpp"
+
 namespace memf {
 
 enum class UnwindMode : uint8_t {
@@ -18,22 +20,6 @@ enum class UnwindMode : uint8_t {
 
 // Deepest stack captured or stored anywhere in memf.
 constexpr unsigned kMaxStackDepth = 128;
-
-// Where a capture starts: pc is the first frame (a return address into the function whose
-// caller chain is wanted) and frame is that function's frame pointer value (0 if unknown).
-struct StackOrigin {
-  uintptr_t pc;
-  uintptr_t frame;
-};
-
-// Expands, in the function that is to be the top of the stack's caller (e.g. the exported
-// malloc), to the return address into its caller and the caller's frame pointer (the rbp value
-// saved by this function's own frame record). Forces a frame record in the expanding function
-// only where it is evaluated (GCC shrink-wraps it into that path). Must be evaluated in the
-// exported function itself, or in an always_inline function inlined into it.
-#define MEMF_STACK_ORIGIN()                                          \
-  (::memf::StackOrigin{reinterpret_cast<uintptr_t>(__builtin_return_address(0)), \
-                       *static_cast<const uintptr_t*>(__builtin_frame_address(0))})
 
 // Captures the call stack of capture_stack's caller: frames[0] is a return address into the
 // caller (exact in both modes), frames[1] into the caller's caller, and so on; `skip` drops that

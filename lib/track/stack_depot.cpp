@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "fork.hpp"
+#include "os.hpp"
 #include "stack_capture.hpp"
 
 namespace memf {
@@ -219,7 +221,10 @@ namespace {
 constinit StackDepot g_depot;
 }  // namespace
 
-bool stack_depot_init(size_t max_bytes) { return g_depot.init(max_bytes); }
+bool stack_depot_init(size_t max_bytes) {
+  fork_register(kForkStackDepot, {stack_depot_lock_all, stack_depot_unlock_all, stack_depot_reset_after_fork});
+  return g_depot.init(max_bytes);
+}
 StackId stack_depot_put(const uintptr_t* frames, unsigned depth) { return g_depot.put(frames, depth); }
 unsigned stack_depot_get(StackId id, const uintptr_t** frames) { return g_depot.get(id, frames); }
 StackDepotStats stack_depot_stats() { return g_depot.stats(); }

@@ -8,7 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "platform.hpp"
+#include "compiler.hpp"
+#include "spin_lock.hpp"
 
 namespace memf {
 

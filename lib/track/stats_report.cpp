@@ -1,12 +1,15 @@
-#include "reporter.hpp"
+#include "stats_report.hpp"
 
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <fmt/format.h>
 
 #include "central.hpp"
+#include "config.hpp"
+#include "init_order.hpp"
 #include "large.hpp"
-#include "platform.hpp"
 #include "pool_arena.hpp"
 #include "thread_cache.hpp"
 #include "tracker.hpp"
@@ -73,5 +76,12 @@ void write_engine_stats(int fd) {
   out.line("memf:   huge mapping cache: {} mappings ({:.1f} MiB), {} reuses, {} fresh mappings", large.cached_mappings,
            mib(large.cached_bytes), large.mapping_cache_hits, large.mapping_cache_misses);
 }
+
+namespace {
+void print_stats_at_exit() { write_engine_stats(2); }
+__attribute__((constructor(MEMF_INIT_STATS))) void register_stats_at_exit() {
+  if (config().stats) atexit(print_stats_at_exit);
+}
+}  // namespace
 
 }  // namespace memf

@@ -1,4 +1,5 @@
-// Human-readable summaries written at exit or on request. Formats into fixed buffers only.
+// The MEMF_STATS=1 summary, written at exit (registered by a constructor: base/init_order.hpp) or
+// on request (memf_print_stats). Formats into fixed buffers only.
 #pragma once
 
 namespace memf {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "engine.hpp"
-#include "errors.hpp"
+#include "bad_pointer.hpp"
 #include "large.hpp"
 
 using namespace memf;
@@ -170,30 +170,33 @@ TEST_CASE("operator new calls the new_handler, then throws bad_alloc; nothrow re
 TEST_CASE("bad pointers are classified precisely and reported on one line") {
   char line[320];
   auto* block = static_cast<char*>(engine_malloc(64));
-  BadPointerDetail detail;
   // Freed block: a double free of a 64 B block.
   engine_free(block);
-  REQUIRE(classify_pool_pointer(block, &detail) == BadPointer::kDoubleFree);
-  REQUIRE(detail.class_size == 64);
-  size_t length = format_bad_pointer(line, sizeof(line), "free", block, BadPointer::kDoubleFree, detail);
+  BadPointer bad = classify_bad_pointer(block);
+  REQUIRE(bad.kind == Misuse::kDoubleFree);
+  REQUIRE(bad.class_size == 64);
+  size_t length = format_bad_pointer(line, sizeof(line), "free", block);
   std::string text(line, length);
   REQUIRE(text.rfind("memf: error: double free of 0x", 0) == 0);
-  REQUIRE(text.find("size class 64 B") != std::string::npos);
+  REQUIRE(text.find("(size class 64 B) in free()") != std::string::npos);
   REQUIRE(text.find('\n') == std::string::npos);
   // Interior pointer of a live block.
   block = static_cast<char*>(engine_malloc(64));
-  detail = {};
-  REQUIRE(classify_pool_pointer(block + 16, &detail) == BadPointer::kInteriorPointer);
-  REQUIRE(detail.block_start == block);
-  length = format_bad_pointer(line, sizeof(line), "free", block + 16, BadPointer::kInteriorPointer, detail);
+  bad = classify_bad_pointer(block + 16);
+  REQUIRE(bad.kind == Misuse::kInterior);
+  REQUIRE(bad.block_start == block);
+  length = format_bad_pointer(line, sizeof(line), "free", block + 16);
   text.assign(line, length);
   REQUIRE(text.find("16 bytes into the block at") != std::string::npos);
   engine_free(block);
   // Inside the range but in a slab that was never used.
   void* far = reinterpret_cast<void*>(g_pool.base + g_pool.usable_bytes - kSlabSize);
-  REQUIRE(classify_pool_pointer(far, &detail) == BadPointer::kNotAllocated);
+  REQUIRE(classify_bad_pointer(far).kind == Misuse::kNotLive);
+  length = format_bad_pointer(line, sizeof(line), "free", far);
+  REQUIRE(std::string(line, length).find("no live block there in memf's pools") != std::string::npos);
   int on_stack = 0;
-  length = format_bad_pointer(line, sizeof(line), "realloc", &on_stack, BadPointer::kForeign, BadPointerDetail{});
+  REQUIRE(classify_bad_pointer(&on_stack).kind == Misuse::kForeign);
+  length = format_bad_pointer(line, sizeof(line), "realloc", &on_stack);
   text.assign(line, length);
   REQUIRE(text.find("not allocated by memf") != std::string::npos);
   REQUIRE(text.find("realloc()") != std::string::npos);

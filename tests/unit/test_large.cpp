@@ -8,6 +8,7 @@
 
 #include "engine.hpp"
 #include "large.hpp"
+#include "release.hpp"
 
 using namespace memf;
 

@@ -11,8 +11,11 @@
 #include <cstring>
 #include <vector>
 
-#include "leak_check.hpp"
+#include "accounting.hpp"
 #include "leak_report.hpp"
+#include "leak_scan.hpp"
+#include "roots.hpp"
+#include "scanner.hpp"
 
 using namespace memf;
 

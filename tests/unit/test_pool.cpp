@@ -16,7 +16,9 @@
 
 #include "central.hpp"
 #include "engine.hpp"
-#include "errors.hpp"
+#include "bad_pointer.hpp"
+#include "defrag.hpp"
+#include "release.hpp"
 #include "tracker.hpp"
 
 using namespace memf;
@@ -83,8 +85,7 @@ TEST_CASE("a freed block stays recognisably free in another thread's cache, a tr
   REQUIRE_FALSE(engine_owns(block));
   // The free fast path turns a second free away (free_slow then reports it as a double free).
   REQUIRE_FALSE(pool_try_free(block));
-  BadPointerDetail detail;
-  REQUIRE(classify_pool_pointer(block, &detail) == BadPointer::kDoubleFree);
+  REQUIRE(classify_bad_pointer(block).kind == Misuse::kDoubleFree);
   // The exiting thread's cache went to the centre (transfer batches or slabs): still free.
   central_flush_transfers();
   REQUIRE(block_is_free(block));

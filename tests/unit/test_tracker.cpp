@@ -10,6 +10,7 @@
 
 #include "engine.hpp"
 #include "heap_walk.hpp"
+#include "release.hpp"
 #include "tracker.hpp"
 
 using namespace memf;

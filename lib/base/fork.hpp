@@ -1,0 +1,35 @@
+// fork(): the one set of handlers memf gives pthread_atfork. Every layer that has locks
+// registers its handlers at its rank; before fork the prepare handlers run in rank order (each
+// takes its layer's locks), after it the parent and child handlers run in the reverse order.
+//
+// The order is the lock order across layers: a lock that is ever held while another is taken
+// comes first. The optimizer holds its run lock while its steps take pool and engine locks (and
+// while evict callbacks do anything at all, the monitor's API included); the monitor holds its
+// locks only around its own state and atexit/pthread_atfork (which may allocate); a pool holds
+// its lock while it maps memory; the engine's locks are taken by every allocation; the tracker's
+// and the stack depot's are leaves.
+#pragma once
+
+namespace memf {
+
+enum ForkRank : unsigned {
+  kForkOptimizer = 0,  // pressure/optimizer: run lock, then the cache registry
+  kForkMonitor,        // pressure/monitor: evaluation, state, sources
+  kForkPools,          // pools: registry, each pool, the thread tables
+  kForkEngine,         // engine: class locks, arena, large table and mapping cache, thread registry
+  kForkStackDepot,     // track: the stack depot's insertion lock
+  kForkCategories,     // track: the category names' lock
+  kForkRanks
+};
+
+struct ForkHandlers {
+  void (*prepare)();  // takes the layer's locks
+  void (*parent)();   // releases them
+  void (*child)();    // resets them (the child has one thread: the one that forked)
+};
+
+// Installs handlers at rank (once per rank; later calls for a rank that has handlers do
+// nothing). The first call registers memf's dispatchers with pthread_atfork.
+void fork_register(ForkRank rank, const ForkHandlers& handlers);
+
+}  // namespace memf

@@ -1,0 +1,63 @@
+#include "os.hpp"
+
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace memf::os {
+
+void* reserve(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void* map(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+void unmap(void* p, size_t bytes) {
+  int saved = errno;
+  munmap(p, bytes);
+  errno = saved;
+}
+
+void purge(void* p, size_t bytes) {
+  int saved = errno;
+  madvise(p, bytes, MADV_DONTNEED);
+  errno = saved;
+}
+
+void* remap(void* p, size_t old_bytes, size_t new_bytes) {
+  void* q = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE);
+  return q == MAP_FAILED ? nullptr : q;
+}
+
+namespace {
+uint64_t clock_ns(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000u + uint64_t(ts.tv_nsec);
+}
+}  // namespace
+
+uint64_t coarse_now_ns() { return clock_ns(CLOCK_MONOTONIC_COARSE); }
+uint64_t monotonic_ns() { return clock_ns(CLOCK_MONOTONIC); }
+
+void write_stderr(const char* text, size_t length) {
+  int saved = errno;
+  while (length > 0) {
+    ssize_t n = write(2, text, length);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      break;
+    }
+    text += n;
+    length -= size_t(n);
+  }
+  errno = saved;
+}
+
+}  // namespace memf::os

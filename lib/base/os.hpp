@@ -1,0 +1,27 @@
+// Memory mappings, clocks and stderr: the system calls inside the allocator. Nothing here calls
+// malloc, and every function keeps errno as it found it unless it says otherwise.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace memf::os {
+
+// Reserves address space without committing memory (MAP_NORESERVE); nullptr on failure.
+void* reserve(size_t bytes);
+// Maps fresh zeroed read-write memory; nullptr on failure.
+void* map(size_t bytes);
+void unmap(void* p, size_t bytes);
+// Gives the pages back to the OS; the range stays mapped and reads as zero afterwards.
+void purge(void* p, size_t bytes);
+// Grows or moves a mapping (mremap); nullptr on failure.
+void* remap(void* p, size_t old_bytes, size_t new_bytes);
+
+// CLOCK_MONOTONIC_COARSE: a few ns, no system call, a few ms of resolution.
+uint64_t coarse_now_ns();
+// CLOCK_MONOTONIC: for durations that are reported.
+uint64_t monotonic_ns();
+
+// Writes all of text to fd 2 (retrying short writes and EINTR), keeping errno.
+void write_stderr(const char* text, size_t length);
+
+}  // namespace memf::os

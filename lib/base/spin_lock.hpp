@@ -1,0 +1,52 @@
+// The lock of memf's slow paths: test-and-test-and-set, a CPU relax hint while it spins, then
+// sched_yield. It never allocates, and a forked child can reset it (the parent holds every lock
+// across fork(): fork.hpp).
+#pragma once
+#include <atomic>
+
+namespace memf {
+
+// Tells the CPU that this is a spin-wait loop (x86 pause, Arm yield); on other machines only a
+// compiler barrier.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile("yield" ::: "memory");
+#else
+  asm volatile("" ::: "memory");
+#endif
+}
+
+class SpinLock {
+ public:
+  void lock() {
+    for (unsigned spins = 0;; ++spins) {
+      if (!locked_.exchange(true, std::memory_order_acquire)) return;
+      while (locked_.load(std::memory_order_relaxed)) {
+        if (spins++ > 64) yield();
+        else cpu_relax();
+      }
+    }
+  }
+  bool try_lock() { return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire); }
+  void unlock() { locked_.store(false, std::memory_order_release); }
+  void reset_after_fork() { locked_.store(false, std::memory_order_relaxed); }
+
+ private:
+  static void yield();
+  std::atomic<bool> locked_{false};
+};
+
+class LockGuard {
+ public:
+  explicit LockGuard(SpinLock& lock) : lock_(lock) { lock_.lock(); }
+  ~LockGuard() { lock_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+
+ private:
+  SpinLock& lock_;
+};
+
+}  // namespace memf

@@ -1,0 +1,201 @@
+#include "exit_check.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "allocation_stacks.hpp"
+#include "config.hpp"
+#include "engine.hpp"
+#include "init_order.hpp"
+#include "leak_report.hpp"
+#include "leak_scan.hpp"
+#include "os.hpp"
+#include "tracker.hpp"
+
+namespace memf {
+
+namespace {
+
+std::string process_category_name(uint8_t tag) { return category_name(tag); }
+
+void warn(const std::string& text) {
+  const std::string line = "memf: warning: " + text + "\n";
+  os::write_stderr(line.data(), line.size());
+}
+
+// Writes data to path (created or truncated, mode 0644). -1 with errno on failure.
+int write_file(const std::string& path, const std::string& data) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  for (size_t done = 0; done < data.size();) {
+    const ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int saved = n < 0 ? errno : EIO;
+      close(fd);
+      errno = saved;
+      return -1;
+    }
+    done += size_t(n);
+  }
+  if (close(fd) != 0) return -1;
+  return 0;
+}
+
+Suppressions load_configured_suppressions() {
+  Suppressions suppressions;
+  const char* path = config().suppressions;
+  if (path[0] == 0) return suppressions;
+  std::vector<std::string> problems;
+  if (!suppressions.load(path, &problems)) warn(std::string("cannot read MEMF_SUPPRESSIONS file ") + path + ": " + strerror(errno));
+  for (const std::string& problem : problems) warn(std::string("MEMF_SUPPRESSIONS ") + path + " " + problem);
+  return suppressions;
+}
+
+// The calling thread's allocations count under kReportCategory while it lives (the
+// symbolizer's caches, libdw's state, the report's strings): later scans leave them out.
+class ReportScope {
+ public:
+  ReportScope() { category_push(kReportCategory); }
+  ~ReportScope() { category_pop(); }
+  ReportScope(const ReportScope&) = delete;
+  ReportScope& operator=(const ReportScope&) = delete;
+};
+
+// One scan and its report; false (errno set) when the scan could not run.
+// resolve_reachable: symbolize the stacks of reachable blocks too (the JSON report lists them).
+bool scan_and_report(LeakReport* report, ReportProcess* process, bool resolve_reachable) {
+  LeakScan scan;
+  if (!scan_process(&scan)) {
+    errno = ENOMEM;
+    return false;
+  }
+  // Everything from here may allocate: the scan's result is a copy in mapped memory. The
+  // figures are taken before symbolizing, whose own allocations are no concern of the program.
+  *process = describe_process();
+  *report = build_leak_report(scan.blocks, scan.count, load_configured_suppressions(), symbolize_depot_stack,
+                              resolve_reachable);
+  process->blocks = scan.count;
+  process->scan = scan.stats;
+  process->scan_ns = scan.elapsed_ns;
+  release_scan(&scan);
+  return true;
+}
+
+constinit std::atomic<bool> g_exit_check_done{false};
+
+// A copy of stderr taken at start-up: programs may close stderr in their own exit handlers
+// (coreutils' close_stdout does), which run before the leak check. Only used when fd 2 is
+// closed at exit, and only if it still refers to the same file (the program may have closed
+// the copy and reused its number).
+constinit int g_saved_stderr = -1;
+constinit dev_t g_saved_device = 0;
+constinit ino_t g_saved_inode = 0;
+constexpr int kSavedStderrFloor = 1000;  // out of the way of programs that expect low numbers
+
+void save_stderr() {
+  struct stat st;
+  const int fd = fcntl(2, F_DUPFD_CLOEXEC, kSavedStderrFloor);
+  if (fd < 0) return;
+  if (fstat(fd, &st) != 0) {
+    close(fd);
+    return;
+  }
+  g_saved_stderr = fd;
+  g_saved_device = st.st_dev;
+  g_saved_inode = st.st_ino;
+}
+
+// Where the text report goes: stderr as the program leaves it (redirected, maybe, as LeakSanitizer
+// would write to it too), else the copy; -1 for nowhere.
+int report_fd() {
+  if (fcntl(2, F_GETFD) != -1) return 2;
+  struct stat st;
+  if (g_saved_stderr >= 0 && fstat(g_saved_stderr, &st) == 0 && st.st_dev == g_saved_device &&
+      st.st_ino == g_saved_inode)
+    return g_saved_stderr;
+  return -1;
+}
+
+void write_all(int fd, const std::string& text) {
+  for (size_t done = 0; fd >= 0 && done < text.size();) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += size_t(n);
+  }
+}
+
+}  // namespace
+
+void run_exit_leak_check() {
+  if (g_exit_check_done.exchange(true) || !config().leak_check) return;
+  const int saved_errno = errno;
+  // Before anything here opens a file (the symbolizer does), which could take a closed fd 2.
+  const int fd = report_fd();
+  ReportScope scope;
+  LeakReport report;
+  ReportProcess process;
+  if (!scan_and_report(&report, &process, config().report_path[0] != 0)) {
+    warn("leak check skipped: no memory for the scan");
+    errno = saved_errno;
+    return;
+  }
+  write_all(fd, format_leak_text(report, process_category_name));
+  if (config().report_path[0] != 0) {
+    const std::string path = expand_report_path(config().report_path, process.pid);
+    if (write_file(path, format_leak_json(report, process, process_category_name)) != 0)
+      warn("cannot write MEMF_REPORT " + path + ": " + strerror(errno));
+  }
+  if (report.fails() && config().leak_exitcode != 0) {
+    fflush(nullptr);  // the program's buffered output, which exit() would have flushed after us
+    _exit(config().leak_exitcode);
+  }
+  errno = saved_errno;
+}
+
+int write_leak_report(const char* path) {
+  if (!path || !*path) {
+    errno = EINVAL;
+    return -1;
+  }
+  int result, error;
+  {
+    ReportScope scope;
+    LeakReport report;
+    ReportProcess process;
+    result = scan_and_report(&report, &process, true)
+                 ? write_file(expand_report_path(path, process.pid), format_leak_json(report, process, process_category_name))
+                 : -1;
+    error = errno;
+  }
+  errno = error;  // as it was when the report failed, whatever freeing the report did
+  return result;
+}
+
+namespace {
+
+void leak_check_at_exit() { run_exit_leak_check(); }
+
+// After the environment is read: from here on every allocation is recorded with its stack, and
+// the check runs at exit (registered this early, it runs after the program's own atexit handlers
+// and static destructors). The copy of stderr is taken here too (save_stderr).
+__attribute__((constructor(MEMF_INIT_LEAK_CHECK))) void arm_leak_check() {
+  if (!config().leak_check) return;
+  if (allocation_stacks_init()) engine_record_every_allocation(capture_allocation_stack);
+  atexit(leak_check_at_exit);
+  save_stderr();
+}
+
+}  // namespace
+
+}  // namespace memf
