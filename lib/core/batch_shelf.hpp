@@ -31,6 +31,11 @@ class BatchShelf {
  public:
   constexpr BatchShelf() = default;
   constexpr BatchShelf(uint32_t width, uint32_t capacity) : width_(width), capacity_(capacity) {}
+  // For an owner that learns the shape after construction; only while the shelf is empty.
+  void set_shape(uint32_t width, uint32_t capacity) {
+    width_ = width;
+    capacity_ = capacity;
+  }
 
   uint32_t count() const { return count_.load(std::memory_order_relaxed); }
   uint32_t capacity() const { return capacity_; }

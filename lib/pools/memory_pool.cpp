@@ -29,12 +29,14 @@
 
 #include <fmt/format.h>
 
+#include "batch_shelf.hpp"
 #include "compiler.hpp"
 #include "config.hpp"
 #include "free_mark.hpp"
 #include "misuse.hpp"
 #include "os.hpp"
 #include "pool_registry.hpp"
+#include "slab_list.hpp"
 #include "spin_lock.hpp"
 #include "tracker.hpp"
 
@@ -42,40 +44,29 @@ namespace memf {
 namespace {
 
 // A slot's state byte: kCarved once the slot has been carved since its chunk was taken, else 0.
-// Whether a carved slot is free is its free mark (FreeSlot::mark).
+// Whether a carved slot is free is its free mark (core/free_mark.hpp).
 constexpr uint8_t kCarved = 1;
-constexpr uint32_t kNil = UINT32_MAX;
 constexpr size_t kMaxChunkBytes = size_t(256) << 10;
-// Whole batches parked in the pool between a drain and a refill (of any threads), so that
-// steady traffic never walks the chunks' lists slot by slot.
-constexpr uint32_t kMaxParked = 16;
 // Slots per exchange between a thread's cache and the pool: a cache (two batches) and the null
 // word below it fit a page.
 constexpr uint32_t kMaxBatch = 255;
 constexpr size_t kCachePage = detail::kCachePageBytes;
 static_assert((2 * kMaxBatch + 1) * sizeof(void*) <= kCachePage);
 
-// A free slot: its link on its chunk's free list, then its free mark, free_key ^ its address
-// (free_key a per-pool secret, odd: never 0, which is what allocate() leaves there). As in the engine, the mark in
-// the slot's own line tells free from live, so the fast paths read state bytes and never write
-// them: threads passing objects between them do not write the same state lines.
-struct FreeSlot {
-  FreeSlot* next;
-  uintptr_t mark;
-};
+// A free slot is the core's FreeBlock: its link on its chunk's free list, then its free mark.
+// As in the engine, the mark in the slot's own line tells free from live, so the fast paths read
+// state bytes and never write them: threads passing objects between them do not write the same
+// state lines.
+using FreeSlot = FreeBlock;
 
+// Where a chunk is (its SlabRecord::list): on no list (every slot carved and out), partial (it
+// can give slots), empty (nothing out), released (its pages given back).
 enum ChunkList : uint8_t { kListNone = 0, kListPartial, kListEmpty, kListReleased };
 
-// A chunk's slots are either carved (handed out at least once) or not. Carved slots are with the
-// program, in a thread cache, or on free. used counts those out of the chunk (program + caches).
-struct ChunkMeta {
-  FreeSlot* free;
-  uint32_t used;
-  uint32_t carved;
-  uint32_t prev;
-  uint32_t next;
-  uint8_t list;
-  bool claimed;  // some thread's home chunk (below): other threads take from it only as a last resort
+// The core's slab record (free list, slots out, slots carved, list links), and whether the chunk
+// is some thread's home chunk (below): other threads take from it only as a last resort.
+struct ChunkMeta : SlabRecord {
+  bool claimed;
 };
 
 }  // namespace
@@ -107,15 +98,17 @@ struct alignas(64) MemoryPool::Impl {
 
   // The shared part, under lock.
   alignas(64) SpinLock lock;
-  uint32_t partial_head = kNil;
-  uint32_t empty_head = kNil;
-  uint32_t released_head = kNil;
+  SlabList<ChunkMeta> partial{kListPartial};
+  SlabList<ChunkMeta> empty{kListEmpty};
+  SlabList<ChunkMeta> released{kListReleased};
   size_t top = 0;  // chunks [0, top) have been used at least once
   std::atomic<size_t> held{0};  // chunks holding memory (not released)
   std::atomic<size_t> out{0};   // slots out of chunks: with the program or in thread caches
   std::atomic<size_t> last_released{0};
-  std::atomic<uint32_t> parked_count{0};  // written under lock; read by getUsedCount
-  std::unique_ptr<void*[]> parked;        // kMaxParked batches of exactly `batch` slots
+  // Whole batches parked between a drain and a refill (of any threads), so that steady traffic
+  // never walks the chunks' lists slot by slot; its count is read by getUsedCount.
+  BatchShelf shelf;
+  std::unique_ptr<void*[]> shelf_storage;  // kShelfBatches batches of exactly `batch` slots
 };
 
 namespace {
@@ -126,34 +119,22 @@ void account(Pool& pool, size_t chunks, bool is_allocation) {
   if (chunks) external_account(pool.tag, int64_t(chunks * pool.held_chunk_bytes), is_allocation);
 }
 
-uintptr_t mark_of(const Pool& pool, const void* p) { return pool.free_key ^ uintptr_t(p); }
-
 char* chunk_base(Pool& pool, uint32_t c) { return pool.base + (size_t(c) << pool.chunk_shift); }
 
 // --- chunk lists (under pool.lock) -------------------------------------------------------------
 
-uint32_t& list_head(Pool& pool, uint8_t list) {
-  return list == kListPartial ? pool.partial_head : list == kListEmpty ? pool.empty_head : pool.released_head;
+SlabList<ChunkMeta>& list_of(Pool& pool, uint8_t list) {
+  return list == kListPartial ? pool.partial : list == kListEmpty ? pool.empty : pool.released;
 }
 
 void unlink_chunk(Pool& pool, uint32_t c) {
-  ChunkMeta& m = pool.chunks[c];
-  if (m.list == kListNone) return;
-  if (m.prev != kNil) pool.chunks[m.prev].next = m.next;
-  else list_head(pool, m.list) = m.next;
-  if (m.next != kNil) pool.chunks[m.next].prev = m.prev;
-  m.list = kListNone;
+  const uint8_t list = pool.chunks[c].list;
+  if (list != kListNone) list_of(pool, list).remove(pool.chunks, c, kListNone);
 }
 
 void link_chunk(Pool& pool, uint32_t c, uint8_t list) {
-  ChunkMeta& m = pool.chunks[c];
-  m.list = list;
-  if (list == kListNone) return;
-  uint32_t& head = list_head(pool, list);
-  m.prev = kNil;
-  m.next = head;
-  if (head != kNil) pool.chunks[head].prev = c;
-  head = c;
+  if (list != kListNone) list_of(pool, list).push_front(pool.chunks, c);
+  else pool.chunks[c].list = kListNone;
 }
 
 // Where a held chunk belongs: empty when nothing is out, partial when it can still give slots.
@@ -168,7 +149,7 @@ void relist(Pool& pool, uint32_t c) {
 }
 
 uint32_t first_unclaimed(Pool& pool, uint32_t c) {
-  while (c != kNil && pool.chunks[c].claimed) c = pool.chunks[c].next;
+  while (c != kNoSlab && pool.chunks[c].claimed) c = pool.chunks[c].next;
   return c;
 }
 
@@ -176,14 +157,14 @@ uint32_t first_unclaimed(Pool& pool, uint32_t c) {
 // (most recently emptied: its pages are resident), then a released one, then a fresh one; other
 // threads' home chunks (at most one per thread) only when nothing else is left.
 uint32_t chunk_to_take(Pool& pool) {
-  uint32_t c = first_unclaimed(pool, pool.partial_head);
-  if (c == kNil) c = first_unclaimed(pool, pool.empty_head);
-  if (c != kNil) return c;
-  c = pool.released_head;
-  if (c == kNil) {
-    if (pool.top == pool.max_chunks) return pool.partial_head != kNil ? pool.partial_head : pool.empty_head;
+  uint32_t c = first_unclaimed(pool, pool.partial.head());
+  if (c == kNoSlab) c = first_unclaimed(pool, pool.empty.head());
+  if (c != kNoSlab) return c;
+  c = pool.released.head();
+  if (c == kNoSlab) {
+    if (pool.top == pool.max_chunks) return !pool.partial.empty() ? pool.partial.head() : pool.empty.head();
     c = uint32_t(pool.top++);
-    pool.chunks[c] = ChunkMeta{nullptr, 0, 0, kNil, kNil, kListNone, false};
+    pool.chunks[c] = ChunkMeta{{nullptr, 0, 0, kNoSlab, kNoSlab, kListNone}, false};
   } else {
     unlink_chunk(pool, c);
     pool.chunks[c].claimed = false;
@@ -218,14 +199,14 @@ void unclaim_home(Pool& pool, PoolCacheEntry& entry) {
 size_t take_slots(Pool& pool, size_t n, void** out, PoolCacheEntry* entry) {
   size_t got = 0;
   while (got < n) {
-    uint32_t c = kNil;
+    uint32_t c = kNoSlab;
     if (entry && entry->home != 0) {
       if (chunk_can_give(pool, entry->home - 1)) c = entry->home - 1;
       else unclaim_home(pool, *entry);
     }
-    if (c == kNil) {
+    if (c == kNoSlab) {
       c = chunk_to_take(pool);
-      if (c == kNil) break;
+      if (c == kNoSlab) break;
       if (entry) {
         pool.chunks[c].claimed = true;
         entry->home = c + 1;
@@ -240,7 +221,7 @@ size_t take_slots(Pool& pool, size_t n, void** out, PoolCacheEntry* entry) {
     while (got < n && m.carved < pool.slots_per_chunk) {
       auto* slot = reinterpret_cast<FreeSlot*>(chunk_base(pool, c) + size_t(m.carved++) * pool.stride);
       pool.states[size_t(reinterpret_cast<char*>(slot) - pool.base) >> pool.granule_shift] = kCarved;
-      slot->mark = mark_of(pool, slot);
+      mark_block_free(pool.free_key, slot);
       out[got++] = slot;
     }
     m.used += uint32_t(got - before);
@@ -255,7 +236,7 @@ void give_slot(Pool& pool, void* p) {
   const uint32_t c = uint32_t(size_t(static_cast<char*>(p) - pool.base) >> pool.chunk_shift);
   ChunkMeta& m = pool.chunks[c];
   auto* slot = static_cast<FreeSlot*>(p);
-  slot->mark = mark_of(pool, p);
+  mark_block_free(pool.free_key, slot);
   slot->next = m.free;
   m.free = slot;
   --m.used;
@@ -267,23 +248,14 @@ void give_slot(Pool& pool, void* p) {
 // else slots from the chunks (the entry's home chunk first). Their number; 0 when the range is
 // exhausted.
 size_t take_batch(Pool& pool, void** out, PoolCacheEntry* entry) {
-  if (const uint32_t parked = pool.parked_count.load(std::memory_order_relaxed)) {
-    memcpy(out, &pool.parked[size_t(parked - 1) * pool.batch], pool.batch * sizeof(void*));
-    pool.parked_count.store(parked - 1, std::memory_order_relaxed);
-    return pool.batch;
-  }
+  if (pool.shelf.pop(pool.shelf_storage.get(), out)) return pool.batch;
   return take_slots(pool, pool.batch, out, entry);
 }
 
 // Under pool.lock: exactly `batch` slots from a thread's cache, parked for the next refill, or
 // given back to their chunks when the parking is full.
 void put_batch(Pool& pool, void* const* in) {
-  const uint32_t parked = pool.parked_count.load(std::memory_order_relaxed);
-  if (parked < kMaxParked) {
-    memcpy(&pool.parked[size_t(parked) * pool.batch], in, pool.batch * sizeof(void*));
-    pool.parked_count.store(parked + 1, std::memory_order_relaxed);
-    return;
-  }
+  if (pool.shelf.push(pool.shelf_storage.get(), in)) return;
   for (uint32_t i = 0; i < pool.batch; ++i) give_slot(pool, in[i]);
 }
 
@@ -378,9 +350,9 @@ MEMF_NOINLINE void report_pool_misuse(Pool& pool, void* ptr) {
 
 // Under pool.lock: parked batches go back to their chunks (before shrinking).
 void unpark_all(Pool& pool) {
-  const size_t parked = size_t(pool.parked_count.load(std::memory_order_relaxed)) * pool.batch;
-  for (size_t i = 0; i < parked; ++i) give_slot(pool, pool.parked[i]);
-  pool.parked_count.store(0, std::memory_order_relaxed);
+  const size_t parked = size_t(pool.shelf.count()) * pool.batch;
+  for (size_t i = 0; i < parked; ++i) give_slot(pool, pool.shelf_storage[i]);
+  pool.shelf.clear();
 }
 
 size_t shrink_pool(Pool& pool) {
@@ -389,9 +361,8 @@ size_t shrink_pool(Pool& pool) {
   {
     LockGuard guard(pool.lock);
     unpark_all(pool);
-    while (pool.empty_head != kNil) {
-      const uint32_t c = pool.empty_head;
-      unlink_chunk(pool, c);
+    while (!pool.empty.empty()) {
+      const uint32_t c = pool.empty.pop_front(pool.chunks, kListNone);
       // Purged under the lock: a released chunk must not be taken again before its pages go.
       os::purge(chunk_base(pool, c), pool.chunk_bytes);
       // Its slots are no longer carved: a stale pointer into it must not pass for a live slot.
@@ -451,7 +422,7 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   pool.range_bytes = range;
   pool.free_key = free_key_for(uintptr_t(pool.base));
   pool.range_granules = range >> pool.granule_shift;
-  pool.max_chunks = std::min<size_t>(range / chunk, kNil - 1);
+  pool.max_chunks = std::min<size_t>(range / chunk, kNoSlab - 1);
   pool.states_bytes = round_up(range >> pool.granule_shift, kPageSize);
   pool.meta_bytes = round_up(pool.max_chunks * sizeof(ChunkMeta), kPageSize);
   pool.states = static_cast<uint8_t*>(os::reserve(pool.states_bytes));
@@ -464,7 +435,7 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   }
   // About 16 KiB per exchange, 1..256 slots; a thread keeps at most two batches (32 KiB), so
   // the lock and the batch's cache lines move between threads once per 16 KiB of traffic.
-  pool.batch = uint32_t(std::clamp<size_t>((size_t(16) << 10) / pool.stride, 1, kMaxBatch));
+  pool.batch = blocks_per_batch(pool.stride, size_t(16) << 10, 1, kMaxBatch);
   pool.cache_max = pool.batch * 2;
   if (name && *name) fmt::format_to_n(pool.name, kMaxCategoryName, "{}", name);
   else fmt::format_to_n(pool.name, kMaxCategoryName, "MemoryPool({})", objectSize);
@@ -473,7 +444,8 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   pool.node.self = &pool;
   pool.node.lock = &pool.lock;
   pool.node.flush_thread = flush_thread;
-  pool.parked = std::make_unique<void*[]>(size_t(kMaxParked) * pool.batch);
+  pool.shelf.set_shape(pool.batch, kShelfBatches);
+  pool.shelf_storage = std::make_unique<void*[]>(size_t(kShelfBatches) * pool.batch);
   pool.id = pool_registry_add(&pool.node);
   owner.release();
   base_ = pool.base;
@@ -521,7 +493,7 @@ void* MemoryPool::allocateSlow() {
     LockGuard guard(pool.lock);
     if (take_slots(pool, 1, &p, nullptr) == 0) throw std::bad_alloc();
   }
-  static_cast<FreeSlot*>(p)->mark = 0;
+  mark_block_live(p);
   return p;
 }
 
@@ -531,7 +503,7 @@ void MemoryPool::deallocateSlow(void* ptr) {
     if (ptr) report_pool_misuse(pool, ptr);
     return;
   }
-  static_cast<FreeSlot*>(ptr)->mark = mark_of(pool, ptr);
+  mark_block_free(pool.free_key, ptr);
   PoolCacheEntry* entry = thread_entry(pool);
   void** top = entry ? entry_cache(pool, *entry) : nullptr;
   if (!top) {
@@ -579,7 +551,7 @@ size_t MemoryPool::getUsedCount() const {
       },
       &sum);
   size_t cached = sum.cached;
-  cached += size_t(pool.parked_count.load(std::memory_order_relaxed)) * pool.batch;
+  cached += size_t(pool.shelf.count()) * pool.batch;
   const size_t out = pool.out.load(std::memory_order_relaxed);
   return out > cached ? out - cached : 0;
 }
@@ -598,8 +570,10 @@ void MemoryPool::clear() {
     os::purge(pool.states, std::min(pool.states_bytes, round_up(used_bytes >> pool.granule_shift, kPageSize)));
     os::purge(pool.chunks, std::min(pool.meta_bytes, round_up(pool.top * sizeof(ChunkMeta), kPageSize)));
     pool.top = 0;
-    pool.parked_count.store(0, std::memory_order_relaxed);
-    pool.partial_head = pool.empty_head = pool.released_head = kNil;
+    pool.shelf.clear();
+    pool.partial.reset();
+    pool.empty.reset();
+    pool.released.reset();
     held = pool.held.exchange(0, std::memory_order_relaxed);
     pool.out.store(0, std::memory_order_relaxed);
     account(pool, held, false);

@@ -36,12 +36,14 @@
 
 #include <fmt/format.h>
 
+#include "batch_shelf.hpp"
 #include "compiler.hpp"
 #include "config.hpp"
 #include "free_mark.hpp"
 #include "misuse.hpp"
 #include "os.hpp"
 #include "pool_registry.hpp"
+#include "slab_list.hpp"
 #include "spin_lock.hpp"
 #include "tracker.hpp"
 
@@ -59,7 +61,6 @@ constexpr size_t kMaxChunk = size_t(4) << 20;
 constexpr size_t kMaxAlignment = kPageSize;
 constexpr size_t kMaxRange = size_t(16) << 30;
 constexpr size_t kMinRange = size_t(64) << 20;
-constexpr uint32_t kNone = UINT32_MAX;
 
 // The header's formula (the inline paths use it), for every class.
 constexpr unsigned class_of(size_t size) { return detail::variable_class_of(size); }
@@ -72,23 +73,22 @@ constexpr size_t class_bytes(unsigned cls) {
 
 // Classes up to 4 KiB have per-thread caches; a thread exchanges about 16 KiB (2..256 blocks)
 // per batch and keeps at most two batches per class. Up to four whole batches per class are
-// parked in the pool between a drain and a refill (of any threads), so that steady traffic
-// exchanges batches without walking the free lists.
+// parked on the class's shelf (core/batch_shelf.hpp) between a drain and a refill (of any
+// threads), so that steady traffic exchanges batches without walking the free lists: four, not
+// the core's sixteen, because a pool has 72 cached classes and sixteen 16 KiB batches each would
+// let 18 MiB of one pool sit parked.
 constexpr size_t kCachedMaxBytes = detail::kVariableCachedMax;
 constexpr unsigned kCachedClasses = class_of(kCachedMaxBytes) + 1;
 constexpr size_t kBatchBytes = 16384;
-constexpr uint32_t kMaxParked = 4;
+constexpr uint32_t kParkedBatches = 4;
 static_assert(class_bytes(kCachedClasses - 1) == kCachedMaxBytes);
 
-constexpr uint32_t batch_of(unsigned cls) { return uint32_t(std::clamp<size_t>(kBatchBytes / class_bytes(cls), 2, 256)); }
+constexpr uint32_t batch_of(unsigned cls) { return blocks_per_batch(class_bytes(cls), kBatchBytes, 2, 256); }
 constexpr uint32_t cache_max_of(unsigned cls) { return 2 * batch_of(cls); }
 
-// A free block (at least 16 bytes): the link (on the pool's free lists), then the mark. A live
-// block's second word is 0 when handed out.
-struct Block {
-  Block* next;
-  uintptr_t mark;
-};
+// A free block is the core's FreeBlock (at least 16 bytes): the link on the pool's free lists,
+// then the free mark. A live block's second word is 0 when handed out.
+using Block = FreeBlock;
 
 // Where each cached class's slot array starts in a thread's caches (after the ThreadCaches
 // record; each array has a null word below it, which an empty cache reads), and its parked
@@ -101,7 +101,7 @@ constexpr ClassOffsets kOffsets = [] {
   ClassOffsets o{};
   for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
     o.cache[cls + 1] = o.cache[cls] + 1 + cache_max_of(cls);
-    o.parked[cls + 1] = o.parked[cls] + kMaxParked * batch_of(cls);
+    o.parked[cls + 1] = o.parked[cls] + kParkedBatches * batch_of(cls);
   }
   return o;
 }();
@@ -118,7 +118,7 @@ size_t cache_count(const ClassCache& cache, unsigned cls) {
 struct Bumper {
   char* bump = nullptr;
   char* end = nullptr;
-  uint32_t chunk = kNone;
+  uint32_t chunk = kNoSlab;
 };
 
 // One thread's caches for one pool, a mapping of their own (PoolCacheEntry::head points here):
@@ -138,15 +138,19 @@ constexpr size_t kThreadCachesBytes =
     (sizeof(ThreadCaches) + kOffsets.cache[kCachedClasses] * sizeof(void*) + kPageSize - 1) & ~(kPageSize - 1);
 static_assert(offsetof(ThreadCaches, classes) == 0, "the inline paths index the classes from the start");
 
-// One per unit of the range; the chunk's fields are kept at its first unit.
-struct UnitRecord {
-  uint32_t first;  // the first unit of the chunk this unit belongs to
-  uint32_t units;  // at a first unit: the chunk's length
-  uint32_t next;   // at a first unit of a released chunk: the next released chunk
-  bool held;       // at a first unit: false once released (pages purged)
-  bool dropping;   // at a first unit: being released by shrink()
-  size_t out;      // at a first unit: blocks not on the pool's free lists
+// Where a chunk is (its first unit's SlabRecord::list): holding memory, or released (its pages
+// given back; on the released list for reuse). Units that are no chunk's first are neither.
+enum UnitState : uint8_t { kUnitNone = 0, kUnitHeld, kUnitReleased };
+
+// One per unit of the range; the chunk's fields are kept at its first unit: the core's slab
+// record (used: blocks not on the pool's free lists; list and links: the state above and the
+// released list; free and carved stay unused: free blocks are kept per class, and carving is a
+// bump through the chunk), and what a chunk of units adds.
+struct UnitRecord : SlabRecord {
+  uint32_t first;       // the first unit of the chunk this unit belongs to
+  uint32_t units;       // at a first unit: the chunk's length
   ThreadCaches* owner;  // at a first unit: the thread whose home region this chunk is
+  bool dropping;        // at a first unit: being released by shrink()
 };
 
 struct Dedicated {
@@ -179,9 +183,9 @@ struct alignas(64) VariablePool::Impl {
   // The shared part, under lock.
   alignas(64) SpinLock lock;
   uint32_t top = 0;  // units [0, top) have belonged to chunks
-  uint32_t released_head = kNone;
+  SlabList<UnitRecord> released{kUnitReleased};
   Bumper shared;  // carved by threads without caches; a thread's home takes it over when empty
-  uint32_t first = kNone;  // kept by clear()
+  uint32_t first = kNoSlab;  // kept by clear()
   Block* free[kClasses] = {};
   size_t initial_chunk = kUnit;
   size_t next_chunk = kUnit;
@@ -189,8 +193,9 @@ struct alignas(64) VariablePool::Impl {
   size_t held_bytes = 0;  // held chunks and their state bytes, dedicated mappings
   size_t last_released = 0;
   size_t parked_bytes = 0;
-  uint8_t parked_count[kCachedClasses] = {};
-  // Class cls's parked batches, each exactly batch_of(cls) blocks, from parked[kOffsets.parked[cls]].
+  // Class cls's shelf of batches of exactly batch_of(cls) blocks; its words are
+  // parked[kOffsets.parked[cls]...].
+  BatchShelf shelves[kCachedClasses];
   std::unique_ptr<void*[]> parked;
   std::vector<Dedicated> dedicated;  // sorted by base
 };
@@ -207,36 +212,31 @@ UnitRecord& chunk_of(VPool& pool, const void* p) {
 uint8_t& state_of(VPool& pool, const void* p) {
   return pool.states[size_t(static_cast<const char*>(p) - pool.base) >> kGranuleShift];
 }
-uintptr_t mark_of(const VPool& pool, const void* p) { return pool.free_key ^ uintptr_t(p); }
-bool block_is_free(const VPool& pool, const void* p) {
-  return static_cast<const Block*>(p)->mark == mark_of(pool, p);
-}
+void** shelf_storage(VPool& pool, unsigned cls) { return &pool.parked[kOffsets.parked[cls]]; }
 
 // --- chunks (under pool.lock) --------------------------------------------------------------------
 
 void hold_chunk(VPool& pool, uint32_t c) {
   UnitRecord& r = pool.units[c];
-  r.held = true;
-  r.out = 0;
-  r.next = kNone;
+  r.list = kUnitHeld;
+  r.used = 0;
   const size_t held = held_bytes_of(r.units);
   pool.held_bytes += held;
   external_account(pool.tag, int64_t(held), true);
 }
 
 // A chunk of at least `bytes` (a multiple of the unit): a released one large enough, else fresh
-// units; kNone when the range is exhausted.
+// units; kNoSlab when the range is exhausted.
 uint32_t take_chunk(VPool& pool, size_t bytes) {
   const size_t units = bytes >> kUnitShift;
-  for (uint32_t* link = &pool.released_head; *link != kNone; link = &pool.units[*link].next) {
-    const uint32_t c = *link;
+  for (uint32_t c = pool.released.head(); c != kNoSlab; c = pool.units[c].next) {
     if (pool.units[c].units >= units) {
-      *link = pool.units[c].next;
+      pool.released.remove(pool.units, c, kUnitNone);
       hold_chunk(pool, c);
       return c;
     }
   }
-  if (pool.top + units > pool.max_units) return kNone;
+  if (pool.top + units > pool.max_units) return kNoSlab;
   const uint32_t c = pool.top;
   pool.top += uint32_t(units);
   for (uint32_t u = c; u < pool.top; ++u) pool.units[u].first = c;
@@ -252,17 +252,15 @@ size_t release_chunk(VPool& pool, uint32_t c) {
   const size_t bytes = size_t(r.units) << kUnitShift;
   os::purge(unit_base(pool, c), bytes);
   os::purge(pool.states + ((size_t(c) << kUnitShift) >> kGranuleShift), bytes >> kGranuleShift);
-  r.held = false;
   r.dropping = false;
-  r.out = 0;
-  r.next = pool.released_head;
-  pool.released_head = c;
+  r.used = 0;
+  pool.released.push_front(pool.units, c);
   const size_t held = held_bytes_of(r.units);
   pool.held_bytes -= held;
   external_account(pool.tag, int64_t(held), false);
   if (r.owner) r.owner->home = Bumper{}, r.owner = nullptr;
   if (c == pool.shared.chunk) pool.shared = Bumper{};
-  if (c == pool.first) pool.first = kNone;
+  if (c == pool.first) pool.first = kNoSlab;
   return held;
 }
 
@@ -273,7 +271,7 @@ void recycle_gap(VPool& pool, char* p, size_t bytes) {
     if (class_bytes(cls) > bytes) --cls;
     auto* block = reinterpret_cast<Block*>(p);
     state_of(pool, p) = uint8_t(cls + 1);
-    block->mark = mark_of(pool, p);
+    mark_block_free(pool.free_key, block);
     block->next = pool.free[cls];
     pool.free[cls] = block;
     p += class_bytes(cls);
@@ -285,7 +283,7 @@ void recycle_gap(VPool& pool, char* p, size_t bytes) {
 // a home given up whole (flush) hands it to the shared region instead when that is empty, so
 // that a large rest stays uncarved for the next thread that needs a region.
 void give_up_region(VPool& pool, Bumper& b, bool whole = false) {
-  if (b.chunk != kNone) pool.units[b.chunk].owner = nullptr;
+  if (b.chunk != kNoSlab) pool.units[b.chunk].owner = nullptr;
   if (whole && !pool.shared.bump && b.bump != b.end) pool.shared = b;
   else if (b.bump) recycle_gap(pool, b.bump, size_t(b.end - b.bump));
   b = Bumper{};
@@ -306,9 +304,9 @@ char* bump_allocate(VPool& pool, Bumper& b, ThreadCaches* owner, size_t bytes, s
       pool.shared = Bumper{};
     } else {
       const uint32_t c = take_chunk(pool, std::max(pool.next_chunk, round_up(bytes + alignment, kUnit)));
-      if (c == kNone) return nullptr;
+      if (c == kNoSlab) return nullptr;
       pool.next_chunk = std::min(pool.next_chunk * 2, kMaxChunk);
-      if (pool.first == kNone) pool.first = c;
+      if (pool.first == kNoSlab) pool.first = c;
       b.chunk = c;
       b.bump = unit_base(pool, c);
       b.end = b.bump + (size_t(pool.units[c].units) << kUnitShift);
@@ -336,11 +334,11 @@ size_t take_blocks(VPool& pool, unsigned cls, size_t n, void** out, ThreadCaches
       p = reinterpret_cast<char*>(block);
     } else if ((p = bump_allocate(pool, bumper_of(pool, caches), caches, bytes, kGranule))) {
       state_of(pool, p) = uint8_t(cls + 1);  // carved, and free until handed out
-      reinterpret_cast<Block*>(p)->mark = mark_of(pool, p);
+      mark_block_free(pool.free_key, p);
     } else {
       break;
     }
-    ++chunk_of(pool, p).out;
+    ++chunk_of(pool, p).used;
     out[got] = p;
   }
   std::reverse(out, out + got);  // the lowest address on top: handed out first
@@ -350,19 +348,19 @@ size_t take_blocks(VPool& pool, unsigned cls, size_t n, void** out, ThreadCaches
 
 void give_block(VPool& pool, void* p, unsigned cls) {
   auto* block = static_cast<Block*>(p);
-  block->mark = mark_of(pool, p);
+  mark_block_free(pool.free_key, block);
   block->next = pool.free[cls];
   pool.free[cls] = block;
-  --chunk_of(pool, p).out;
+  --chunk_of(pool, p).used;
   pool.out_bytes -= class_bytes(cls);
 }
 
 // Parked batches go back to the free lists (before shrinking).
 void unpark_all(VPool& pool) {
   for (unsigned cls = 0; cls < kCachedClasses; ++cls) {
-    void** parked = &pool.parked[kOffsets.parked[cls]];
-    for (size_t i = 0; i < size_t(pool.parked_count[cls]) * batch_of(cls); ++i) give_block(pool, parked[i], cls);
-    pool.parked_count[cls] = 0;
+    void** parked = shelf_storage(pool, cls);
+    for (size_t i = 0; i < size_t(pool.shelves[cls].count()) * batch_of(cls); ++i) give_block(pool, parked[i], cls);
+    pool.shelves[cls].clear();
   }
   pool.parked_bytes = 0;
 }
@@ -453,7 +451,7 @@ MEMF_NOINLINE void report(VPool& pool, const void* ptr, size_t size, Misuse kind
 void report_dead(VPool& pool, const void* ptr, size_t size) {
   LockGuard guard(pool.lock);
   const size_t offset = size_t(static_cast<const char*>(ptr) - pool.base);
-  if ((offset >> kUnitShift) >= pool.top || !chunk_of(pool, ptr).held)
+  if ((offset >> kUnitShift) >= pool.top || chunk_of(pool, ptr).list != kUnitHeld)
     return report(pool, ptr, size, Misuse::kNotLive);
   const size_t chunk_granule = (size_t(pool.units[offset >> kUnitShift].first) << kUnitShift) >> kGranuleShift;
   const size_t granule = offset >> kGranuleShift;
@@ -526,9 +524,7 @@ MEMF_NOINLINE void* allocate_slow(VPool& pool, size_t size, size_t alignment) {
       if (top == bottom) {  // one batch: a parked one, else from the free list and the home region
         const uint32_t batch = batch_of(cls);
         LockGuard guard(pool.lock);
-        if (const uint32_t parked = pool.parked_count[cls]) {
-          memcpy(bottom, &pool.parked[kOffsets.parked[cls] + size_t(parked - 1) * batch], batch * sizeof(void*));
-          pool.parked_count[cls] = uint8_t(parked - 1);
+        if (pool.shelves[cls].pop(shelf_storage(pool, cls), bottom)) {
           pool.parked_bytes -= size_t(batch) * bytes;
           top = bottom + batch;
         } else {
@@ -536,9 +532,9 @@ MEMF_NOINLINE void* allocate_slow(VPool& pool, size_t size, size_t alignment) {
         }
       }
       if (top == bottom) throw std::bad_alloc();
-      auto* p = static_cast<Block*>(*--top);
+      void* p = *--top;
       cache.top.store(top, std::memory_order_relaxed);
-      p->mark = 0;
+      mark_block_live(p);
       return p;
     }
   }
@@ -553,8 +549,8 @@ MEMF_NOINLINE void* allocate_slow(VPool& pool, size_t size, size_t alignment) {
   } else {
     throw std::bad_alloc();
   }
-  reinterpret_cast<Block*>(p)->mark = 0;
-  ++chunk_of(pool, p).out;
+  mark_block_live(p);
+  ++chunk_of(pool, p).used;
   pool.out_bytes += bytes;
   return p;
 }
@@ -568,7 +564,7 @@ MEMF_NOINLINE void deallocate_slow(VPool& pool, void* ptr, size_t size) {
   if (offset % kGranule != 0 || state == 0) return report_dead(pool, ptr, size);
   const unsigned cls = state - 1u;
   if (size > kMaxClassBytes || class_of(size) != cls) return report(pool, ptr, size, Misuse::kSizeMismatch, class_bytes(cls));
-  if (block_is_free(pool, ptr)) return report(pool, ptr, size, Misuse::kDoubleFree, class_bytes(cls));
+  if (block_is_free(pool.free_key, ptr)) return report(pool, ptr, size, Misuse::kDoubleFree, class_bytes(cls));
   auto* block = static_cast<Block*>(ptr);
   if (cls < kCachedClasses && caches) {
     ClassCache& cache = caches->classes[cls];
@@ -580,9 +576,7 @@ MEMF_NOINLINE void deallocate_slow(VPool& pool, void* ptr, size_t size) {
       const uint32_t batch = batch_of(cls);
       {
         LockGuard guard(pool.lock);
-        if (const uint32_t parked = pool.parked_count[cls]; parked < kMaxParked) {
-          memcpy(&pool.parked[kOffsets.parked[cls] + size_t(parked) * batch], bottom, batch * sizeof(void*));
-          pool.parked_count[cls] = uint8_t(parked + 1);
+        if (pool.shelves[cls].push(shelf_storage(pool, cls), bottom)) {
           pool.parked_bytes += size_t(batch) * class_bytes(cls);
         } else {
           for (uint32_t i = 0; i < batch; ++i) give_block(pool, bottom[i], cls);
@@ -591,7 +585,7 @@ MEMF_NOINLINE void deallocate_slow(VPool& pool, void* ptr, size_t size) {
       top -= batch;
       memmove(bottom, bottom + batch, size_t(top - bottom) * sizeof(void*));
     }
-    block->mark = mark_of(pool, ptr);
+    mark_block_free(pool.free_key, block);
     *top++ = block;
     cache.top.store(top, std::memory_order_relaxed);
     return;
@@ -610,7 +604,7 @@ size_t shrink_vpool(VPool& pool) {
   bool any = false;
   for (uint32_t c = 0; c < pool.top; c += pool.units[c].units) {
     UnitRecord& r = pool.units[c];
-    r.dropping = r.held && r.out == 0;
+    r.dropping = r.list == kUnitHeld && r.used == 0;
     any |= r.dropping;
   }
   if (!any) return pool.last_released = 0;
@@ -626,7 +620,7 @@ size_t shrink_vpool(VPool& pool) {
   bool any_held = false;
   for (uint32_t c = 0; c < pool.top; c += pool.units[c].units) {
     if (pool.units[c].dropping) released += release_chunk(pool, c);
-    else any_held |= pool.units[c].held;
+    else any_held |= pool.units[c].list == kUnitHeld;
   }
   if (!any_held) pool.next_chunk = pool.initial_chunk;
   pool.last_released = released;
@@ -662,6 +656,7 @@ VariablePool::VariablePool(size_t initialChunk, const char* name) : impl_(new Im
     throw std::bad_alloc();
   }
   pool.parked = std::make_unique<void*[]>(kOffsets.parked[kCachedClasses]);
+  for (unsigned cls = 0; cls < kCachedClasses; ++cls) pool.shelves[cls].set_shape(batch_of(cls), kParkedBatches);
   fmt::format_to_n(pool.name, kMaxCategoryName, "{}", name && *name ? name : "VariablePool");
   pool.tag = pool_category(pool.name);
   pool.node.shrink = shrink_node;
@@ -700,12 +695,12 @@ void VariablePool::clear() {
   LockGuard guard(pool.lock);
   pool_drop_entries(pool.id, empty_caches);  // every thread's cached blocks are dropped unread
   std::fill(std::begin(pool.free), std::end(pool.free), nullptr);
-  std::fill(std::begin(pool.parked_count), std::end(pool.parked_count), uint8_t(0));
+  for (BatchShelf& shelf : pool.shelves) shelf.clear();
   pool.parked_bytes = 0;
   const uint32_t keep = pool.first;
   size_t released = 0;
   for (uint32_t c = 0; c < pool.top; c += pool.units[c].units)
-    if (c != keep && pool.units[c].held) released += release_chunk(pool, c);
+    if (c != keep && pool.units[c].list == kUnitHeld) released += release_chunk(pool, c);
   for (const Dedicated& d : pool.dedicated) {
     os::unmap(d.base, d.bytes);
     pool.held_bytes -= d.bytes;
@@ -715,12 +710,12 @@ void VariablePool::clear() {
   pool.dedicated.clear();
   pool.out_bytes = 0;
   pool.next_chunk = pool.initial_chunk;
-  if (keep != kNone) {
+  if (keep != kNoSlab) {
     // The first chunk stays, its pages resident, for the next round of the arena.
     UnitRecord& r = pool.units[keep];
     const size_t bytes = size_t(r.units) << kUnitShift;
     memset(pool.states + ((size_t(keep) << kUnitShift) >> kGranuleShift), 0, bytes >> kGranuleShift);
-    r.out = 0;
+    r.used = 0;
     r.owner = nullptr;
     pool.shared = Bumper{unit_base(pool, keep), unit_base(pool, keep) + bytes, keep};
     pool.next_chunk = std::min(bytes * 2, kMaxChunk);
