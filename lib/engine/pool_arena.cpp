@@ -4,6 +4,7 @@
 
 #include "config.hpp"
 #include "os.hpp"
+#include "pool_range.hpp"
 
 namespace memf {
 
@@ -19,9 +20,6 @@ size_t g_next_fresh_slab = 0;
 constinit SlabList<SlabMeta> g_empty{kSlabEmpty};
 constinit SlabList<SlabMeta> g_purged{kSlabPurged};
 size_t g_in_use_count = 0;
-
-// Address space only (nothing is committed until touched); smaller ranges if the larger fail.
-constexpr size_t kReserveAttempts[] = {size_t(64) << 30, size_t(16) << 30, size_t(4) << 30, size_t(1) << 30};
 
 // The slab's state bytes: one page (a byte per 16-byte granule of its 64 KiB).
 uint8_t* slab_states(const SlabMeta* slab) { return g_pool.slot_states + (size_t(slab_number(slab)) << (kSlabShift - 4)); }
@@ -52,35 +50,27 @@ bool pool_init() {
   if (g_initialised.load(std::memory_order_acquire)) return true;
   LockGuard guard(g_init_lock);
   if (g_initialised.load(std::memory_order_relaxed)) return true;
-  for (size_t bytes : kReserveAttempts) {
-    void* data = os::reserve(bytes);
-    if (!data) continue;
-    // Align the range to a slab so that slab_of is a plain shift of the offset.
-    uintptr_t base = round_up(uintptr_t(data), kSlabSize);
-    size_t num_slabs = (bytes - (base - uintptr_t(data))) / kSlabSize - 1;
-    void* states = os::reserve(num_slabs * (kSlabSize >> 4));
-    void* metas = os::reserve(round_up(num_slabs * sizeof(SlabMeta), kPageSize));
-    void* classes = os::reserve(round_up(num_slabs, kPageSize));
-    if (!states || !metas || !classes) {
-      if (states) os::unmap(states, num_slabs * (kSlabSize >> 4));
-      if (metas) os::unmap(metas, round_up(num_slabs * sizeof(SlabMeta), kPageSize));
-      if (classes) os::unmap(classes, round_up(num_slabs, kPageSize));
-      os::unmap(data, bytes);
-      continue;
-    }
-    g_pool.base = base;
-    g_pool.free_key = free_key_for(base);
-    g_pool.slot_states = static_cast<uint8_t*>(states);
-    g_pool.slabs = static_cast<SlabMeta*>(metas);
-    g_pool.slab_classes = static_cast<uint8_t*>(classes);
-    g_pool.num_slabs = num_slabs;
-    g_pool.state_bias = uintptr_t(states) - (base >> 4);
-    g_pool.granules = (num_slabs * kSlabSize) >> 4;
-    g_pool.usable_bytes = num_slabs * kSlabSize;
-    g_initialised.store(true, std::memory_order_release);
-    return true;
+  // 64 GiB of address space, else 16, 4 or 1 (nothing is committed until touched).
+  const PoolShape shape{size_t(64) << 30, size_t(1) << 30, 2, kSlabShift, 4, sizeof(SlabMeta)};
+  PoolReservation range;
+  if (!reserve_pool_range(shape, &range)) return false;
+  void* classes = os::reserve(round_up(range.slabs, kPageSize));
+  if (!classes) {
+    release_pool_range(range);
+    return false;
   }
-  return false;
+  const uintptr_t base = uintptr_t(range.base);
+  g_pool.base = base;
+  g_pool.free_key = free_key_for(base);
+  g_pool.slot_states = range.states;
+  g_pool.slabs = static_cast<SlabMeta*>(range.records);
+  g_pool.slab_classes = static_cast<uint8_t*>(classes);
+  g_pool.num_slabs = range.slabs;
+  g_pool.state_bias = uintptr_t(range.states) - (base >> 4);
+  g_pool.granules = range.bytes >> 4;
+  g_pool.usable_bytes = range.bytes;
+  g_initialised.store(true, std::memory_order_release);
+  return true;
 }
 
 SlabMeta* slab_acquire(unsigned size_class) {

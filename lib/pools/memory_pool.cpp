@@ -35,6 +35,7 @@
 #include "free_mark.hpp"
 #include "misuse.hpp"
 #include "os.hpp"
+#include "pool_range.hpp"
 #include "pool_registry.hpp"
 #include "slab_list.hpp"
 #include "spin_lock.hpp"
@@ -91,6 +92,7 @@ struct alignas(64) MemoryPool::Impl {
   size_t held_chunk_bytes;  // a chunk's slots plus its state bytes, as accounted
   ChunkMeta* chunks;
   size_t meta_bytes;
+  PoolReservation reservation;  // the range, the state bytes and the chunk records
   size_t states_bytes;
   uint8_t tag;
   char name[kMaxCategoryName + 1];
@@ -412,27 +414,18 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   pool.slots_per_chunk = chunk / pool.stride;
   pool.held_chunk_bytes = chunk + (chunk >> pool.granule_shift);
   // Room for at least 64M objects (within 1..16 GiB of address space), less if refused.
-  size_t range = std::clamp<size_t>(next_pow2(pool.stride) << 26, size_t(1) << 30, size_t(16) << 30);
-  range = std::max(range, chunk * 64);
-  for (;; range /= 2) {
-    if (range < chunk * 4) throw std::bad_alloc();
-    pool.base = static_cast<char*>(os::reserve(range));
-    if (pool.base) break;
-  }
-  pool.range_bytes = range;
+  const size_t range = std::max(std::clamp<size_t>(next_pow2(pool.stride) << 26, size_t(1) << 30, size_t(16) << 30), chunk * 64);
+  const PoolShape shape{range, chunk * 4, 1, pool.chunk_shift, pool.granule_shift, sizeof(ChunkMeta)};
+  if (!reserve_pool_range(shape, &pool.reservation)) throw std::bad_alloc();
+  pool.base = pool.reservation.base;
+  pool.range_bytes = pool.reservation.bytes;
   pool.free_key = free_key_for(uintptr_t(pool.base));
-  pool.range_granules = range >> pool.granule_shift;
-  pool.max_chunks = std::min<size_t>(range / chunk, kNoSlab - 1);
-  pool.states_bytes = round_up(range >> pool.granule_shift, kPageSize);
-  pool.meta_bytes = round_up(pool.max_chunks * sizeof(ChunkMeta), kPageSize);
-  pool.states = static_cast<uint8_t*>(os::reserve(pool.states_bytes));
-  pool.chunks = static_cast<ChunkMeta*>(os::reserve(pool.meta_bytes));
-  if (!pool.states || !pool.chunks) {
-    if (pool.states) os::unmap(pool.states, pool.states_bytes);
-    if (pool.chunks) os::unmap(pool.chunks, pool.meta_bytes);
-    os::unmap(pool.base, range);
-    throw std::bad_alloc();
-  }
+  pool.range_granules = pool.range_bytes >> pool.granule_shift;
+  pool.max_chunks = std::min<size_t>(pool.reservation.slabs, kNoSlab - 1);
+  pool.states = pool.reservation.states;
+  pool.states_bytes = pool.reservation.states_bytes;
+  pool.chunks = static_cast<ChunkMeta*>(pool.reservation.records);
+  pool.meta_bytes = pool.reservation.records_bytes;
   // About 16 KiB per exchange, 1..256 slots; a thread keeps at most two batches (32 KiB), so
   // the lock and the batch's cache lines move between threads once per 16 KiB of traffic.
   pool.batch = blocks_per_batch(pool.stride, size_t(16) << 10, 1, kMaxBatch);
@@ -464,9 +457,7 @@ MemoryPool::~MemoryPool() {
   Impl& pool = *impl_;
   pool_registry_remove(&pool.node, pool.id, drop_entry);
   account(pool, pool.held.load(std::memory_order_relaxed), false);
-  os::unmap(pool.base, pool.range_bytes);
-  os::unmap(pool.states, pool.states_bytes);
-  os::unmap(pool.chunks, pool.meta_bytes);
+  release_pool_range(pool.reservation);
   delete impl_;
 }
 

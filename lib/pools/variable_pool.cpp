@@ -42,6 +42,7 @@
 #include "free_mark.hpp"
 #include "misuse.hpp"
 #include "os.hpp"
+#include "pool_range.hpp"
 #include "pool_registry.hpp"
 #include "slab_list.hpp"
 #include "spin_lock.hpp"
@@ -169,6 +170,7 @@ struct alignas(64) VariablePool::Impl {
   uint32_t id;
   uintptr_t free_key;  // a free block's mark is free_key ^ its address
   UnitRecord* units;
+  PoolReservation reservation;  // the range, the state bytes and the unit records
   size_t max_units;
   size_t states_bytes;
   size_t units_bytes;
@@ -636,25 +638,16 @@ VariablePool::VariablePool(size_t initialChunk, const char* name) : impl_(new Im
   std::unique_ptr<Impl> owner(impl_);
   Impl& pool = *impl_;
   pool.initial_chunk = pool.next_chunk = std::min(round_up(std::max(initialChunk, kUnit), kUnit), kMaxChunk);
-  for (size_t range = kMaxRange;; range /= 2) {
-    if (range < kMinRange) throw std::bad_alloc();
-    if ((pool.base = static_cast<char*>(os::reserve(range)))) {
-      pool.range_bytes = range;
-      break;
-    }
-  }
+  const PoolShape shape{kMaxRange, kMinRange, 1, kUnitShift, kGranuleShift, sizeof(UnitRecord)};
+  if (!reserve_pool_range(shape, &pool.reservation)) throw std::bad_alloc();
+  pool.base = pool.reservation.base;
+  pool.range_bytes = pool.reservation.bytes;
   pool.range_granules = pool.range_bytes >> kGranuleShift;
-  pool.max_units = pool.range_bytes >> kUnitShift;
-  pool.states_bytes = pool.range_granules;
-  pool.units_bytes = round_up(pool.max_units * sizeof(UnitRecord), kPageSize);
-  pool.states = static_cast<uint8_t*>(os::reserve(pool.states_bytes));
-  pool.units = static_cast<UnitRecord*>(os::reserve(pool.units_bytes));
-  if (!pool.states || !pool.units) {
-    if (pool.states) os::unmap(pool.states, pool.states_bytes);
-    if (pool.units) os::unmap(pool.units, pool.units_bytes);
-    os::unmap(pool.base, pool.range_bytes);
-    throw std::bad_alloc();
-  }
+  pool.max_units = pool.reservation.slabs;
+  pool.states = pool.reservation.states;
+  pool.states_bytes = pool.reservation.states_bytes;
+  pool.units = static_cast<UnitRecord*>(pool.reservation.records);
+  pool.units_bytes = pool.reservation.records_bytes;
   pool.parked = std::make_unique<void*[]>(kOffsets.parked[kCachedClasses]);
   for (unsigned cls = 0; cls < kCachedClasses; ++cls) pool.shelves[cls].set_shape(batch_of(cls), kParkedBatches);
   fmt::format_to_n(pool.name, kMaxCategoryName, "{}", name && *name ? name : "VariablePool");
@@ -678,9 +671,7 @@ VariablePool::~VariablePool() {
   pool_registry_remove(&pool.node, pool.id, unmap_caches);
   external_account(pool.tag, int64_t(pool.held_bytes), false);
   for (const Dedicated& d : pool.dedicated) os::unmap(d.base, d.bytes);
-  os::unmap(pool.base, pool.range_bytes);
-  os::unmap(pool.states, pool.states_bytes);
-  os::unmap(pool.units, pool.units_bytes);
+  release_pool_range(pool.reservation);
   delete impl_;
 }
 
