@@ -102,7 +102,8 @@ void stripe_erase(Stripe& stripe, size_t index) {
   stripe.slots[hole].key = 0;
 }
 
-bool table_remove(const void* p, LargeRecord* record) {
+// Finds p under its stripe's lock and copies its record; with erase, removes it too.
+bool table_find(const void* p, LargeRecord* record, bool erase) {
   uintptr_t key = uintptr_t(p);
   uint64_t hash = hash_pointer(key);
   Stripe& stripe = stripe_for(hash);
@@ -110,9 +111,11 @@ bool table_remove(const void* p, LargeRecord* record) {
   size_t index = stripe_find(stripe, key, hash);
   if (index == SIZE_MAX) return false;
   *record = stripe.slots[index].record;
-  stripe_erase(stripe, index);
+  if (erase) stripe_erase(stripe, index);
   return true;
 }
+
+bool table_remove(const void* p, LargeRecord* record) { return table_find(p, record, true); }
 
 // ---- whole mappings and their cache -------------------------------------------------------
 
@@ -272,16 +275,7 @@ bool large_free(void* p) {
   return true;
 }
 
-bool large_lookup(const void* p, LargeRecord* record) {
-  uintptr_t key = uintptr_t(p);
-  uint64_t hash = hash_pointer(key);
-  Stripe& stripe = stripe_for(hash);
-  LockGuard guard(stripe.lock);
-  size_t index = stripe_find(stripe, key, hash);
-  if (index == SIZE_MAX) return false;
-  *record = stripe.slots[index].record;
-  return true;
-}
+bool large_lookup(const void* p, LargeRecord* record) { return table_find(p, record, false); }
 
 void* large_realloc(void* p, size_t new_size) {
   LargeRecord record;
