@@ -94,7 +94,7 @@ FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {
     if (slab == avoid || !slab->free) continue;
     if (!best || slab->used > best->used) best = slab;
   }
-  if (!best || best->used <= avoid->used) return nullptr;
+  if (!best || (avoid && best->used <= avoid->used)) return nullptr;
   FreeBlock* block = best->free;
   best->free = block->next;
   ++best->used;

@@ -42,8 +42,9 @@ unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain);
 // Returns `count` blocks linked by next to their slabs; slabs left with no block out are released.
 void central_return(unsigned cls, FreeBlock* chain, unsigned count);
 
-// Defragmentation: one block of cls from the fullest partial slab other than `avoid`
-// (nullptr when no such slab has room: moving would not help).
+// Defragmentation: one block of cls from the fullest partial slab other than `avoid` (which may be
+// null); nullptr when no such slab has a free block, or it is not fuller than `avoid` (moving
+// would not help).
 FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid);
 // Whether the slab holding p is used less than the class's partial slabs on average (so that
 // moving p out of it helps the slab empty). A statistic: read under the class lock.

@@ -189,14 +189,23 @@ bool thread_cache_activate() {
   return true;
 }
 
+namespace {
+
+// The optimizer asks idle threads' caches back: each thread answers on its next slow path (a
+// refill, or a drain of a full bin), by flushing its whole cache. True when it flushed.
+bool answer_drain_request() {
+  const uint32_t epoch = g_drain_epoch.load(std::memory_order_relaxed);
+  if (MEMF_LIKELY(epoch == t_cache.drain_epoch)) return false;
+  t_cache.drain_epoch = epoch;
+  thread_cache_flush_current();
+  return true;
+}
+
+}  // namespace
+
 void* thread_cache_refill(unsigned cls) {
   CacheBin& bin = t_cache.bins[cls];
-  // The optimizer asks idle threads' caches back: each thread answers on its next slow path.
-  const uint32_t epoch = g_drain_epoch.load(std::memory_order_relaxed);
-  if (MEMF_UNLIKELY(epoch != t_cache.drain_epoch)) {
-    t_cache.drain_epoch = epoch;
-    thread_cache_flush_current();
-  }
+  answer_drain_request();
   if (!admit_allocation(size_t(kSizeClasses[cls].batch) * kSizeClasses[cls].size)) return nullptr;
   FreeBlock* chain = central_pop_batch(cls);
   unsigned count = kSizeClasses[cls].batch;
@@ -225,6 +234,7 @@ void thread_cache_overflow(unsigned cls) {
     pool_free_uncached(block, cls);
     return;
   }
+  if (answer_drain_request()) return;  // the whole bin went back, the block just freed with it
   if (grow_bin(cache, cls)) return;
   // The bin holds max + 1 blocks: drain one batch from its head.
   const unsigned batch = kSizeClasses[cls].batch;

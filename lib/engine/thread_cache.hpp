@@ -80,7 +80,7 @@ void pool_free_uncached(void* block, unsigned cls);
 // Installs the thread-exit and fork handlers; called once from engine initialisation.
 void thread_cache_init();
 // Asks every thread to flush its cache on its next slow path (the optimizer, for threads that are
-// idle now): one counter bumped; each thread compares it on its refills.
+// idle now): one counter bumped; each thread compares it when it refills or drains a bin.
 void thread_cache_request_drain();
 // fork(): the child inherits only the forking thread; caches of the others are flushed there.
 void thread_cache_after_fork_child();

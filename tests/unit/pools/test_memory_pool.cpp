@@ -342,8 +342,8 @@ TEST_CASE("threads refilling at once take their slots from chunks of their own")
     for (uintptr_t p : slots[id]) chunks[id].insert((p - base) / kChunk);
   std::string sets;
   for (int id = 0; id < 2; ++id) {
-    sets += " t" + std::to_string(id) + ":";
-    for (uintptr_t x : chunks[id]) sets += " " + std::to_string(x);
+    sets.append(" t").append(std::to_string(id)).append(":");
+    for (uintptr_t x : chunks[id]) sets.append(" ").append(std::to_string(x));
   }
   INFO("chunks of each thread:" << sets);
   for (uintptr_t c : chunks[0]) REQUIRE(chunks[1].count(c) == 0);
@@ -392,7 +392,7 @@ TEST_CASE("shrinkAllPools shrinks every live pool") {
   void* p = a.allocate();
   const size_t usage = a.getMemoryUsage();
   REQUIRE(usage > 0);
-  memf_pools_shrink_all();  // the C spelling: a's one live object keeps its chunk
+  memf::shrinkAllPools();  // a's one live object keeps its chunk (the C spelling: tests/unit/api)
   REQUIRE(a.getUsedCount() == 1);
   REQUIRE(a.getMemoryUsage() > 0);
   a.deallocate(p);

@@ -1,4 +1,5 @@
-// Helpers for the pool tests: MEMF_ON_ERROR from a test, and what a call writes on stderr.
+// Helpers for tests of misuse reports (core/misuse.hpp) and of whoever reports through them:
+// MEMF_ON_ERROR from a test, what a call writes on stderr, and whether a call aborts. Only base/.
 #pragma once
 #include <sys/wait.h>
 #include <unistd.h>
@@ -7,18 +8,9 @@
 #include <cstdio>
 #include <string>
 
-#include <memf/memf.hpp>
-
 #include "config.hpp"
 
-namespace pool_test {
-
-// The current bytes the tracker counts under a category (0 when it has none).
-inline size_t category_bytes(const std::string& name) {
-  auto usage = memf::MemoryTracker::getInstance().getUsageByCategory();
-  auto it = usage.find(name);
-  return it == usage.end() ? 0 : it->second;
-}
+namespace misuse_test {
 
 // Sets MEMF_ON_ERROR through the one parser, after the environment has been read.
 inline void set_on_error(const char* value) {
@@ -67,4 +59,4 @@ bool aborts_in_child(Fn&& fn, std::string* err) {
   return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
 }
 
-}  // namespace pool_test
+}  // namespace misuse_test

@@ -1,8 +1,7 @@
-// The optimizer: order of its steps, cache eviction by priority, the hard-limit policies, and the
-// evictable cache's policies.
+// The optimizer: order of its steps, cache eviction by priority, the hard-limit policies, the
+// synchronous point and the drain it asks of idle threads. (EvictableCache and the C/C++ views are
+// the api's: tests/unit/api/.)
 #include <catch2/catch.hpp>
-
-#include <memf/pressure.hpp>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -21,8 +20,6 @@
 #include "cache_registry.hpp"
 #include "central.hpp"
 #include "engine.hpp"
-#include "fragmentation.hpp"
-#include "limit.hpp"
 #include "monitor.hpp"
 #include "optimizer.hpp"
 #include "release.hpp"
@@ -99,17 +96,19 @@ TEST_CASE("steps run in order of cost and caches are asked by priority until the
   REQUIRE(cache_unregister(ib));
   REQUIRE_FALSE(cache_unregister(ib));
   calls.clear();
-  optimizer_run(kTriggerManual, kPressureCritical, 150, false);
+  report = optimizer_run(kTriggerManual, kPressureCritical, 150, false);
   REQUIRE(calls == std::vector<int>{3, 5});
   REQUIRE(cache_unregister(ia));
   REQUIRE(cache_unregister(ic));
 
-  // The C++ view of the same report.
-  const OptimizationReport last = MemoryOptimizer::getInstance().getLastReport();
-  REQUIRE(last.steps.size() >= 6);
-  REQUIRE(last.steps[0].name == "drain caches");
-  REQUIRE(last.steps[4].name == "shrink pools");
-  REQUIRE(last.steps[5].name == "evict caches");
+  // The last report is kept, and the steps have their names.
+  const OptimizerReport last = optimizer_last_report();
+  REQUIRE(last.freed == report.freed);
+  REQUIRE(last.caches_called == 2);
+  REQUIRE(last.order[0] == kStepDrainCaches);
+  REQUIRE(std::string(optimizer_step_name(kStepDrainCaches)) == "drain caches");
+  REQUIRE(std::string(optimizer_step_name(kStepShrinkPools)) == "shrink pools");
+  REQUIRE(std::string(optimizer_step_name(kStepEvictCaches)) == "evict caches");
 }
 
 TEST_CASE("for a resident limit, returning empty slabs can meet the target before any eviction") {
@@ -234,79 +233,6 @@ TEST_CASE("MEMF_LIMIT_ACTION values") {
   REQUIRE_FALSE(parse_limit_action("sometimes", &action));
   REQUIRE(action == LimitAction::kWarn);
   REQUIRE(parse_limit_action(nullptr, &action));
-  REQUIRE(memf_set_limit_action(7) == -1);
-}
-
-TEST_CASE("evictable cache: LRU keeps what was used, FIFO does not") {
-  auto fixed = [](const int&, const int&) -> size_t { return 100; };
-  for (EvictionPolicy policy : {EvictionPolicy::LRU, EvictionPolicy::FIFO}) {
-    EvictableCache<int, int> cache("lru-fifo", policy, 300, 0, fixed);
-    cache.put(1, 10);
-    cache.put(2, 20);
-    cache.put(3, 30);
-    REQUIRE(cache.get(1).value() == 10);
-    cache.put(4, 40);  // over capacity: one goes
-    REQUIRE(cache.size() == 3);
-    if (policy == EvictionPolicy::LRU) {
-      REQUIRE(cache.contains(1));
-      REQUIRE_FALSE(cache.contains(2));
-    } else {
-      REQUIRE_FALSE(cache.contains(1));
-      REQUIRE(cache.contains(2));
-    }
-    REQUIRE(cache.stats().evictions == 1);
-    REQUIRE(cache.bytes() == 300);
-  }
-}
-
-TEST_CASE("evictable cache: LFU evicts the least used, size-aware the large and rarely used") {
-  auto fixed = [](const int&, const int&) -> size_t { return 100; };
-  EvictableCache<int, int> lfu("lfu", EvictionPolicy::LFU, 300, 0, fixed);
-  lfu.put(1, 1);
-  lfu.put(2, 2);
-  lfu.put(3, 3);
-  for (int i = 0; i < 3; ++i) lfu.get(1);
-  lfu.get(2);
-  lfu.get(3);
-  lfu.get(3);
-  lfu.put(4, 4);
-  REQUIRE_FALSE(lfu.contains(2));
-  REQUIRE((lfu.contains(1) && lfu.contains(3) && lfu.contains(4)));
-
-  EvictableCache<std::string, std::string> sized("sized", EvictionPolicy::SizeAware);
-  sized.put("small-a", std::string(10, 'a'));
-  sized.put("big", std::string(100000, 'b'));
-  sized.put("small-b", std::string(10, 'c'));
-  sized.get("small-a");
-  sized.get("big");
-  sized.get("small-b");
-  REQUIRE(sized.evict(1) > 100000);
-  REQUIRE_FALSE(sized.contains("big"));
-  REQUIRE(sized.contains("small-a"));
-  REQUIRE(sized.contains("small-b"));
-  REQUIRE(sized.get("missing") == std::nullopt);
-  REQUIRE(sized.stats().misses == 1);
-}
-
-TEST_CASE("evictable cache: the optimizer evicts it under pressure, and it leaves the registry with its life") {
-  const size_t caches_before = registered_cache_count();
-  {
-    EvictableCache<int, std::vector<char>> cache("blobs", EvictionPolicy::LRU);
-    REQUIRE(cache.registrationId() > 0);
-    REQUIRE(registered_cache_count() == caches_before + 1);
-    for (int i = 0; i < 64; ++i) cache.put(i, std::vector<char>(64 * 1024, char(i)));
-    const size_t before = cache.bytes();
-    // Counted in live bytes (as for memf's own limit): only eviction meets the target.
-    optimizer_run(kTriggerManual, kPressureCritical, 1 * MiB, false);
-    const OptimizationReport report = MemoryOptimizer::getInstance().getLastReport();
-    REQUIRE(report.bytesFreed >= 1 * MiB);
-    REQUIRE(report.targetMet);
-    REQUIRE(cache.bytes() < before);
-    REQUIRE(cache.stats().pressureEvictedBytes >= 1 * MiB);
-    REQUIRE(cache.contains(63));  // the most recent survive
-    REQUIRE_FALSE(cache.contains(0));
-  }
-  REQUIRE(registered_cache_count() == caches_before);
 }
 
 TEST_CASE("a resident limit's synchronous point makes the allocating thread run the optimizer") {
@@ -377,28 +303,3 @@ TEST_CASE("an idle thread's cache drains on its next slow path after the optimiz
   REQUIRE(after > before);  // the worker's cached 48-B blocks came back
 }
 
-TEST_CASE("fragmentation figures: committed slabs against the bytes held, per class") {
-  auto figures_for = [](uint32_t size) {
-    memf_class_fragmentation all[64];
-    const size_t count = memf_fragmentation(all, 64, nullptr);
-    for (size_t i = 0; i < count && i < 64; ++i)
-      if (all[i].block_size == size) return all[i];
-    return memf_class_fragmentation{size, 0, 0, 0, 0, 0};
-  };
-  const memf_class_fragmentation before = figures_for(1792);
-  std::vector<void*> blocks;
-  for (int i = 0; i < 4096; ++i) blocks.push_back(engine_malloc(1792));  // 7 MiB, 36 per slab
-  const memf_class_fragmentation dense = figures_for(1792);
-  REQUIRE(dense.slabs >= before.slabs + 4096 / 36);
-  REQUIRE(dense.used_bytes >= before.used_bytes + 4096 * 1792 - 64 * 1024);
-  REQUIRE(dense.fragmentation < 0.2);
-  for (size_t i = 0; i < blocks.size(); i += 2) engine_free(blocks[i]);  // every other one
-  thread_cache_flush_current();
-  const memf_class_fragmentation sparse = figures_for(1792);
-  REQUIRE(sparse.committed_bytes == dense.committed_bytes);  // no slab emptied
-  REQUIRE(sparse.fragmentation > 0.4);
-  REQUIRE(sparse.fragmentation < 0.7);
-  const std::vector<memf_class_fragmentation> cxx = MemoryOptimizer::getInstance().getFragmentation();
-  REQUIRE_FALSE(cxx.empty());
-  for (size_t i = 1; i < blocks.size(); i += 2) engine_free(blocks[i]);
-}

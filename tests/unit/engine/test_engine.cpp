@@ -9,7 +9,6 @@
 #include <string>
 
 #include "engine.hpp"
-#include "bad_pointer.hpp"
 #include "large.hpp"
 
 using namespace memf;
@@ -165,41 +164,6 @@ TEST_CASE("operator new calls the new_handler, then throws bad_alloc; nothrow re
   void* p = engine_new_aligned(100, 128);
   REQUIRE(uintptr_t(p) % 128 == 0);
   engine_free(p);
-}
-
-TEST_CASE("bad pointers are classified precisely and reported on one line") {
-  char line[320];
-  auto* block = static_cast<char*>(engine_malloc(64));
-  // Freed block: a double free of a 64 B block.
-  engine_free(block);
-  BadPointer bad = classify_bad_pointer(block);
-  REQUIRE(bad.kind == Misuse::kDoubleFree);
-  REQUIRE(bad.class_size == 64);
-  size_t length = format_bad_pointer(line, sizeof(line), "free", block);
-  std::string text(line, length);
-  REQUIRE(text.rfind("memf: error: double free of 0x", 0) == 0);
-  REQUIRE(text.find("(size class 64 B) in free()") != std::string::npos);
-  REQUIRE(text.find('\n') == std::string::npos);
-  // Interior pointer of a live block.
-  block = static_cast<char*>(engine_malloc(64));
-  bad = classify_bad_pointer(block + 16);
-  REQUIRE(bad.kind == Misuse::kInterior);
-  REQUIRE(bad.block_start == block);
-  length = format_bad_pointer(line, sizeof(line), "free", block + 16);
-  text.assign(line, length);
-  REQUIRE(text.find("16 bytes into the block at") != std::string::npos);
-  engine_free(block);
-  // Inside the range but in a slab that was never used.
-  void* far = reinterpret_cast<void*>(g_pool.base + g_pool.usable_bytes - kSlabSize);
-  REQUIRE(classify_bad_pointer(far).kind == Misuse::kNotLive);
-  length = format_bad_pointer(line, sizeof(line), "free", far);
-  REQUIRE(std::string(line, length).find("no live block there in memf's pools") != std::string::npos);
-  int on_stack = 0;
-  REQUIRE(classify_bad_pointer(&on_stack).kind == Misuse::kForeign);
-  length = format_bad_pointer(line, sizeof(line), "realloc", &on_stack);
-  text.assign(line, length);
-  REQUIRE(text.find("not allocated by memf") != std::string::npos);
-  REQUIRE(text.find("realloc()") != std::string::npos);
 }
 
 TEST_CASE("foreign pointers are never treated as memf's") {

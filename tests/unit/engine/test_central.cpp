@@ -1,0 +1,213 @@
+// engine/central: each class's transfer stack (the core's batch shelf) under contention, taking
+// blocks from slabs and returning them, the class's partial list, and what defragmentation asks
+// of it (the densest other slab, whether a slab is sparse).
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "central.hpp"
+#include "engine.hpp"
+#include "release.hpp"
+
+using namespace memf;
+
+TEST_CASE("the transfer stack hands out each batch once under contention") {
+  const unsigned cls = size_to_class(96);
+  const unsigned batch = kSizeClasses[cls].batch;
+  REQUIRE(pool_init());  // nothing here allocates through malloc first
+  central_flush_transfers();
+  // Build batches from fresh blocks and push/pop them from two threads at once.
+  std::vector<FreeBlock*> batches;
+  for (int b = 0; b < 8; ++b) {
+    FreeBlock* chain = nullptr;
+    REQUIRE(central_take(cls, batch, &chain) == batch);
+    batches.push_back(chain);
+  }
+  std::atomic<int> popped_total{0};
+  std::atomic<int> refused{0};
+  auto worker = [&](std::vector<FreeBlock*> mine) {
+    for (int round = 0; round < 20000; ++round) {
+      for (FreeBlock* chain : mine)
+        if (!central_push_batch(cls, chain)) ++refused;
+      mine.clear();
+      while (mine.size() < 4) {
+        FreeBlock* chain = central_pop_batch(cls);
+        if (chain) mine.push_back(chain);
+      }
+    }
+    popped_total += int(mine.size());
+    for (FreeBlock* chain : mine) central_return(cls, chain, batch);
+  };
+  std::thread a(worker, std::vector<FreeBlock*>(batches.begin(), batches.begin() + 4));
+  std::thread b(worker, std::vector<FreeBlock*>(batches.begin() + 4, batches.end()));
+  a.join();
+  b.join();
+  REQUIRE(refused.load() == 0);
+  REQUIRE(popped_total.load() == 8);
+  REQUIRE(central_pop_batch(cls) == nullptr);
+}
+
+namespace {
+// The blocks of a chain, in order.
+std::vector<FreeBlock*> blocks_of(FreeBlock* chain) {
+  std::vector<FreeBlock*> blocks;
+  for (; chain; chain = chain->next) blocks.push_back(chain);
+  return blocks;
+}
+// Links blocks[from, to) into a chain.
+FreeBlock* chain_of(const std::vector<FreeBlock*>& blocks, size_t from, size_t to) {
+  for (size_t i = from; i + 1 < to; ++i) blocks[i]->next = blocks[i + 1];
+  blocks[to - 1]->next = nullptr;
+  return blocks[from];
+}
+}  // namespace
+
+TEST_CASE("the transfer stack holds kShelfBatches batches, refuses more and gives back the last pushed first") {
+  REQUIRE(pool_init());
+  const unsigned cls = size_to_class(160);
+  const unsigned batch = kSizeClasses[cls].batch;
+  central_flush_transfers();
+  std::vector<FreeBlock*> firsts;
+  for (uint32_t b = 0; b < kShelfBatches; ++b) {
+    FreeBlock* chain = nullptr;
+    REQUIRE(central_take(cls, batch, &chain) == batch);
+    REQUIRE(central_push_batch(cls, chain));
+    firsts.push_back(chain);
+  }
+  REQUIRE(central_stats(cls).transfer_blocks == size_t(kShelfBatches) * batch);
+  FreeBlock* extra = nullptr;
+  REQUIRE(central_take(cls, batch, &extra) == batch);
+  REQUIRE_FALSE(central_push_batch(cls, extra));  // full: nothing done, the caller keeps it
+  central_return(cls, extra, batch);
+  REQUIRE(central_pop_batch(cls) == firsts.back());
+  REQUIRE(blocks_of(firsts.back()).size() == batch);  // the batch's links were not touched
+  central_return(cls, firsts.back(), batch);
+  // The flush returns every parked batch's blocks to their slabs, and says how many.
+  REQUIRE(central_flush_transfers() == size_t(kShelfBatches - 1) * batch);
+  REQUIRE(central_stats(cls).transfer_blocks == 0);
+  REQUIRE(central_pop_batch(cls) == nullptr);
+}
+
+TEST_CASE("central_take carves a fresh slab in address order; central_return moves it between full, partial and empty") {
+  REQUIRE(pool_init());
+  const unsigned cls = size_to_class(2048);
+  const SizeClassInfo& info = kSizeClasses[cls];
+  REQUIRE(central_stats(cls).partial_slabs == 0);  // this class is untouched so far
+  const PoolArenaStats start = pool_arena_stats();
+
+  // Exactly one slab's worth: a fresh slab, carved in address order, every block a free block
+  // start, the chain ending in null.
+  FreeBlock* chain = nullptr;
+  REQUIRE(central_take(cls, info.capacity, &chain) == info.capacity);
+  std::vector<FreeBlock*> blocks = blocks_of(chain);
+  REQUIRE(blocks.size() == info.capacity);
+  SlabMeta* slab = slab_of(blocks[0]);
+  REQUIRE(reinterpret_cast<char*>(blocks[0]) == slab_data(slab));
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    REQUIRE(reinterpret_cast<char*>(blocks[i]) == slab_data(slab) + i * info.size);
+    REQUIRE(slot_state(blocks[i]) == kSlotAllocated);
+    REQUIRE(block_is_free(blocks[i]));
+  }
+  REQUIRE(pool_arena_stats().slabs_in_use == start.slabs_in_use + 1);
+  // Every slot carved and out: the slab is full, on no list.
+  REQUIRE(slab->used == info.capacity);
+  REQUIRE(slab->carved == info.capacity);
+  REQUIRE(slab->size_class == cls);
+  REQUIRE(slab->list == kSlabFull);
+  REQUIRE(central_stats(cls).partial_slabs == 0);
+
+  // Half back: the slab has free slots and is on the partial list.
+  const size_t half = blocks.size() / 2;
+  central_return(cls, chain_of(blocks, 0, half), unsigned(half));
+  REQUIRE(slab->used == info.capacity - half);
+  REQUIRE(slab->list == kSlabPartial);
+  REQUIRE(central_stats(cls).partial_slabs == 1);
+
+  // Taking them again reuses the returned blocks, not a new slab.
+  FreeBlock* again = nullptr;
+  REQUIRE(central_take(cls, unsigned(half), &again) == half);
+  std::set<FreeBlock*> returned(blocks.begin(), blocks.begin() + half);
+  for (FreeBlock* block : blocks_of(again)) REQUIRE(returned.count(block) == 1);
+  REQUIRE(slab->list == kSlabFull);
+  REQUIRE(central_stats(cls).partial_slabs == 0);
+  REQUIRE(pool_arena_stats().slabs_in_use == start.slabs_in_use + 1);
+
+  // All back: no block out, the slab goes to the arena's empty list (committed until purged).
+  central_return(cls, again, unsigned(half));
+  central_return(cls, chain_of(blocks, half, blocks.size()), unsigned(blocks.size() - half));
+  REQUIRE(slab->used == 0);
+  REQUIRE(slab->list == kSlabEmpty);
+  REQUIRE(central_stats(cls).partial_slabs == 0);
+  REQUIRE(pool_arena_stats().slabs_in_use == start.slabs_in_use);
+}
+
+TEST_CASE("central_take spans slabs when one does not hold enough") {
+  REQUIRE(pool_init());
+  const unsigned cls = size_to_class(4096);
+  const SizeClassInfo& info = kSizeClasses[cls];
+  FreeBlock* chain = nullptr;
+  const unsigned wanted = info.capacity * 2 + 3;
+  REQUIRE(central_take(cls, wanted, &chain) == wanted);
+  std::vector<FreeBlock*> blocks = blocks_of(chain);
+  REQUIRE(blocks.size() == wanted);
+  std::set<SlabMeta*> slabs;
+  for (FreeBlock* block : blocks) slabs.insert(slab_of(block));
+  REQUIRE(slabs.size() == 3);
+  REQUIRE(central_stats(cls).partial_slabs == 1);  // the third, with 3 of its blocks out
+  central_return(cls, chain, wanted);
+  REQUIRE(central_stats(cls).partial_slabs == 0);
+}
+
+TEST_CASE("defragmentation's questions: a slab is sparse below the partial slabs' average; the densest other slab gives the block") {
+  REQUIRE(pool_init());
+  const unsigned cls = size_to_class(1024);
+  const uint32_t capacity = kSizeClasses[cls].capacity;  // 64
+  REQUIRE(central_stats(cls).partial_slabs == 0);
+  FreeBlock* chain = nullptr;
+  REQUIRE(central_take(cls, 3 * capacity, &chain) == 3 * capacity);
+  std::vector<FreeBlock*> blocks = blocks_of(chain);
+  SlabMeta* sparse = slab_of(blocks[0]);
+  SlabMeta* middle = slab_of(blocks[capacity]);
+  SlabMeta* dense = slab_of(blocks[2 * capacity]);
+  REQUIRE(sparse != middle);
+  REQUIRE(middle != dense);
+  // A full slab is never worth emptying.
+  REQUIRE_FALSE(central_slab_is_sparse(cls, sparse));
+  // Leave 4, 20 and 28 blocks out of the three slabs.
+  central_return(cls, chain_of(blocks, 4, capacity), capacity - 4);
+  central_return(cls, chain_of(blocks, capacity + 20, 2 * capacity), capacity - 20);
+  central_return(cls, chain_of(blocks, 2 * capacity + 28, 3 * capacity), capacity - 28);
+  REQUIRE(central_stats(cls).partial_slabs == 3);
+  REQUIRE(sparse->used == 4);
+  REQUIRE(dense->used == 28);
+  // Average 52/3 blocks: only the slab with 4 is below it.
+  REQUIRE(central_slab_is_sparse(cls, sparse));
+  REQUIRE_FALSE(central_slab_is_sparse(cls, middle));
+  REQUIRE_FALSE(central_slab_is_sparse(cls, dense));
+  // Moving a block out of the sparse slab takes one from the densest other slab.
+  FreeBlock* target = central_take_densest(cls, sparse);
+  REQUIRE(target != nullptr);
+  REQUIRE(slab_of(target) == dense);
+  REQUIRE(target->next == nullptr);
+  REQUIRE(dense->used == 29);
+  // From the densest slab, no other slab is denser: moving would not help.
+  REQUIRE(central_take_densest(cls, dense) == nullptr);
+  REQUIRE(dense->used == 29);
+
+  // Give everything back: the blocks still out, then the one taken.
+  std::vector<FreeBlock*> out;
+  for (uint32_t i = 0; i < 4; ++i) out.push_back(blocks[i]);
+  for (uint32_t i = 0; i < 20; ++i) out.push_back(blocks[capacity + i]);
+  for (uint32_t i = 0; i < 28; ++i) out.push_back(blocks[2 * capacity + i]);
+  out.push_back(target);
+  central_return(cls, chain_of(out, 0, out.size()), unsigned(out.size()));
+  REQUIRE(central_stats(cls).partial_slabs == 0);
+  // With a single partial slab nothing is sparse: there is nowhere to move to.
+  REQUIRE(central_take(cls, 5, &chain) == 5);
+  REQUIRE_FALSE(central_slab_is_sparse(cls, slab_of(chain)));
+  REQUIRE(central_take_densest(cls, slab_of(chain)) == nullptr);
+  central_return(cls, chain, 5);
+}
