@@ -31,4 +31,6 @@ size_t engine_release_memory() {
   return size_t(released);
 }
 
+size_t engine_purge_expired() { return pool_purge_expired(); }
+
 }  // namespace memf

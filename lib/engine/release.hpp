@@ -26,4 +26,9 @@ ReleaseOutcome engine_release(ReleaseStep step);
 // Every step in order; the bytes returned by memf's pools and mapping cache.
 size_t engine_release_memory();
 
+// Decay, for a caller that runs periodically (the pressure monitor): the pages of slabs that have
+// been empty for longer than MEMF_PURGE_DELAY go back to the OS; the bytes released. (The engine
+// itself checks only when a slab empties, so a program that stopped freeing keeps them.)
+size_t engine_purge_expired();
+
 }  // namespace memf

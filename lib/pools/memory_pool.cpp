@@ -4,13 +4,15 @@
 // Caches. Each thread's cache for the pool is an array of free slots at the end of a page, its
 // top in the thread's table entry, popped and pushed by allocate() and deallocate() inline in the
 // header: no call, and no linked list to chase (the next slot's address does not depend on a
-// load from the last one). Caches exchange batches of `batch` slots with the pool under its lock, as arrays of
-// pointers: parked batches are arrays too, so handing a batch from one thread to another touches
-// no slot (a chain would be walked slot by slot, each a cache miss on the other thread's lines).
+// load from the last one). Caches exchange batches of `batch` slots with the pool under its lock,
+// as arrays of pointers: parked batches are arrays too (the pool core's batch shelf), so handing
+// a batch from one thread to another touches no slot (a chain would be walked slot by slot, each
+// a cache miss on the other thread's lines).
 //
-// Layout. Each pool reserves (MAP_NORESERVE: address space only) one range for its slots, cut
-// into chunks of chunk_bytes (a power of two), and two more for its metadata: one state byte per
-// granule (8 or 16 bytes) of the range, and one ChunkMeta per chunk. "Is p ours" is one compare,
+// Layout (the pool core's reservation, core/pool_range.hpp). Each pool reserves (MAP_NORESERVE:
+// address space only) one range for its slots, cut into chunks of chunk_bytes (a power of two),
+// and two more for its metadata: one state byte per granule (8 or 16 bytes) of the range, and one
+// ChunkMeta (the core's slab record) per chunk. "Is p ours" is one compare,
 // the chunk is offset >> chunk_shift and the state is states[offset >> granule_shift]: only the
 // granule where a carved slot starts is ever non-zero, so interior and misaligned pointers never
 // match. Nothing is stored in user memory except, in a free slot, its free mark (second word)

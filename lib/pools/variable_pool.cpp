@@ -1,17 +1,17 @@
 // memf::VariablePool: blocks of any size in size classes, bumped from chunks of one range
 // reserved for the pool, with per-thread caches for the small classes.
 //
-// Layout. The pool reserves (MAP_NORESERVE: address space only) one range for its chunks, cut
-// into 64 KiB units; a chunk is a run of units (64 KiB doubling up to 4 MiB), with its record at
-// its first unit and every unit's record naming that first unit. A second reservation holds one
-// state byte per 16-byte granule of the range: the class + 1 of the block starting there (written
-// once, when the block is carved), else 0. Whether a carved block is free is its free mark, in
-// its own second word: free_key ^ its address, as in the engine (pool_arena.hpp). So "is p a live
-// block of this class of ours" is a subtraction, one compare, one byte and one word, with no
-// lock and no search, which is what lets deallocate() run on a thread cache; and the fast paths
-// never write state bytes, so two threads whose blocks lie side by side do not write the same
-// state lines. Blocks above 256 KiB get a mapping of their own ("dedicated"), found in a sorted
-// list under the lock.
+// Layout (the pool core's reservation, core/pool_range.hpp). The pool reserves (MAP_NORESERVE:
+// address space only) one range for its chunks, cut into 64 KiB units; a chunk is a run of units
+// (64 KiB doubling up to 4 MiB), with its record at its first unit and every unit's record naming
+// that first unit. A second reservation holds one state byte per 16-byte granule of the range:
+// the class + 1 of the block starting there (written once, when the block is carved), else 0.
+// Whether a carved block is free is its free mark, in its own second word (core/free_mark.hpp),
+// as in the engine. So "is p a live block of this class of ours" is a subtraction, one compare,
+// one byte and one word, with no lock and no search, which is what lets deallocate() run on a
+// thread cache; and the fast paths never write state bytes, so two threads whose blocks lie side
+// by side do not write the same state lines. Blocks above 256 KiB get a mapping of their own
+// ("dedicated"), found in a sorted list under the lock.
 //
 // Classes: 16-byte steps up to 1 KiB, then four per doubling up to 256 KiB. Blocks of classes up
 // to 4 KiB (alignment up to 16) go through the calling thread's cache for the pool: per class an

@@ -22,8 +22,8 @@
 #include "init_order.hpp"
 #include "optimizer.hpp"
 #include "os.hpp"
-#include "pool_arena.hpp"
 #include "proc_files.hpp"
+#include "release.hpp"
 #include "sources.hpp"
 #include "tracker.hpp"
 
@@ -313,7 +313,7 @@ void* monitor_main(void*) {
     }
     // Periodic decay: slabs empty for longer than the purge delay go back to the OS even when
     // the program stopped allocating (the engine checks only when a slab is released).
-    pool_purge_expired();
+    engine_purge_expired();
 
     pthread_mutex_lock(&g_lock);
     if (g_evals_done < poke_target) g_evals_done = poke_target;
