@@ -93,9 +93,7 @@ struct alignas(64) MemoryPool::Impl {
   size_t max_chunks;
   size_t held_chunk_bytes;  // a chunk's slots plus its state bytes, as accounted
   ChunkMeta* chunks;
-  size_t meta_bytes;
   PoolReservation reservation;  // the range, the state bytes and the chunk records
-  size_t states_bytes;
   uint8_t tag;
   char name[kMaxCategoryName + 1];
   PoolNode node;
@@ -425,9 +423,7 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   pool.range_granules = pool.range_bytes >> pool.granule_shift;
   pool.max_chunks = std::min<size_t>(pool.reservation.slabs, kNoSlab - 1);
   pool.states = pool.reservation.states;
-  pool.states_bytes = pool.reservation.states_bytes;
   pool.chunks = static_cast<ChunkMeta*>(pool.reservation.records);
-  pool.meta_bytes = pool.reservation.records_bytes;
   // About 16 KiB per exchange, 1..256 slots; a thread keeps at most two batches (32 KiB), so
   // the lock and the batch's cache lines move between threads once per 16 KiB of traffic.
   pool.batch = blocks_per_batch(pool.stride, size_t(16) << 10, 1, kMaxBatch);
@@ -560,8 +556,8 @@ void MemoryPool::clear() {
     pool_drop_entries(pool.id, drop_entry);  // every thread's cached slots are dropped unread
     const size_t used_bytes = pool.top << pool.chunk_shift;
     os::purge(pool.base, used_bytes);
-    os::purge(pool.states, std::min(pool.states_bytes, round_up(used_bytes >> pool.granule_shift, kPageSize)));
-    os::purge(pool.chunks, std::min(pool.meta_bytes, round_up(pool.top * sizeof(ChunkMeta), kPageSize)));
+    os::purge(pool.states, std::min(pool.reservation.states_bytes, round_up(used_bytes >> pool.granule_shift, kPageSize)));
+    os::purge(pool.chunks, std::min(pool.reservation.records_bytes, round_up(pool.top * sizeof(ChunkMeta), kPageSize)));
     pool.top = 0;
     pool.shelf.clear();
     pool.partial.reset();

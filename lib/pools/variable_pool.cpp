@@ -172,8 +172,6 @@ struct alignas(64) VariablePool::Impl {
   UnitRecord* units;
   PoolReservation reservation;  // the range, the state bytes and the unit records
   size_t max_units;
-  size_t states_bytes;
-  size_t units_bytes;
   uint8_t tag;
   char name[kMaxCategoryName + 1];
   PoolNode node;
@@ -645,9 +643,7 @@ VariablePool::VariablePool(size_t initialChunk, const char* name) : impl_(new Im
   pool.range_granules = pool.range_bytes >> kGranuleShift;
   pool.max_units = pool.reservation.slabs;
   pool.states = pool.reservation.states;
-  pool.states_bytes = pool.reservation.states_bytes;
   pool.units = static_cast<UnitRecord*>(pool.reservation.records);
-  pool.units_bytes = pool.reservation.records_bytes;
   pool.parked = std::make_unique<void*[]>(kOffsets.parked[kCachedClasses]);
   for (unsigned cls = 0; cls < kCachedClasses; ++cls) pool.shelves[cls].set_shape(batch_of(cls), kParkedBatches);
   fmt::format_to_n(pool.name, kMaxCategoryName, "{}", name && *name ? name : "VariablePool");

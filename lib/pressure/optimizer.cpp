@@ -196,8 +196,8 @@ OptimizerReport optimizer_run(int trigger, int level, uint64_t wanted, bool resi
     if (report.steps[kStepEvictCaches].bytes) {
       // What the caches freed sits in this thread's cache and the slabs: give it back.
       run(kStepReturnEvicted, [&](StepRecord& r) {
-        r.bytes = release_step(ReleaseStep::kDrainCaches, &r.blocks);
-        r.bytes += purge_slabs() + release_mappings() + collect_mimalloc();
+        for (int step = 0; step < kReleaseSteps; ++step)
+          r.bytes += release_step(ReleaseStep(step), step == int(ReleaseStep::kDrainCaches) ? &r.blocks : nullptr);
       });
     }
   }
