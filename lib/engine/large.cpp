@@ -250,6 +250,9 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, ui
     if (alignment <= 16) p = zero ? mi_zalloc(size) : mi_malloc(size);
     else p = zero ? mi_zalloc_aligned(size, alignment) : mi_malloc_aligned(size, alignment);
     if (!p) return nullptr;
+    // mimalloc keeps a free block's list link in its first word; see mark_block_live for why a
+    // block handed out must not carry it.
+    if (!zero) *static_cast<uintptr_t*>(p) = 0;
     record.usable = mi_usable_size(p);
   }
   if (!table_insert(p, record)) {
