@@ -23,14 +23,17 @@ struct ExternalRecord {
   std::chrono::high_resolution_clock::time_point timestamp;
 };
 
-// Outside the allocator's own paths: ordinary containers are fine here (they allocate through
-// memf like the rest of the program).
+// Outside the allocator's own paths: ordinary containers are fine here, their nodes allocated
+// under InternalAllocations (memf's own memory, not the program's). Never destroyed: the program
+// may record and query from its static destructors.
+using ExternalRecords = std::unordered_map<void*, ExternalRecord>;
 std::mutex& external_mutex() {
   static std::mutex mutex;
   return mutex;
 }
-std::unordered_map<void*, ExternalRecord>& external_records() {
-  static auto* records = new std::unordered_map<void*, ExternalRecord>();
+ExternalRecords& external_records() {
+  alignas(ExternalRecords) static char storage[sizeof(ExternalRecords)];
+  static ExternalRecords* records = new (storage) ExternalRecords();
   return *records;
 }
 
@@ -54,7 +57,9 @@ bool count_only(const LiveBlock&, void*) { return true; }
 }  // namespace
 
 MemoryTracker& MemoryTracker::getInstance() {
-  static MemoryTracker* instance = new MemoryTracker();
+  // In static storage, never destroyed (see external_records): no heap block of memf's.
+  alignas(MemoryTracker) static char storage[sizeof(MemoryTracker)];
+  static MemoryTracker* instance = new (storage) MemoryTracker();
   return *instance;
 }
 
@@ -62,6 +67,7 @@ void MemoryTracker::recordAllocation(void* ptr, size_t size, const char* categor
   if (!ptr || engine_owns(ptr)) return;
   const uint8_t tag = category_intern(category ? category : "Unknown");
   std::lock_guard<std::mutex> guard(external_mutex());
+  InternalAllocations record_node;
   auto [it, inserted] =
       external_records().emplace(ptr, ExternalRecord{size, tag, std::chrono::high_resolution_clock::now()});
   if (!inserted) return;  // already recorded: the first record stands
@@ -74,6 +80,7 @@ void MemoryTracker::recordDeallocation(void* ptr) {
   auto it = external_records().find(ptr);
   if (it == external_records().end()) return;
   external_account(it->second.tag, int64_t(it->second.size), false);
+  InternalAllocations record_node;
   external_records().erase(it);
 }
 

@@ -12,6 +12,8 @@ struct alignas(64) TagCounters {
   std::atomic<uint64_t> current{0};
   std::atomic<uint64_t> peak{0};
   std::atomic<uint64_t> allocations{0};
+  std::atomic<uint64_t> allocated_bytes{0};
+  std::atomic<uint64_t> frees{0};
 };
 constinit TagCounters g_tags[kMaxCategories + 1];
 
@@ -27,6 +29,9 @@ constinit std::atomic<AdmitHook> g_admit_hook{nullptr};
 constinit std::atomic<uint64_t> g_watermark{UINT64_MAX};
 constinit std::atomic<uint64_t> g_hard_limit{0};
 __thread bool t_in_admit MEMF_TLS = false;
+
+// memf's own live bytes, which the running total leaves out.
+int64_t internal_bytes() { return int64_t(g_tags[kCategoryInternal].current.load(std::memory_order_relaxed)); }
 
 void raise_to(std::atomic<uint64_t>& peak, uint64_t value) {
   uint64_t seen = peak.load(std::memory_order_relaxed);
@@ -49,15 +54,20 @@ void category_account_alloc(uint8_t tag, size_t bytes) {
   TagCounters& counters = g_tags[tag];
   const uint64_t now = counters.current.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   counters.allocations.fetch_add(1, std::memory_order_relaxed);
+  counters.allocated_bytes.fetch_add(bytes, std::memory_order_relaxed);
   raise_to(counters.peak, now);
 }
 
-void category_account_free(uint8_t tag, size_t bytes) { g_tags[tag].current.fetch_sub(bytes, std::memory_order_relaxed); }
+void category_account_free(uint8_t tag, size_t bytes) {
+  g_tags[tag].current.fetch_sub(bytes, std::memory_order_relaxed);
+  g_tags[tag].frees.fetch_add(1, std::memory_order_relaxed);
+}
 
 TagUsage tag_usage(uint8_t tag) {
   const TagCounters& c = g_tags[tag];
   return {c.current.load(std::memory_order_relaxed), c.peak.load(std::memory_order_relaxed),
-          c.allocations.load(std::memory_order_relaxed)};
+          c.allocations.load(std::memory_order_relaxed), c.allocated_bytes.load(std::memory_order_relaxed),
+          c.frees.load(std::memory_order_relaxed)};
 }
 
 void raise_tag_peak(uint8_t tag, uint64_t bytes) { raise_to(g_tags[tag].peak, bytes); }
@@ -85,17 +95,18 @@ uint64_t peak_usage() { return g_peak.load(std::memory_order_relaxed); }
 
 void large_running_add(int64_t bytes) {
   const int64_t large = g_large_running.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-  if (bytes > 0) total_rose_to(large + pool_running_bytes() + g_external_current.load(std::memory_order_relaxed));
+  if (bytes > 0)
+    total_rose_to(large + pool_running_bytes() + g_external_current.load(std::memory_order_relaxed) - internal_bytes());
 }
 
 void note_pool_usage(int64_t pool_bytes) {
   total_rose_to(pool_bytes + g_large_running.load(std::memory_order_relaxed) +
-                g_external_current.load(std::memory_order_relaxed));
+                g_external_current.load(std::memory_order_relaxed) - internal_bytes());
 }
 
 uint64_t running_total_bytes() {
   const int64_t total = pool_running_bytes() + g_large_running.load(std::memory_order_relaxed) +
-                        g_external_current.load(std::memory_order_relaxed);
+                        g_external_current.load(std::memory_order_relaxed) - internal_bytes();
   return total > 0 ? uint64_t(total) : 0;
 }
 

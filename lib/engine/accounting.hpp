@@ -16,6 +16,11 @@ namespace memf {
 
 // Tags 1..255 name categories; tag 1 is untagged ("Unknown"); 0 is never a live block's tag.
 constexpr uint8_t kCategoryUnknown = 1;
+// Memory memf allocates for itself through its own malloc (its API's singletons and registries,
+// the leak report's symbolizer): not the program's. Its bytes and counts are left out of the
+// running total, its peak and the process's statistics; the leak checker treats its blocks as
+// in use and never reports them.
+constexpr uint8_t kCategoryInternal = 2;
 constexpr unsigned kMaxCategories = 255;
 
 // Called for tagged blocks only (tag != kCategoryUnknown).
@@ -26,6 +31,8 @@ struct TagUsage {
   uint64_t current_bytes;
   uint64_t peak_bytes;
   uint64_t allocations;
+  uint64_t allocated_bytes;
+  uint64_t frees;
 };
 TagUsage tag_usage(uint8_t tag);
 // Raises tag's recorded peak to bytes if higher (the tracker computes untagged usage itself).

@@ -145,13 +145,12 @@ MEMF_NOINLINE bool scan_below(LeakScan* scan, uintptr_t sp) {
     }
   }
   // Disjoint by construction; a block overlapping its predecessor (a walk racing with frees
-  // and reuse) would break the binary search: it is dropped. So are the blocks of an earlier
-  // report (memf_report_write): the symbolizer's caches live on, referenced from memf's own
-  // data, which is no root.
-  const uint8_t internal = category_intern(kReportCategory);
+  // and reuse) would break the binary search: it is dropped. memf's own blocks (an earlier
+  // report's symbolizer caches, the API's registries: referenced from memf's data, which is no
+  // root) are marked in use.
   size_t kept = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (internal != kCategoryUnknown && blocks[i].category == internal) continue;
+    if (blocks[i].category == kCategoryInternal) blocks[i].flags |= kScanBlockInternal;
     if (kept > 0) {
       const ScanBlock& prev = blocks[kept - 1];
       if (blocks[i].address < prev.address + std::max<uint64_t>(prev.size, 1)) continue;
@@ -200,14 +199,14 @@ MEMF_NOINLINE bool scan_below(LeakScan* scan, uintptr_t sp) {
 // noinline: the registers spilled here and the stack pointer taken here belong to this frame,
 // which stays live (above every callee's frame) while the roots are scanned; the frame holds
 // nothing else.
-MEMF_NOINLINE bool scan_process(LeakScan* scan) {
+MEMF_NOINLINE bool scan_process(LeakScan* scan, uintptr_t live_stack_bottom) {
   jmp_buf registers;
   setjmp(registers);
   __builtin_unwind_init();
   uintptr_t sp;
   asm volatile("mov %%rsp, %0" : "=r"(sp));
   asm volatile("" : : "r"(&registers) : "memory");
-  const bool ok = scan_below(scan, sp);
+  const bool ok = scan_below(scan, live_stack_bottom > sp ? live_stack_bottom : sp);
   asm volatile("" : : "r"(&registers) : "memory");  // the spilled registers stay until the scan ends
   return ok;
 }

@@ -17,13 +17,11 @@ struct LeakScan {
   uint64_t elapsed_ns = 0;
 };
 
-// The category the leak report's own allocations (symbolizer, formatting) are made under: blocks
-// of it are memf's, neither roots nor leaks, and scan_process leaves them out.
-constexpr const char* kReportCategory = "memf.report";
-
 // Walks the heap, collects the roots, classifies. Never allocates through malloc. false (with
-// nothing to release) when memory for the block array could not be mapped.
-bool scan_process(LeakScan* scan);
+// nothing to release) when memory for the block array could not be mapped. live_stack_bottom:
+// where the calling thread's live frames begin (live_stack_bottom_at_exit), 0 for "from here up":
+// below it, this thread's stack and the registers it holds now are dead.
+bool scan_process(LeakScan* scan, uintptr_t live_stack_bottom = 0);
 void release_scan(LeakScan* scan);
 
 }  // namespace memf

@@ -391,7 +391,7 @@ bool classify_blocks(ScanBlock* blocks, size_t count, const AddressRange* roots,
   {
     FaultScope faults;
     for (size_t i = 0; i < count; ++i)
-      if (blocks[i].flags & kScanBlockLoaderOwned) scanner.reach(uint32_t(i));
+      if (blocks[i].flags & (kScanBlockLoaderOwned | kScanBlockInternal)) scanner.reach(uint32_t(i));
     scanner.drain();
     for (size_t r = 0; r < root_count; ++r) {
       if (roots[r].end <= roots[r].begin) continue;

@@ -38,6 +38,9 @@ struct ScanBlock {
 constexpr uint8_t kScanBlockLoaderOwned = 1;
 // A large block (outside the pools): the scan indexes the dense pool blocks apart from these.
 constexpr uint8_t kScanBlockLarge = 2;
+// memf's own block (kCategoryInternal: its API's registries, an earlier report's symbolizer):
+// in use by fiat, so what it holds for the program is reachable, and never reported.
+constexpr uint8_t kScanBlockInternal = 4;
 
 struct ScanStats {
   uint64_t root_ranges;  // root ranges scanned (after removing live blocks from them)

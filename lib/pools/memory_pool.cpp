@@ -581,7 +581,8 @@ MemoryPool& shared_node_pool(size_t size) {
   if (MemoryPool* pool = pools[index].load(std::memory_order_relaxed)) return *pool;
   char name[kMaxCategoryName + 1] = {};
   fmt::format_to_n(name, kMaxCategoryName, "PoolAllocator({})", index * 8);
-  // Never destroyed: containers using it may outlive main().
+  // Never destroyed: containers using it may outlive main(). memf's, not the program's.
+  InternalAllocations shared_pool;
   auto* pool = new MemoryPool(index * 8, 64, name);
   pools[index].store(pool, std::memory_order_release);
   return *pool;

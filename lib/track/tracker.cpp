@@ -16,8 +16,10 @@ namespace {
 
 // Names are written once under g_category_lock, before their tag is published by g_category_count.
 constinit SpinLock g_category_lock;
-constinit char g_category_names[kMaxCategories + 1][kMaxCategoryName + 1] = {{0}, {'U', 'n', 'k', 'n', 'o', 'w', 'n'}};
-constinit std::atomic<unsigned> g_category_count{2};  // tags 0 (never live) and 1 (Unknown) exist
+constinit char g_category_names[kMaxCategories + 1][kMaxCategoryName + 1] = {
+    {0}, {'U', 'n', 'k', 'n', 'o', 'w', 'n'}, {'m', 'e', 'm', 'f', '.', 'i', 'n', 't', 'e', 'r', 'n', 'a', 'l'}};
+// Tags 0 (never live), 1 (Unknown) and 2 (kInternalCategory) exist from the start.
+constinit std::atomic<unsigned> g_category_count{3};
 constinit std::atomic<uint64_t> g_category_overflow{0};
 
 constinit std::atomic<bool> g_limit_set{false};
@@ -63,8 +65,9 @@ uint8_t category_intern(const char* name) {
   return uint8_t(count);
 }
 
-void category_push(const char* name) {
-  const uint8_t tag = category_intern(name);
+void category_push(const char* name) { category_push_tag(category_intern(name)); }
+
+void category_push_tag(uint8_t tag) {
   CategoryScopes& scopes = t_scopes;
   if (scopes.depth < sizeof(scopes.enclosing)) {
     scopes.enclosing[scopes.depth] = thread_category();
@@ -108,6 +111,13 @@ ProcessStats process_stats() {
   stats.allocations += external.allocations;
   stats.frees += external.frees;
   stats.total_allocated_bytes += external.allocated_bytes;
+  // memf's own blocks are not the program's (kCategoryInternal).
+  const TagUsage internal = tag_usage(kCategoryInternal);
+  const auto minus = [](uint64_t a, uint64_t b) { return a > b ? a - b : 0; };
+  stats.current_bytes = minus(stats.current_bytes, internal.current_bytes);
+  stats.allocations = minus(stats.allocations, internal.allocations);
+  stats.frees = minus(stats.frees, internal.frees);
+  stats.total_allocated_bytes = minus(stats.total_allocated_bytes, internal.allocated_bytes);
   stats.total_freed_bytes =
       stats.total_allocated_bytes > stats.current_bytes ? stats.total_allocated_bytes - stats.current_bytes : 0;
   note_usage(stats.current_bytes);
@@ -129,14 +139,15 @@ size_t category_snapshot(CategoryUsage* out, size_t capacity) {
   const unsigned count = g_category_count.load(std::memory_order_acquire);
   const ProcessStats totals = process_stats();
   uint64_t tagged_current = 0, tagged_allocations = 0;
-  for (unsigned tag = 2; tag < count; ++tag) {
+  for (unsigned tag = kCategoryInternal + 1; tag < count; ++tag) {
     const TagUsage usage = tag_usage(uint8_t(tag));
     tagged_current += usage.current_bytes;
     tagged_allocations += usage.allocations;
   }
   size_t written = 0;
-  for (unsigned tag = 1; tag < count && written < capacity; ++tag, ++written) {
-    CategoryUsage& usage = out[written];
+  for (unsigned tag = 1; tag < count && written < capacity; ++tag) {
+    if (tag == kCategoryInternal) continue;  // memf's own: not a category of the program
+    CategoryUsage& usage = out[written++];
     usage.name = g_category_names[tag];
     if (tag == kCategoryUnknown) {
       // Untagged figures are what the totals hold beyond the tagged categories.
@@ -151,7 +162,7 @@ size_t category_snapshot(CategoryUsage* out, size_t capacity) {
       usage.allocations = counters.allocations;
     }
   }
-  return count - 1;
+  return count - 2;
 }
 
 }  // namespace memf

@@ -18,8 +18,20 @@ const char* category_name(uint8_t tag);
 // Scopes: push makes name the thread's category until the matching pop. Nesting up to 14 deep;
 // deeper pushes keep the current category (and their pops are matched).
 void category_push(const char* name);
+void category_push_tag(uint8_t tag);
 void category_pop();
 uint8_t current_category();
+
+// While one lives, the calling thread's allocations are memf's own (kCategoryInternal): for
+// memory memf keeps for itself on the program's behalf (API singletons and registries, the leak
+// report). Blocks freed under it or not are accounted by the tag they were allocated with.
+class InternalAllocations {
+ public:
+  InternalAllocations() { category_push_tag(kCategoryInternal); }
+  ~InternalAllocations() { category_pop(); }
+  InternalAllocations(const InternalAllocations&) = delete;
+  InternalAllocations& operator=(const InternalAllocations&) = delete;
+};
 
 struct CategoryUsage {
   const char* name;
@@ -27,7 +39,8 @@ struct CategoryUsage {
   uint64_t peak_bytes;
   uint64_t allocations;
 };
-// Copies up to capacity categories (Unknown first); returns how many exist.
+// Copies up to capacity categories (Unknown first; memf's own kCategoryInternal is not one);
+// returns how many exist.
 size_t category_snapshot(CategoryUsage* out, size_t capacity);
 // Categories that were refused because the table was full.
 uint64_t category_overflow_count();

@@ -560,6 +560,8 @@ std::vector<ScanBlock> sample_blocks() {
 
 std::string namer(uint8_t tag) { return tag == kCategoryUnknown ? "Unknown" : "tag" + std::to_string(tag); }
 
+const TextReportOptions kProgram{"/bin/prog", 42, false};
+
 }  // namespace
 
 TEST_CASE("suppression patterns: '*' globs, substring unless anchored") {
@@ -654,17 +656,21 @@ TEST_CASE("suppressed groups leave the totals, count as suppressed, and no longe
   REQUIRE(r.suppression_hits.size() == 1);
   CHECK(r.suppression_hits[0].count == 6);
   CHECK_FALSE(r.fails());
-  const std::string text = format_leak_text(r, namer);
+  // Nothing left to report: nothing written, the possibly lost block included.
+  CHECK(format_leak_text(r, kProgram, namer).empty());
+  const std::string text = format_leak_text(r, TextReportOptions{"/bin/prog", 42, true}, namer);
   CHECK(text.find("Direct leak") == std::string::npos);
-  CHECK_THAT(text, Catch::Contains("Possible leak of 400 byte(s) in 1 object(s) allocated from:"));
+  CHECK_THAT(text, Catch::StartsWith("\nmemf: no leaks in prog (pid 42); possibly lost blocks follow\n"));
+  CHECK_THAT(text, Catch::Contains("Possibly lost of 400 byte(s) in 1 object(s) allocated from:"));
   CHECK_THAT(text, Catch::Contains("      6       1374 main"));
-  CHECK_THAT(text, Catch::Contains("suppressed 1374 in 6)"));
+  CHECK_THAT(text, Catch::EndsWith("suppressed 1374 in 6\n"));
 }
 
 TEST_CASE("text report: LeakSanitizer's layout, frames with file:line and module+offset, one summary line") {
   const std::vector<ScanBlock> blocks = sample_blocks();
   const LeakReport r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
-  const std::string text = format_leak_text(r, namer);
+  const std::string text = format_leak_text(r, kProgram, namer);
+  CHECK_THAT(text, Catch::StartsWith("\nmemf: detected memory leaks in prog (pid 42)\n"));
   CHECK_THAT(text, Catch::Contains("Direct leak of 150 byte(s) in 2 object(s) allocated from:\n"
                                    "    #0 0x100a in leak_one /src/prog.c:10 (prog+0x4a)\n"
                                    "    #1 0x1028 in main /src/prog.c:40 (prog+0x68)\n"));
@@ -672,23 +678,37 @@ TEST_CASE("text report: LeakSanitizer's layout, frames with file:line and module
   CHECK_THAT(text, Catch::Contains("    #0 0x1000 in lib_init (libthing.so.1+0x40)\n"));
   CHECK_THAT(text, Catch::Contains("Indirect leak of 200 byte(s) in 1 object(s) allocated from:"));
   CHECK(text.find("Still reachable") == std::string::npos);
+  // Possibly lost blocks are not leaks: neither listed (unless asked for) nor counted as leaked.
+  CHECK(text.find("Possibly lost of") == std::string::npos);
   // Largest first: the 1000-byte group comes before the 150-byte one.
   CHECK(text.find("Direct leak of 1000") < text.find("Direct leak of 150"));
-  CHECK_THAT(text, Catch::EndsWith("memf: SUMMARY: 1774 bytes leaked in 7 allocations (definite 1174 in 5, indirect 200 in 1, "
-                                   "possible 400 in 1; still reachable 300 in 1; suppressed 0 in 0)\n"));
+  CHECK_THAT(text, Catch::EndsWith("memf: SUMMARY: prog (pid 42): 1374 bytes leaked in 6 allocations (definite 1174 in 5, "
+                                   "indirect 200 in 1); not counted: possibly lost 400 in 1, still reachable 300 in 1, "
+                                   "suppressed 0 in 0\n"));
   CHECK(std::count(text.begin(), text.end(), '\n') > 10);
+  const std::string with_possible = format_leak_text(r, TextReportOptions{"/bin/prog", 42, true}, namer);
+  CHECK_THAT(with_possible, Catch::Contains("Possibly lost of 400 byte(s) in 1 object(s) allocated from:"));
+  CHECK(with_possible.find("Possibly lost of") > with_possible.find("Indirect leak of"));
 }
 
-TEST_CASE("text report without stacks says how to get them; no leaks gives the summary alone") {
+TEST_CASE("text report without stacks says how to get them; a process without leaks gets no text") {
   std::vector<ScanBlock> blocks = {classified(0x1000, 64, 0, LeakKind::kDefinite)};
   LeakReport r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
-  CHECK_THAT(format_leak_text(r, namer), Catch::Contains("Direct leak of 64 byte(s) in 1 object(s) (allocation stacks are off: MEMF_STACKS=all)"));
-  blocks = {classified(0x1000, 64, 3, LeakKind::kReachable)};
+  CHECK_THAT(format_leak_text(r, kProgram, namer), Catch::Contains("Direct leak of 64 byte(s) in 1 object(s) (allocation stacks are off: MEMF_STACKS=all)"));
+  blocks = {classified(0x1000, 64, 3, LeakKind::kReachable), classified(0x2000, 32, 3, LeakKind::kPossible)};
   r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
-  CHECK(format_leak_text(r, namer) ==
-        "memf: SUMMARY: 0 bytes leaked in 0 allocations (definite 0 in 0, indirect 0 in 0, possible 0 in 0; "
-        "still reachable 64 in 1; suppressed 0 in 0)\n");
+  CHECK(format_leak_text(r, kProgram, namer).empty());
   CHECK_FALSE(r.fails());
+}
+
+TEST_CASE("memf's own blocks are neither leaks nor counted") {
+  std::vector<ScanBlock> blocks = {classified(0x1000, 64, 1, LeakKind::kDefinite),
+                                   classified(0x2000, 32, 1, LeakKind::kDefinite)};
+  blocks[1].flags |= kScanBlockInternal;
+  const LeakReport r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
+  CHECK(r.totals[unsigned(LeakKind::kDefinite)].bytes == 64);
+  CHECK(r.totals[unsigned(LeakKind::kDefinite)].count == 1);
+  CHECK(r.groups.size() == 1);
 }
 
 TEST_CASE("JSON report: the brief's fields, escaped strings, totals") {
