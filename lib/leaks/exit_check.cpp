@@ -18,6 +18,7 @@
 #include "init_order.hpp"
 #include "leak_report.hpp"
 #include "leak_scan.hpp"
+#include "live_stack.hpp"
 #include "os.hpp"
 #include "tracker.hpp"
 
@@ -61,21 +62,14 @@ Suppressions load_configured_suppressions() {
   return suppressions;
 }
 
-// The calling thread's allocations count under kReportCategory while it lives (the
-// symbolizer's caches, libdw's state, the report's strings): later scans leave them out.
-class ReportScope {
- public:
-  ReportScope() { category_push(kReportCategory); }
-  ~ReportScope() { category_pop(); }
-  ReportScope(const ReportScope&) = delete;
-  ReportScope& operator=(const ReportScope&) = delete;
-};
 
 // One scan and its report; false (errno set) when the scan could not run.
 // resolve_reachable: symbolize the stacks of reachable blocks too (the JSON report lists them).
-bool scan_and_report(LeakReport* report, ReportProcess* process, bool resolve_reachable) {
+// live_stack_bottom: as scan_process takes it.
+bool scan_and_report(LeakReport* report, ReportProcess* process, bool resolve_reachable,
+                     uintptr_t live_stack_bottom = 0) {
   LeakScan scan;
-  if (!scan_process(&scan)) {
+  if (!scan_process(&scan, live_stack_bottom)) {
     errno = ENOMEM;
     return false;
   }
@@ -140,17 +134,19 @@ void write_all(int fd, const std::string& text) {
 void run_exit_leak_check() {
   if (g_exit_check_done.exchange(true) || !config().leak_check) return;
   const int saved_errno = errno;
+  const uintptr_t live_stack_bottom = live_stack_bottom_at_exit(uintptr_t(__builtin_frame_address(0)));
   // Before anything here opens a file (the symbolizer does), which could take a closed fd 2.
   const int fd = report_fd();
-  ReportScope scope;
+  InternalAllocations report_allocations;  // the symbolizer's caches, libdw's state, the text
   LeakReport report;
   ReportProcess process;
-  if (!scan_and_report(&report, &process, config().report_path[0] != 0)) {
+  if (!scan_and_report(&report, &process, config().report_path[0] != 0, live_stack_bottom)) {
     warn("leak check skipped: no memory for the scan");
     errno = saved_errno;
     return;
   }
-  write_all(fd, format_leak_text(report, process_category_name));
+  write_all(fd, format_leak_text(report, TextReportOptions{process.exe, process.pid, config().show_possible},
+                                 process_category_name));
   if (config().report_path[0] != 0) {
     const std::string path = expand_report_path(config().report_path, process.pid);
     if (write_file(path, format_leak_json(report, process, process_category_name)) != 0)
@@ -170,7 +166,7 @@ int write_leak_report(const char* path) {
   }
   int result, error;
   {
-    ReportScope scope;
+    InternalAllocations report_allocations;  // the symbolizer's caches, libdw's state, the text
     LeakReport report;
     ReportProcess process;
     result = scan_and_report(&report, &process, true)
