@@ -154,6 +154,9 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
     } else if (is("MEMF_LEAK_CHECK")) {
       if (parse_bool(value, &flag)) config.leak_check = flag;
       else warn("memf: warning: MEMF_LEAK_CHECK={} is not 0 or 1; ignored", value);
+    } else if (is("MEMF_SHOW_POSSIBLE")) {
+      if (parse_bool(value, &flag)) config.show_possible = flag;
+      else warn("memf: warning: MEMF_SHOW_POSSIBLE={} is not 0 or 1; ignored", value);
     } else if (is("MEMF_STACKS")) {
       if (!strcmp(value, "off")) config.stacks = StacksMode::kOff;
       else if (!strcmp(value, "sampled")) config.stacks = StacksMode::kSampled;

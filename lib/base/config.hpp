@@ -24,6 +24,7 @@ struct Config {
   size_t huge_cache_bytes;     // MEMF_HUGE_CACHE: freed mappings kept for reuse, in bytes
   OnError on_error;            // MEMF_ON_ERROR
   bool leak_check;             // MEMF_LEAK_CHECK
+  bool show_possible;          // MEMF_SHOW_POSSIBLE: the text report lists possibly lost blocks too
   StacksMode stacks;           // MEMF_STACKS
   unsigned stack_depth;        // MEMF_STACK_DEPTH
   size_t stack_sample_bytes;   // MEMF_STACK_SAMPLE: mean bytes between sampled stacks (stacks=sampled)

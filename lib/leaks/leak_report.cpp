@@ -153,6 +153,7 @@ LeakReport build_leak_report(const ScanBlock* blocks, size_t count, const Suppre
   std::map<std::tuple<unsigned, uint32_t, uint8_t>, KindTotal> sums;
   for (size_t i = 0; i < count; ++i) {
     const ScanBlock& b = blocks[i];
+    if (b.flags & kScanBlockInternal) continue;  // memf's own
     KindTotal& t = sums[{unsigned(b.kind), b.stack_id, b.category}];
     t.bytes += b.size;
     ++t.count;
@@ -219,7 +220,7 @@ const char* heading(LeakKind kind) {
   switch (kind) {
     case LeakKind::kDefinite: return "Direct leak";
     case LeakKind::kIndirect: return "Indirect leak";
-    case LeakKind::kPossible: return "Possible leak";
+    case LeakKind::kPossible: return "Possibly lost";
     case LeakKind::kReachable: return "Still reachable";
   }
   return "?";
@@ -241,15 +242,20 @@ void append_frames(std::string& out, const std::vector<ReportFrame>& frames) {
 
 }  // namespace
 
-std::string format_leak_text(const LeakReport& report, const CategoryNamer& category_name) {
+std::string format_leak_text(const LeakReport& report, const TextReportOptions& options,
+                             const CategoryNamer& category_name) {
+  const auto shown = [&](const LeakGroup& g) {
+    if (g.suppression >= 0) return false;
+    return g.kind == LeakKind::kDefinite || g.kind == LeakKind::kIndirect ||
+           (g.kind == LeakKind::kPossible && options.show_possible);
+  };
+  if (std::none_of(report.groups.begin(), report.groups.end(), shown)) return {};
+  const std::string process = std::string(basename_of(options.program)) + " (pid " + std::to_string(options.pid) + ")";
   std::string out;
-  bool any = false;
+  if (report.fails()) appendf(out, "\nmemf: detected memory leaks in %s\n", process.c_str());
+  else appendf(out, "\nmemf: no leaks in %s; possibly lost blocks follow\n", process.c_str());
   for (const LeakGroup& g : report.groups) {
-    if (g.kind == LeakKind::kReachable || g.suppression >= 0) continue;
-    if (!any) {
-      appendf(out, "\nmemf: detected memory leaks (pid %ld)\n", long(getpid()));
-      any = true;
-    }
+    if (!shown(g)) continue;
     appendf(out, "\n%s of %" PRIu64 " byte(s) in %" PRIu64 " object(s)", heading(g.kind), g.bytes, g.count);
     if (g.category != kCategoryUnknown) appendf(out, " [category %s]", category_name(g.category).c_str());
     const auto it = report.stacks.find(g.stack_id);
@@ -270,16 +276,18 @@ std::string format_leak_text(const LeakReport& report, const CategoryNamer& cate
     appendf(out, "%7" PRIu64 " %10" PRIu64 " %s\n", report.suppression_hits[i].count, report.suppression_hits[i].bytes,
             report.suppression_patterns[i].c_str());
   }
-  if (any || used) out += "\n";
+  out += "\n";
   const KindTotal& d = report.totals[unsigned(LeakKind::kDefinite)];
   const KindTotal& in = report.totals[unsigned(LeakKind::kIndirect)];
   const KindTotal& p = report.totals[unsigned(LeakKind::kPossible)];
   const KindTotal& r = report.totals[unsigned(LeakKind::kReachable)];
+  // Leaked is what LeakSanitizer counts: definite and indirect. Possibly lost blocks are reached
+  // through interior pointers, as live data often is, and are no part of it.
   appendf(out,
-          "memf: SUMMARY: %" PRIu64 " bytes leaked in %" PRIu64 " allocations (definite %" PRIu64 " in %" PRIu64
-          ", indirect %" PRIu64 " in %" PRIu64 ", possible %" PRIu64 " in %" PRIu64 "; still reachable %" PRIu64
-          " in %" PRIu64 "; suppressed %" PRIu64 " in %" PRIu64 ")\n",
-          d.bytes + in.bytes + p.bytes, d.count + in.count + p.count, d.bytes, d.count, in.bytes, in.count, p.bytes,
+          "memf: SUMMARY: %s: %" PRIu64 " bytes leaked in %" PRIu64 " allocations (definite %" PRIu64 " in %" PRIu64
+          ", indirect %" PRIu64 " in %" PRIu64 "); not counted: possibly lost %" PRIu64 " in %" PRIu64
+          ", still reachable %" PRIu64 " in %" PRIu64 ", suppressed %" PRIu64 " in %" PRIu64 "\n",
+          process.c_str(), d.bytes + in.bytes, d.count + in.count, d.bytes, d.count, in.bytes, in.count, p.bytes,
           p.count, r.bytes, r.count, report.suppressed.bytes, report.suppressed.count);
   return out;
 }
@@ -444,8 +452,6 @@ ReportProcess describe_process() {
   p.frees = stats.frees;
   for (size_t i = 0; i < count; ++i) {
     const char* name = usage[i].name ? usage[i].name : "?";
-    // The report's own category is listed once a report has used memory.
-    if (strcmp(name, kReportCategory) == 0 && usage[i].allocations == 0) continue;
     p.categories.push_back({name, usage[i].current_bytes, usage[i].peak_bytes, usage[i].allocations});
   }
   if (usage) os::unmap(usage, bytes);

@@ -105,10 +105,18 @@ ReportProcess describe_process();
 
 using CategoryNamer = std::function<std::string(uint8_t tag)>;
 
-// The text report: one paragraph per definite, indirect or possible group that is not
-// suppressed (reachable groups only count in the summary), the suppressions that were used,
-// and the summary line `memf: SUMMARY: ...`.
-std::string format_leak_text(const LeakReport& report, const CategoryNamer& category_name);
+struct TextReportOptions {
+  std::string program;  // the executable's name, as the report names the process
+  long pid = 0;
+  bool show_possible = false;  // MEMF_SHOW_POSSIBLE: list possibly lost groups too
+};
+// The text report: one paragraph per definite or indirect group that is not suppressed (possibly
+// lost groups too with show_possible; reachable ones only count in the summary), the
+// suppressions that were used, and the summary line `memf: SUMMARY: ...` naming program and pid.
+// Empty when there is nothing to report (no unsuppressed definite or indirect leak, and no
+// possibly lost block to show): a clean process writes nothing, as under LeakSanitizer.
+std::string format_leak_text(const LeakReport& report, const TextReportOptions& options,
+                             const CategoryNamer& category_name);
 // The JSON report (the brief's fields and a few more; docs/leak-report.md).
 std::string format_leak_json(const LeakReport& report, const ReportProcess& process,
                              const CategoryNamer& category_name);
