@@ -40,6 +40,32 @@ TEST_CASE("totals follow allocations and frees exactly on one thread") {
   REQUIRE(after.peak_bytes >= during.current_bytes);
 }
 
+TEST_CASE("memf's own allocations are not the program's: no totals, no category, any path") {
+  const ProcessStats before = process_stats();
+  std::vector<void*> blocks;
+  {
+    InternalAllocations own;
+    REQUIRE(current_category() == kCategoryInternal);
+    for (int i = 0; i < 100; ++i) blocks.push_back(engine_malloc(100));
+    blocks.push_back(engine_malloc(100000));
+  }
+  REQUIRE(current_category() == kCategoryUnknown);
+  const ProcessStats during = process_stats();
+  CHECK(during.current_bytes == before.current_bytes);
+  CHECK(during.allocations == before.allocations);
+  CHECK(during.total_allocated_bytes == before.total_allocated_bytes);
+  CHECK(during.peak_bytes == before.peak_bytes);
+  CategoryUsage usage[kMaxCategories];
+  const size_t count = category_snapshot(usage, kMaxCategories);
+  for (size_t i = 0; i < count && i < kMaxCategories; ++i) CHECK(strcmp(usage[i].name, "memf.internal") != 0);
+  CHECK(tag_usage(kCategoryInternal).current_bytes == 100 * 112 + 100000);
+  for (void* p : blocks) engine_free(p);  // outside the scope: still accounted to memf
+  const ProcessStats after = process_stats();
+  CHECK(after.current_bytes == before.current_bytes);
+  CHECK(after.frees == before.frees);
+  CHECK(tag_usage(kCategoryInternal).current_bytes == 0);
+}
+
 TEST_CASE("frees by another thread and exited threads' figures are counted") {
   ProcessStats before = process_stats();
   std::vector<void*> blocks;
