@@ -86,16 +86,13 @@ class ReportData:
 
 
 def leak_mode_output(runs):
-    """memf's leak-check mode reports on stderr at exit (the Python workload always leaves
-    blocks behind).  No output at all means the mode did not run, and then its figures are
-    those of the default mode.  Its own warnings ("memf: warning: ...") are not a report.
-    Returns (the warnings it printed, whether it printed nothing else)."""
+    """memf's leak-check mode writes its JSON report (MEMF_REPORT) at exit, with or without leaks.
+    No report in any run means the mode did not run, and then its figures are those of the
+    default mode.  Returns (the warnings it printed, whether it wrote no report at all)."""
     leak_runs = [r for r in runs if r.config == "memf-leak" and r.ok]
     said = [l for r in leak_runs for l in r.stderr_tail.splitlines()
             if l.startswith("memf: warning:")]
-    inactive = bool(leak_runs) and not any(
-        l.strip() and not l.startswith("memf: warning:")
-        for r in leak_runs for l in r.stderr_tail.splitlines())
+    inactive = bool(leak_runs) and not any(r.leak_report for r in leak_runs)
     return said, inactive
 
 
@@ -399,7 +396,7 @@ def instructions_section(d):
     out.append("")
     if d.leak_inactive and d.has_memf:
         out += ["memf-leak is memf with `MEMF_LEAK_CHECK=1 MEMF_STACKS=all`; this build "
-                "printed no leak report in that mode (see below).", ""]
+                "wrote no leak report in that mode (see below).", ""]
     return out
 
 
@@ -413,7 +410,7 @@ def env_text(env):
 def leak_intro(d):
     a = d.a
     return ("Each program run plain (glibc), under memf's default mode, under memf's leak-check "
-            "mode (`%s`), with LeakSanitizer preloaded (`LD_PRELOAD=%s`, `%s`) and under "
+            "mode (`%s`, and `MEMF_REPORT` to check that the report was written), with LeakSanitizer preloaded (`LD_PRELOAD=%s`, `%s`) and under "
             "`heaptrack -o FILE`; median of %d runs, at reduced scales (%s) so heaptrack "
             "finishes in seconds. Overhead = time ÷ plain glibc time. Runs are interleaved "
             "round robin as above."
@@ -447,8 +444,8 @@ def leak_time_table(d):
 def leak_inactive_note(d):
     if not d.leak_inactive:
         return []
-    return ["**memf's leak-check mode printed no leak report in any run**, where it "
-            "should print at least its one-line summary at exit%s. So this build does not "
+    return ["**memf's leak-check mode wrote no leak report in any run**, where it "
+            "should write its JSON report (`MEMF_REPORT`) at exit%s. So this build does not "
             "check for leaks yet, and the memf-leak column shows only what "
             "`MEMF_LEAK_CHECK=1 MEMF_STACKS=all` costs without the report."
             % ("; it only said `%s`" % d.leak_said[0] if d.leak_said else ""), ""]
