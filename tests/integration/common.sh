@@ -132,6 +132,19 @@ compare() {
     note "$name: same exit code ($prc) and same output ($(wc -l <"$WORK/$name.plain.cmp") lines)"
 }
 
+# same_stderr NAME: stderr under memf is byte for byte the plain run's. For programs that leak
+# nothing (by LeakSanitizer's and Valgrind's verdict too) run with the leak check on: a clean
+# process gets no report, so a test suite that checks its children's stderr still passes.
+same_stderr() {
+    local name=$1
+    if ! cmp -s "$WORK/$name.plain.err" "$WORK/$name.memf.err"; then
+        echo "stderr differs (--- plain, +++ under memf):" >&2
+        diff -u "$WORK/$name.plain.err" "$WORK/$name.memf.err" | head -n 40 >&2
+        fail "$name: stderr under memf differs from the plain run's"
+    fi
+    note "$name: stderr identical ($(wc -c <"$WORK/$name.plain.err") bytes)"
+}
+
 # expect_rc NAME MODE RC: a run must have ended with RC (e.g. the plain
 # baseline must succeed, or the comparison would be meaningless).
 expect_rc() {

@@ -50,8 +50,11 @@ run_plain sqlite sqlite3 -batch -bail "$WORK/plain.db" ".read $WORK/load.sql"
 run_memf sqlite sqlite3 -batch -bail "$WORK/memf.db" ".read $WORK/load.sql"
 expect_rc sqlite plain 0
 compare sqlite
+# With the leak check on (MEMF_RUN_OPTIONS set): sqlite3 leaks nothing, so nothing is added.
+[[ -z ${MEMF_RUN_OPTIONS+set} ]] || same_stderr sqlite
 
 run_plain dump sqlite3 -batch "$WORK/plain.db" .dump
 run_memf dump sqlite3 -batch "$WORK/memf.db" .dump
 expect_rc dump plain 0
 compare dump sha256sum
+[[ -z ${MEMF_RUN_OPTIONS+set} ]] || same_stderr dump
