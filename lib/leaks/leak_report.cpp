@@ -220,7 +220,7 @@ const char* heading(LeakKind kind) {
   switch (kind) {
     case LeakKind::kDefinite: return "Direct leak";
     case LeakKind::kIndirect: return "Indirect leak";
-    case LeakKind::kPossible: return "Possibly lost";
+    case LeakKind::kPossible: return "Possibly lost";  // worded apart: format_leak_text
     case LeakKind::kReachable: return "Still reachable";
   }
   return "?";
@@ -256,7 +256,11 @@ std::string format_leak_text(const LeakReport& report, const TextReportOptions& 
   else appendf(out, "\nmemf: no leaks in %s; possibly lost blocks follow\n", process.c_str());
   for (const LeakGroup& g : report.groups) {
     if (!shown(g)) continue;
-    appendf(out, "\n%s of %" PRIu64 " byte(s) in %" PRIu64 " object(s)", heading(g.kind), g.bytes, g.count);
+    if (g.kind == LeakKind::kPossible)
+      appendf(out, "\nPossibly lost %" PRIu64 " byte(s) in %" PRIu64 " object(s), reached only through interior pointers,",
+              g.bytes, g.count);
+    else
+      appendf(out, "\n%s of %" PRIu64 " byte(s) in %" PRIu64 " object(s)", heading(g.kind), g.bytes, g.count);
     if (g.category != kCategoryUnknown) appendf(out, " [category %s]", category_name(g.category).c_str());
     const auto it = report.stacks.find(g.stack_id);
     if (g.stack_id == 0 || it == report.stacks.end() || it->second.empty()) {

@@ -166,7 +166,11 @@ def check_text(err, report, show_possible=False):
     for leak in report["leaks"]:
         if leak["kind"] == "reachable" or leak["suppressed"] or (leak["kind"] == "possible" and not show_possible):
             continue
-        heading = f"{headings[leak['kind']]} of {leak['bytes']} byte(s) in {leak['count']} object(s) allocated from:"
+        if leak["kind"] == "possible":
+            heading = (f"Possibly lost {leak['bytes']} byte(s) in {leak['count']} object(s), reached only through "
+                       "interior pointers, allocated from:")
+        else:
+            heading = f"{headings[leak['kind']]} of {leak['bytes']} byte(s) in {leak['count']} object(s) allocated from:"
         check(heading in err, f"missing in the text report: {heading}\n{err}")
         top = leak["stack"][0]
         frame = re.compile(r"^    #0 0x[0-9a-f]+ in " + re.escape(top["function"]) + r" \S+:" + str(top["line"]) +
@@ -174,7 +178,7 @@ def check_text(err, report, show_possible=False):
         check(frame.search(err), f"frame #0 of '{heading}' ({top['function']}) not shown as expected:\n{err}")
     check("Still reachable" not in err, "still-reachable groups are listed in the text report")
     if not show_possible:
-        check("Possibly lost of" not in err, "possibly lost groups listed without MEMF_SHOW_POSSIBLE")
+        check("Possibly lost " not in err, "possibly lost groups listed without MEMF_SHOW_POSSIBLE")
 
 
 def check_program(runner, name):
