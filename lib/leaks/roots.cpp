@@ -10,6 +10,7 @@
 #include "heap_walk.hpp"
 #include "mapped_array.hpp"
 #include "proc_maps.hpp"
+#include "root_sources.hpp"
 #include "thread_pointer.hpp"
 
 namespace memf {
@@ -140,6 +141,13 @@ size_t collect_roots_excluding(AddressRange* out, size_t capacity, uintptr_t sta
   const uintptr_t tp = thread_pointer();
   ModuleWalk walk{&sink, uintptr_t(&collect_roots), uintptr_t(&mi_malloc), tp, 0, true, {}, 0};
   dl_iterate_phdr(add_module_roots, &walk);
+
+  // Memory others registered as holding program data (the application pools' ranges).
+  {
+    AddressRange registered[64];
+    const size_t n = std::min(list_registered_roots(registered, 64), size_t(64));
+    for (size_t i = 0; i < n; ++i) sink.add(registered[i].begin, registered[i].end);
+  }
 
   MapsSnapshot maps;
   MappedArray<uintptr_t> hints;

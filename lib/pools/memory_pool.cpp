@@ -435,6 +435,10 @@ MemoryPool::MemoryPool(size_t objectSize, size_t initialCapacity, const char* na
   pool.node.self = &pool;
   pool.node.lock = &pool.lock;
   pool.node.flush_thread = flush_thread;
+  pool.node.used_range = [](void* self) {
+    const Pool& p = *static_cast<const Pool*>(self);
+    return AddressRange{uintptr_t(p.base), uintptr_t(p.base) + (uintptr_t(p.top) << p.chunk_shift)};
+  };
   pool.shelf.set_shape(pool.batch, kShelfBatches);
   pool.shelf_storage = std::make_unique<void*[]>(size_t(kShelfBatches) * pool.batch);
   pool.id = pool_registry_add(&pool.node);

@@ -11,6 +11,7 @@
 #include "compiler.hpp"
 #include "fork.hpp"
 #include "os.hpp"
+#include "root_sources.hpp"
 #include "thread_exit.hpp"
 #include "tracker.hpp"
 
@@ -76,12 +77,32 @@ void fork_child() {
   g_registry_lock.reset_after_fork();
 }
 
+// The leak scan's roots: every live pool's used range. Objects in a pool are the program's data,
+// and a heap block only they point to is in use. Free slots are read too (their stale contents
+// may keep a lost block reachable: conservative, as reading any root is).
+size_t list_pool_ranges(AddressRange* out, size_t capacity) {
+  size_t n = 0;
+  LockGuard guard(g_registry_lock);
+  for (PoolNode* node = g_pools.next; node && node != &g_pools; node = node->next) {
+    if (!node->used_range) continue;
+    AddressRange range;
+    {
+      LockGuard pool(*node->lock);
+      range = node->used_range(node->self);
+    }
+    if (range.end > range.begin && n < capacity) out[n] = range;
+    if (range.end > range.begin) ++n;
+  }
+  return n;
+}
+
 void install_hooks_once() {
   if (g_hooks_ready.load(std::memory_order_acquire)) return;
   LockGuard guard(g_hooks_lock);
   if (g_hooks_ready.load(std::memory_order_relaxed)) return;
   thread_exit_register(kThreadExitPools, thread_exit);
   fork_register(kForkPools, {fork_prepare, fork_parent, fork_child});
+  register_root_lister(list_pool_ranges);
   g_hooks_ready.store(true, std::memory_order_release);
 }
 

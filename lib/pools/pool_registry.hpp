@@ -8,6 +8,7 @@
 
 #include <memf/memory_pool.hpp>
 
+#include "address_range.hpp"
 #include "spin_lock.hpp"
 
 namespace memf {
@@ -29,6 +30,8 @@ struct PoolNode {
   void (*flush_thread)(void* self, PoolCacheEntry& entry) = nullptr;
   void* self = nullptr;
   SpinLock* lock = nullptr;  // the pool's lock, taken across fork()
+  // With the pool's lock held: the part of its range ever handed out (a leak scan's root).
+  AddressRange (*used_range)(void* self) = nullptr;
 };
 
 // Order: pool_registry_lock() -> a pool's lock -> the tables' lock (internal, a leaf).

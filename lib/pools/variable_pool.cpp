@@ -650,6 +650,10 @@ VariablePool::VariablePool(size_t initialChunk, const char* name) : impl_(new Im
   pool.tag = pool_category(pool.name);
   pool.node.shrink = shrink_node;
   pool.node.flush_thread = flush_thread;
+  pool.node.used_range = [](void* self) {
+    const VPool& p = *static_cast<const VPool*>(self);
+    return AddressRange{uintptr_t(p.base), uintptr_t(p.base) + uintptr_t(p.top) * kUnit};
+  };
   pool.node.self = &pool;
   pool.node.lock = &pool.lock;
   pool.free_key = free_key_for(uintptr_t(pool.base));

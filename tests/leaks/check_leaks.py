@@ -253,6 +253,28 @@ def check_program(runner, name):
     print(message)
 
 
+def check_own_api(runner):
+    """memf's APIs (MemoryTracker, the C stats, a MemoryPool) used by the program: the one block it
+    leaks is all that is reported; memf's own memory is in no group and no figure; a block only a
+    pool object points to is reachable."""
+    status, out, err, report, _ = runner.run_memf("own_api")
+    check(report is not None and out == "own_api: 1 1 1\n", f"own_api: stdout {out!r}, stderr:\n{err}")
+    check(totals(report, "definite") == (45, 1) and totals(report, "indirect") == (0, 0)
+          and totals(report, "possible") == (0, 0),
+          f"own_api: definite {totals(report, 'definite')}, indirect {totals(report, 'indirect')}, "
+          f"possible {totals(report, 'possible')}: expected only the program's 45-byte block")
+    lost = [l for l in report["leaks"] if l["kind"] == "definite"]
+    check(names(lost[0]["stack"][0]["function"], "leak_own_block"), f"own_api: the leak's frame #0: {lost[0]['stack'][:1]}")
+    pooled = [l for l in report["leaks"] if l["kind"] == "reachable" and l["bytes"] == 100 and l["stack"]
+              and names(l["stack"][0]["function"], "keep_in_pool_object")]
+    check(len(pooled) == 1, f"own_api: the block held by a pool object is not reachable: {json.dumps(report['leaks'])[:2000]}")
+    check(all(c["name"] != "memf.internal" for c in report["categories"]), "own_api: memf's category is listed")
+    check(status == EXIT_CODE, f"own_api: exit status {status}")
+    check_text(err, report)
+    print("own api: MemoryTracker, memf_get_stats and a MemoryPool used; only the program's 45-byte block leaked, "
+          "the block a pool object holds is reachable")
+
+
 def check_exitcode(runner):
     status, _, _, report, _ = runner.run_memf("plain", MEMF_LEAK_EXITCODE=None)
     check(report is not None and status == 0, f"default MEMF_LEAK_EXITCODE: status {status}, expected the program's 0")
@@ -454,6 +476,8 @@ def main():
         try:
             if args.case in CASES:
                 check_program(runner, args.case)
+            elif args.case == "own-api":
+                check_own_api(runner)
             elif args.case == "exitcode":
                 check_exitcode(runner)
             elif args.case == "suppressions":
