@@ -416,6 +416,13 @@ def check_memf_report(runner):
     check(len(re.findall(r"^\s+\d+\s+\d+\s+(definite|indirect)", leaks, re.M)) == 1, f"-n 1 showed more than one leak:\n{out}")
     check("definite 16 B in 1, indirect 200 B in 1" in out, f"totals:\n{out}")
     check(re.search(r"top 1 categories.*\n.*\n\s+\d+\s+\d+\s+\d+\s+Unknown", out), f"categories:\n{out}")
+    # Possibly lost blocks are not leaks: a section of their own, not in the leaks or the leaked total.
+    _, _, _, _, interior_path = runner.run_memf("interior")
+    status, out, _ = tool("-n", "3", interior_path)
+    check(status == 0 and "leaked: 0 B in 0 (definite 0 B in 0, indirect 0 B in 0); not leaked: possibly lost 400 B in 1" in out,
+          f"interior's totals:\n{out}")
+    check(re.search(r"top 3 leaks \(of 0 groups\):\n  none", out), f"interior's possibly lost block listed as a leak:\n{out}")
+    check(re.search(r"possibly lost groups.*\n.*\n\s+400\s+1\s+keep_interior", out), f"interior's possibly lost group:\n{out}")
     status, out, _ = tool("show", "--top", "5", three_path)
     check(status == 0 and re.search(r"^\s+369\s+3\s+definite\s+leak_plain \(plain.c:\d+\) <- main", out, re.M), out)
     check(re.search(r"allocation sites of live blocks.*\n.*\n(.*\n)*\s+369\s+3\s+leak_plain", out), out)
