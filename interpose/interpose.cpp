@@ -1,5 +1,6 @@
-// libmemf.so's allocation symbols. Each forwards to one engine function in lib/engine/; nothing
-// else belongs here. (The rest of libmemf.so's interface is lib/api/.)
+// libmemf.so's allocation symbols, and dlclose. Each forwards to one function in lib/ (the engine's;
+// dlclose to track/unloaded_modules); nothing else belongs here. (The rest of libmemf.so's
+// interface is lib/api/.)
 #include <cstddef>
 #include <new>
 
@@ -7,6 +8,7 @@
 
 #include "engine.hpp"
 #include "release.hpp"
+#include "unloaded_modules.hpp"
 
 using memf::engine_free;
 using memf::engine_malloc;
@@ -24,6 +26,8 @@ extern "C" MEMF_API void* valloc(size_t size) { return memf::engine_valloc(size)
 extern "C" MEMF_API void* pvalloc(size_t size) { return memf::engine_pvalloc(size); }
 extern "C" MEMF_API size_t malloc_usable_size(void* p) { return memf::engine_usable_size(p); }
 extern "C" MEMF_API int malloc_trim(size_t) { return memf::engine_release_memory() > 0; }
+// So that stacks through a library the program unloads keep its name and symbols.
+extern "C" MEMF_API int dlclose(void* handle) { return memf::close_module(handle); }
 
 // glibc's aliases: libmimalloc.so.2 exports them too, and they must not bind there.
 extern "C" MEMF_API void* __libc_malloc(size_t size) { return engine_malloc(size); }

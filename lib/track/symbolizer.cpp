@@ -20,6 +20,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "unloaded_modules.hpp"
+
 namespace memf {
 namespace {
 
@@ -30,7 +32,7 @@ namespace {
 struct Libdw {
 #define MEMF_LIBDW_FUNCTIONS(X)                                                                      \
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_begin_add) X(dwfl_report_end)        \
-  X(dwfl_linux_proc_report) X(dwfl_linux_proc_find_elf) X(dwfl_standard_find_debuginfo)             \
+  X(dwfl_linux_proc_report) X(dwfl_report_elf) X(dwfl_linux_proc_find_elf) X(dwfl_standard_find_debuginfo)             \
   X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_getsymtab)           \
   X(dwfl_module_getsym_info)                                                                        \
   X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_addrdie) X(dwarf_getscopes)                 \
@@ -112,24 +114,56 @@ class Symbolizer {
     return libdw_state_ == 1;
   }
 
-  // Reads the module list from /proc/self/maps (again: modules dlopen'ed since are added).
+  static int count_unloads(dl_phdr_info* info, size_t size, void* context) {
+    if (size >= offsetof(dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
+      *static_cast<unsigned long long*>(context) = info->dlpi_subs;
+    return 1;  // the counter is the same in every entry
+  }
+  static unsigned long long unloads_so_far() {
+    unsigned long long unloads = 0;
+    dl_iterate_phdr(count_unloads, &unloads);
+    return unloads;
+  }
+
+  // Reads the module list from /proc/self/maps (again: modules dlopen'ed since are added). When
+  // a module was unloaded since the last reading, the list is read afresh and every result is
+  // forgotten: another module may now sit at its addresses.
   bool report_modules() {
+    const unsigned long long unloads = unloads_so_far();
     if (dwfl_ == nullptr) {
       dwfl_ = dw_.dwfl_begin(&callbacks_);
       if (dwfl_ == nullptr) return false;
       dw_.dwfl_report_begin(dwfl_);
+    } else if (unloads != unloads_seen_) {
+      cache_.clear();
+      symbols_.clear();  // keyed by modules, which this report may free
+      dw_.dwfl_report_begin(dwfl_);
     } else {
       dw_.dwfl_report_begin_add(dwfl_);
     }
+    unloads_seen_ = unloads;
     const int error = dw_.dwfl_linux_proc_report(dwfl_, getpid());
     dw_.dwfl_report_end(dwfl_, nullptr, nullptr);
     return error == 0;
   }
 
+  // A module the program has unloaded (dlclose), reported from its file at its old address,
+  // where no loaded module is now (module_of asks only then).
+  bool report_unloaded(const UnloadedModule& m) {
+    dw_.dwfl_report_begin_add(dwfl_);
+    Dwfl_Module* module = dw_.dwfl_report_elf(dwfl_, m.path, m.path, -1, m.bias, false);
+    dw_.dwfl_report_end(dwfl_, nullptr, nullptr);
+    return module != nullptr;
+  }
+
   Dwfl_Module* module_of(uintptr_t address) {
-    if (dwfl_ == nullptr && !report_modules()) return nullptr;
+    // A module known from before an unload may be gone, its addresses now another's.
+    if ((dwfl_ == nullptr || unloads_so_far() != unloads_seen_) && !report_modules()) return nullptr;
     Dwfl_Module* module = dw_.dwfl_addrmodule(dwfl_, address);
     if (module == nullptr && report_modules()) module = dw_.dwfl_addrmodule(dwfl_, address);
+    UnloadedModule unloaded;
+    if (module == nullptr && find_unloaded_module(address, &unloaded) && report_unloaded(unloaded))
+      module = dw_.dwfl_addrmodule(dwfl_, address);
     return module;
   }
 
@@ -242,8 +276,17 @@ class Symbolizer {
     std::vector<SymbolizedFrame> frames;
     Dl_info info;
     link_map* map = nullptr;
-    if (dladdr1(reinterpret_cast<void*>(address), &info, reinterpret_cast<void**>(&map), RTLD_DL_LINKMAP) == 0)
+    if (dladdr1(reinterpret_cast<void*>(address), &info, reinterpret_cast<void**>(&map), RTLD_DL_LINKMAP) == 0) {
+      UnloadedModule unloaded;
+      if (find_unloaded_module(address, &unloaded)) {  // its module and offset, no symbol
+        SymbolizedFrame frame;
+        frame.pc = pc;
+        frame.offset = pc - unloaded.bias;
+        frame.module = intern(unloaded.path);
+        frames.push_back(frame);
+      }
       return frames;
+    }
     SymbolizedFrame frame;
     frame.pc = pc;
     frame.offset = pc - (map != nullptr ? map->l_addr : uintptr_t(info.dli_fbase));
@@ -318,6 +361,7 @@ class Symbolizer {
   int libdw_state_ = 0;  // 0 not tried, 1 loaded, 2 unavailable
   Dwfl_Callbacks callbacks_{};
   Dwfl* dwfl_ = nullptr;
+  unsigned long long unloads_seen_ = 0;  // dlpi_subs at the last reading of the module list
   std::unordered_map<uint64_t, std::vector<SymbolizedFrame>> cache_;
   std::unordered_map<Dwfl_Module*, std::vector<Symbol>> symbols_;
   std::unordered_set<std::string> strings_;  // node-based: c_str() pointers stay put

@@ -66,6 +66,8 @@ class Runner:
         self.runs = 0
 
     def program(self, name):
+        if name.startswith("corpus-"):  # a program of the differential corpus
+            return os.path.join(self.bindir, name)
         return os.path.join(self.bindir, "leak-" + name.replace("_", "-"))
 
     def run_memf(self, name, argv=(), **env):
@@ -273,6 +275,24 @@ def check_own_api(runner):
     check_text(err, report)
     print("own api: MemoryTracker, memf_get_stats and a MemoryPool used; only the program's 45-byte block leaked, "
           "the block a pool object holds is reachable")
+
+
+def check_unloaded_library(runner):
+    """A library that leaked and was then dlclose'd (really unmapped): its frames keep the
+    library's path, function names and lines."""
+    for name in ("corpus-dlopen-closed", "corpus-dlopen-kept"):
+        status, _, err, report, _ = runner.run_memf(name)
+        check(report is not None, f"{name}: no report:\n{err}")
+        lost = [l for l in report["leaks"] if l["kind"] == "definite"]
+        check(len(lost) == 1 and (lost[0]["bytes"], lost[0]["count"]) == (180, 3), f"{name}: {json.dumps(lost)[:1500]}")
+        stack = lost[0]["stack"]
+        check(len(stack) >= 3, f"{name}: stack {stack}")
+        for frame, function in zip(stack, ("plugin_make", "plugin_leak")):
+            check(frame["function"] == function and frame["module"].endswith("/libcorpus_plugin.so")
+                  and frame["file"] and frame["file"].endswith("plugin.c") and frame["line"] > 0,
+                  f"{name}: frame {frame}, expected {function} in libcorpus_plugin.so with plugin.c:line")
+        check("in plugin_make " in err and "(libcorpus_plugin.so+0x" in err, f"{name}: text report:\n{err}")
+    print("unloaded library: frames of a dlclose'd plugin name it, its functions and lines, as for one still loaded")
 
 
 def check_exitcode(runner):
@@ -483,6 +503,8 @@ def main():
         try:
             if args.case in CASES:
                 check_program(runner, args.case)
+            elif args.case == "unloaded-library":
+                check_unloaded_library(runner)
             elif args.case == "own-api":
                 check_own_api(runner)
             elif args.case == "exitcode":

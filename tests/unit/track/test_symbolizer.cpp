@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -19,6 +20,7 @@
 #include "stack_capture.hpp"
 #include "stack_fixtures/no_frame_pointer.hpp"
 #include "symbolizer.hpp"
+#include "unloaded_modules.hpp"
 
 using namespace memf;
 
@@ -525,4 +527,52 @@ TEST_CASE("a module loaded after the first lookup is found") {
   CHECK(std::string(frame.function) == "stack_fixture_loaded_later");
   CHECK(basename_of(frame.module) == basename_of(MEMF_TEST_LOADED_LATER));
   dlclose(handle);
+}
+
+namespace {
+int count_mapped(dl_phdr_info* info, size_t, void* context) {
+  const std::string name = info->dlpi_name ? info->dlpi_name : "";
+  if (basename_of(name.c_str()) == basename_of(MEMF_TEST_UNLOADED)) ++*static_cast<int*>(context);
+  return 0;
+}
+}  // namespace
+
+TEST_CASE("a module the program unloaded keeps its name, function and line") {
+  void* handle = dlopen(MEMF_TEST_UNLOADED, RTLD_NOW | RTLD_LOCAL);
+  REQUIRE(handle != nullptr);
+  auto* function = reinterpret_cast<int (*)(int)>(dlsym(handle, "stack_fixture_unloaded"));
+  REQUIRE(function != nullptr);
+  CHECK(function(1) == 7);
+  const uintptr_t pc = reinterpret_cast<uintptr_t>(function) + 4;  // inside it, as a captured pc
+  const uint64_t recorded = unloaded_module_count();
+  REQUIRE(close_module(handle) == 0);
+  int mapped = 0;
+  dl_iterate_phdr(count_mapped, &mapped);
+  REQUIRE(mapped == 0);  // really gone
+  CHECK(unloaded_module_count() == recorded + 1);
+  UnloadedModule module;
+  REQUIRE(find_unloaded_module(pc, &module));
+  CHECK(basename_of(module.path) == basename_of(MEMF_TEST_UNLOADED));
+  CHECK(module.begin <= pc);
+  CHECK(pc < module.end);
+  SymbolizedFrame frame;
+  REQUIRE(symbolize(pc, &frame, PcKind::kExact));
+  CHECK(std::string(frame.function) == "stack_fixture_unloaded");
+  CHECK(basename_of(frame.module) == basename_of(MEMF_TEST_UNLOADED));
+  CHECK(frame.offset == pc - module.bias);
+  REQUIRE(frame.file != nullptr);
+  CHECK(basename_of(frame.file) == "unloaded.cpp");
+  CHECK(frame.line > 0);
+}
+
+TEST_CASE("closing a handle that leaves the module loaded records nothing") {
+  void* first = dlopen(MEMF_TEST_UNLOADED, RTLD_NOW | RTLD_LOCAL);
+  void* second = dlopen(MEMF_TEST_UNLOADED, RTLD_NOW | RTLD_LOCAL);
+  REQUIRE(first != nullptr);
+  REQUIRE(second == first);
+  const uint64_t recorded = unloaded_module_count();
+  REQUIRE(close_module(second) == 0);  // the reference count keeps it
+  CHECK(unloaded_module_count() == recorded);
+  REQUIRE(close_module(first) == 0);
+  CHECK(unloaded_module_count() == recorded + 1);
 }
