@@ -16,3 +16,6 @@
 // pressure/monitor.cpp: the limit action, the optimizer's hooks, and the monitor thread when
 // there is a limit to watch.
 #define MEMF_INIT_PRESSURE 104
+// track/error_stacks.cpp: with MEMF_STACKS on, error reports (double free, invalid pointer) show
+// the stack of the bad call and the block's allocation stack.
+#define MEMF_INIT_ERROR_STACKS 105

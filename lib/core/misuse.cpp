@@ -1,10 +1,12 @@
 #include "misuse.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 
 #include <fmt/format.h>
 
+#include "compiler.hpp"
 #include "config.hpp"
 #include "os.hpp"
 
@@ -43,6 +45,14 @@ size_t format_misuse(char* buffer, size_t capacity, const MisuseReport& r) {
   return length;
 }
 
+namespace {
+constinit std::atomic<MisuseDetailHook> g_detail_hook{nullptr};
+// A misuse inside the hook itself (its symbolizer, say) reports its line only.
+__thread bool t_in_detail MEMF_TLS = false;
+}  // namespace
+
+void set_misuse_detail_hook(MisuseDetailHook hook) { g_detail_hook.store(hook, std::memory_order_release); }
+
 void report_misuse(const MisuseReport& report) {
   char line[512];
   constexpr size_t kTail = 40;
@@ -50,6 +60,11 @@ void report_misuse(const MisuseReport& report) {
   const bool abort_now = config().on_error == OnError::kAbort;
   auto tail = fmt::format_to_n(line + length, kTail - 1, "{}\n", abort_now ? "; aborting (MEMF_ON_ERROR=abort)" : "; ignored");
   os::write_stderr(line, length + tail.size);
+  if (MisuseDetailHook hook = g_detail_hook.load(std::memory_order_acquire); hook && !t_in_detail) {
+    t_in_detail = true;
+    hook(report);
+    t_in_detail = false;
+  }
   if (abort_now) abort();
 }
 

@@ -3,6 +3,7 @@
 // MEMF_ON_ERROR says. Every pool reports through here; the heap is left as it was either way.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include <fmt/format.h>
 
@@ -29,7 +30,15 @@ struct MisuseReport {
   // Who did not hand p out (kForeign: "memf", "MemoryPool \"cache\"") or where no unit is live
   // (kNotLive: "memf's pools", "MemoryPool \"cache\" (never handed out, ...)").
   const char* owner;
+  // The block's allocation stack (stack depot id) where one was recorded, else 0.
+  uint32_t allocation_stack = 0;
 };
+
+// More lines after a report's own (the stack of the bad call, the block's allocation stack),
+// written before MEMF_ON_ERROR acts. Installed by the layer that captures and symbolizes stacks
+// when stacks are on; it may allocate (no allocator lock is held where reports are made).
+using MisuseDetailHook = void (*)(const MisuseReport& report);
+void set_misuse_detail_hook(MisuseDetailHook hook);
 
 // A report's owner or block text, formatted into buffer (NUL-terminated, cut to fit); buffer.
 template <size_t N, class... Args>

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "freed_large.hpp"
 #include "pool_arena.hpp"
 
 namespace memf {
@@ -10,10 +11,24 @@ namespace {
 // The core's report for pointer, with the block's description written into block.
 MisuseReport describe(const char* operation, const void* pointer, char (&block)[48]) {
   const BadPointer bad = classify_bad_pointer(pointer);
-  auto written = fmt::format_to_n(block, sizeof(block) - 1, "size class {} B", bad.class_size);
-  *written.out = '\0';
+  if (bad.kind == Misuse::kForeign) {
+    // Outside the pools and no live large block: a large block freed already, if the record
+    // of the last large frees has it.
+    FreedLarge freed;
+    if (find_freed_large(pointer, &freed)) {
+      misuse_text(block, "{} block of {} B", freed.mapping ? "huge" : "large", freed.requested);
+      return MisuseReport{Misuse::kDoubleFree, operation, pointer, nullptr, 0, block, "block", "memf", freed.stack_id};
+    }
+  }
+  misuse_text(block, "size class {} B", bad.class_size);
   const char* owner = bad.kind == Misuse::kForeign ? "memf" : "memf's pools";
-  return MisuseReport{bad.kind, operation, pointer, bad.block_start, 0, block, "block", owner};
+  MisuseReport report{bad.kind, operation, pointer, bad.block_start, 0, block, "block", owner};
+  // A pool block's record keeps the stack of its last allocation after the free.
+  if (bad.kind == Misuse::kDoubleFree || bad.kind == Misuse::kInterior) {
+    const void* start = bad.kind == Misuse::kInterior ? bad.block_start : pointer;
+    if (const SlotInfo* info = slot_info(start)) report.allocation_stack = info->stack_id;
+  }
+  return report;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "accounting.hpp"
 #include "compiler.hpp"
 #include "config.hpp"
+#include "freed_large.hpp"
 #include "os.hpp"
 #include "spin_lock.hpp"
 
@@ -271,6 +272,7 @@ bool large_free(void* p) {
   LargeRecord record;
   if (!table_remove(p, &record)) return false;
   g_large_frees.fetch_add(1, std::memory_order_relaxed);
+  remember_freed_large({uintptr_t(p), record.requested, record.stack_id, record.kind == LargeKind::kMapping});
   large_running_add(-int64_t(record.requested));
   if (record.category != kCategoryUnknown) category_account_free(record.category, record.requested);
   if (record.kind == LargeKind::kMapping) mapping_free(p, record.usable);

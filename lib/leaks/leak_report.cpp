@@ -20,6 +20,7 @@
 
 #include "compiler.hpp"
 #include "config.hpp"
+#include "frame_text.hpp"
 #include "leak_scan.hpp"
 #include "os.hpp"
 #include "stack_depot.hpp"
@@ -228,15 +229,10 @@ const char* heading(LeakKind kind) {
 
 void append_frames(std::string& out, const std::vector<ReportFrame>& frames) {
   unsigned number = 0;
+  char line[4096];
   for (const ReportFrame& f : frames) {
-    const std::string module(basename_of(f.module));
-    appendf(out, "    #%u 0x%" PRIxPTR, number++, f.pc);
-    if (f.function != "?") appendf(out, " in %s", f.function.c_str());
-    if (!f.file.empty()) {
-      appendf(out, " %s", f.file.c_str());
-      if (f.line) appendf(out, ":%u", f.line);
-    }
-    appendf(out, " (%s+0x%" PRIxPTR ")\n", module.c_str(), f.offset);
+    const FrameText text{f.pc, f.function.c_str(), f.file.c_str(), f.line, f.module.c_str(), f.offset};
+    out.append(line, format_frame_line(line, sizeof line, number++, text));
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/misuse_test_util.hpp"
 #include "misuse.hpp"
+#include "os.hpp"
 
 using namespace memf;
 
@@ -94,6 +95,27 @@ TEST_CASE("report_misuse with MEMF_ON_ERROR=report writes the line and '; ignore
   REQUIRE(written.size() < 512);
   REQUIRE(written.rfind("memf: error: invalid pointer 0x1234 in ffff", 0) == 0);
   REQUIRE(written.substr(written.size() - 10) == "; ignored\n");
+  misuse_test::set_on_error("abort");
+}
+
+namespace {
+uint32_t g_detail_stack = 0;
+void note_detail(const MisuseReport& report) {
+  g_detail_stack = report.allocation_stack + 1;
+  static const char more[] = "    #0 detail\n";
+  memf::os::write_stderr(more, sizeof more - 1);
+}
+}  // namespace
+
+TEST_CASE("a detail hook writes after the report's line, with the report, before MEMF_ON_ERROR acts") {
+  misuse_test::set_on_error("report");
+  set_misuse_detail_hook(note_detail);
+  MisuseReport report = report_of(Misuse::kDoubleFree);
+  report.allocation_stack = 41;
+  const std::string written = misuse_test::stderr_of([&] { report_misuse(report); });
+  set_misuse_detail_hook(nullptr);
+  CHECK(written == format(report) + "; ignored\n    #0 detail\n");
+  CHECK(g_detail_stack == 42);
   misuse_test::set_on_error("abort");
 }
 

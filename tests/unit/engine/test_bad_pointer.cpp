@@ -7,7 +7,9 @@
 
 #include "bad_pointer.hpp"
 #include "core/misuse_test_util.hpp"
+#include "config.hpp"
 #include "engine.hpp"
+#include "freed_large.hpp"
 
 using namespace memf;
 
@@ -44,6 +46,27 @@ TEST_CASE("bad pointers are classified precisely and reported on one line") {
   text.assign(line, length);
   REQUIRE(text.find("not allocated by memf") != std::string::npos);
   REQUIRE(text.find("realloc()") != std::string::npos);
+}
+
+TEST_CASE("a large or huge block freed already is a double free with its size, not a foreign pointer") {
+  char line[320];
+  for (size_t size : {size_t(9000), size_t(3) << 20}) {
+    void* block = engine_malloc(size);
+    REQUIRE(block != nullptr);
+    engine_free(block);
+    FreedLarge freed;
+    REQUIRE(find_freed_large(block, &freed));
+    CHECK(freed.requested == size);
+    CHECK(freed.mapping == (size >= config().huge_threshold));
+    const std::string text(line, format_bad_pointer(line, sizeof(line), "free", block));
+    const std::string expected = std::string(size >= config().huge_threshold ? "(huge" : "(large") + " block of " +
+                                 std::to_string(size) + " B) in free()";
+    CHECK(text.rfind("memf: error: double free of 0x", 0) == 0);
+    CHECK(text.find(expected) != std::string::npos);
+  }
+  int never_allocated = 0;
+  const std::string text(line, format_bad_pointer(line, sizeof(line), "free", &never_allocated));
+  CHECK(text.find("not allocated by memf") != std::string::npos);
 }
 
 TEST_CASE("in report mode a double free and a foreign free are reported once each and change nothing") {
