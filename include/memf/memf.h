@@ -44,7 +44,8 @@ MEMF_API void memf_set_limit(size_t bytes);
 MEMF_API size_t memf_release_memory(void);
 
 /* Writes memf's allocator statistics (the MEMF_STATS=1 summary) to file descriptor fd, with
- * write(2): flush the program's own buffered output to that descriptor first. */
+ * write(2), after flushing stdout (fd 1) or stderr (fd 2), so that it lands after what the
+ * program printed before the call. */
 MEMF_API void memf_print_stats(int fd);
 
 /* Writes the leak report (JSON, as MEMF_REPORT) for the live blocks now; 0 on success,

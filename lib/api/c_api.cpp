@@ -1,4 +1,8 @@
 // The C interface of include/memf/memf.h.
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <memf/memf.h>
 #include <memf/memory_pool.hpp>
 
@@ -26,7 +30,12 @@ void memf_category_push(const char* name) { memf::category_push(name); }
 void memf_category_pop(void) { memf::category_pop(); }
 void memf_set_limit(size_t bytes) { memf::apply_memory_limit(bytes); }
 size_t memf_release_memory(void) { return memf::engine_release_memory(); }
-void memf_print_stats(int fd) { memf::write_engine_stats(fd); }
+void memf_print_stats(int fd) {
+  // The program's own output buffered for the same descriptor goes first.
+  if (fd == STDOUT_FILENO) fflush(stdout);
+  if (fd == STDERR_FILENO) fflush(stderr);
+  memf::write_engine_stats(fd);
+}
 int memf_report_write(const char* path) { return memf::write_leak_report(path); }
 int memf_defrag_hint(const void* p) { return memf::engine_defrag_hint(p) ? 1 : 0; }
 void* memf_defrag_move(void* p) { return memf::engine_defrag_move(p); }

@@ -153,10 +153,10 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
       else warn("memf: warning: MEMF_ON_ERROR={} is not abort or report; using abort", value);
     } else if (is("MEMF_LEAK_CHECK")) {
       if (parse_bool(value, &flag)) config.leak_check = flag;
-      else warn("memf: warning: MEMF_LEAK_CHECK={} is not 0 or 1; ignored", value);
+      else warn("memf: warning: MEMF_LEAK_CHECK={} is not 0 or 1 (or yes/no, true/false, on/off); ignored", value);
     } else if (is("MEMF_SHOW_POSSIBLE")) {
       if (parse_bool(value, &flag)) config.show_possible = flag;
-      else warn("memf: warning: MEMF_SHOW_POSSIBLE={} is not 0 or 1; ignored", value);
+      else warn("memf: warning: MEMF_SHOW_POSSIBLE={} is not 0 or 1 (or yes/no, true/false, on/off); ignored", value);
     } else if (is("MEMF_STACKS")) {
       if (!strcmp(value, "off")) config.stacks = StacksMode::kOff;
       else if (!strcmp(value, "sampled")) config.stacks = StacksMode::kSampled;
@@ -180,7 +180,7 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
       else warn("memf: warning: MEMF_LIMIT={} is not a size (like 512M); no limit set", value);
     } else if (is("MEMF_STATS")) {
       if (parse_bool(value, &flag)) config.stats = flag;
-      else warn("memf: warning: MEMF_STATS={} is not 0 or 1; ignored", value);
+      else warn("memf: warning: MEMF_STATS={} is not 0 or 1 (or yes/no, true/false, on/off); ignored", value);
     } else if (is("MEMF_REPORT")) {
       if (secure) warn("memf: warning: MEMF_REPORT ignored in a secure-execution process");
       else copy_path(config.report_path, value, "MEMF_REPORT", warn);
@@ -191,6 +191,17 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
       warn("memf: warning: unknown variable {}; ignored", name);
     }
   }
+  // Settings that only the leak check reads, given without it.
+  if (!config.leak_check) {
+    if (config.report_path[0]) warn("memf: warning: MEMF_REPORT has no effect without MEMF_LEAK_CHECK=1");
+    if (config.suppressions[0]) warn("memf: warning: MEMF_SUPPRESSIONS has no effect without MEMF_LEAK_CHECK=1");
+    if (config.leak_exitcode != 0) warn("memf: warning: MEMF_LEAK_EXITCODE has no effect without MEMF_LEAK_CHECK=1");
+  }
+  // A format's name where a path belongs: the report would be a file of that name here.
+  if (!strcmp(config.report_path, "json") || !strcmp(config.report_path, "text"))
+    warn("memf: warning: MEMF_REPORT={0} writes the JSON report to a file named '{0}' in the current directory; "
+         "give a path, such as memf.%p.json",
+         config.report_path);
 }
 
 void load_config() {

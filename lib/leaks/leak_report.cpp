@@ -260,7 +260,7 @@ std::string format_leak_text(const LeakReport& report, const TextReportOptions& 
     if (g.category != kCategoryUnknown) appendf(out, " [category %s]", category_name(g.category).c_str());
     const auto it = report.stacks.find(g.stack_id);
     if (g.stack_id == 0 || it == report.stacks.end() || it->second.empty()) {
-      out += report.stacks_known ? " (allocation stack not recorded)\n" : " (allocation stacks are off: MEMF_STACKS=all)\n";
+      out += report.stacks_known ? " (allocation stack not recorded)\n" : " (allocation stacks are off; MEMF_STACKS=all records them)\n";
     } else {
       out += " allocated from:\n";
       append_frames(out, it->second);

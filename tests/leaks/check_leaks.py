@@ -236,7 +236,7 @@ def check_program(runner, name):
           f"{name}: with MEMF_STACKS=off the totals are {report_off['leak_totals']}, with stacks {report['leak_totals']}")
     check(all(not l["stack"] for l in report_off["leaks"]), f"{name}: stacks reported with MEMF_STACKS=off")
     if fails:
-        check("(allocation stacks are off: MEMF_STACKS=all)" in err_off, f"{name}: no hint about MEMF_STACKS:\n{err_off}")
+        check("(allocation stacks are off; MEMF_STACKS=all records them)" in err_off, f"{name}: no hint about MEMF_STACKS:\n{err_off}")
 
     message = f"{name}: memf definite {totals(report, 'definite')}, indirect {totals(report, 'indirect')}, " \
               f"possible {totals(report, 'possible')}, reachable {totals(report, 'reachable')}"

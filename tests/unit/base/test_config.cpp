@@ -105,3 +105,20 @@ TEST_CASE("an overlong path is refused, not truncated") {
   REQUIRE(config.report_path[0] == 0);
   REQUIRE(warnings.lines.size() == 1);
 }
+
+TEST_CASE("settings only the leak check reads warn without it; a format's name as MEMF_REPORT warns") {
+  Captured warnings;
+  parse({"MEMF_REPORT=/tmp/r.json", "MEMF_SUPPRESSIONS=/tmp/s", "MEMF_LEAK_EXITCODE=3"}, warnings);
+  REQUIRE(warnings.lines.size() == 3);
+  CHECK(warnings.lines[0] == "memf: warning: MEMF_REPORT has no effect without MEMF_LEAK_CHECK=1");
+  CHECK(warnings.lines[1] == "memf: warning: MEMF_SUPPRESSIONS has no effect without MEMF_LEAK_CHECK=1");
+  CHECK(warnings.lines[2] == "memf: warning: MEMF_LEAK_EXITCODE has no effect without MEMF_LEAK_CHECK=1");
+  Captured with_check;
+  parse({"MEMF_REPORT=/tmp/r.json", "MEMF_LEAK_CHECK=1", "MEMF_LEAK_EXITCODE=3"}, with_check);
+  CHECK(with_check.lines.empty());
+  Captured format_name;
+  Config config = parse({"MEMF_LEAK_CHECK=1", "MEMF_REPORT=json"}, format_name);
+  REQUIRE(format_name.lines.size() == 1);
+  CHECK(format_name.lines[0].find("writes the JSON report to a file named 'json'") != std::string::npos);
+  CHECK(std::string(config.report_path) == "json");  // still done: it is a valid path
+}

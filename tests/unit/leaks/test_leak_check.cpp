@@ -694,7 +694,7 @@ TEST_CASE("text report: LeakSanitizer's layout, frames with file:line and module
 TEST_CASE("text report without stacks says how to get them; a process without leaks gets no text") {
   std::vector<ScanBlock> blocks = {classified(0x1000, 64, 0, LeakKind::kDefinite)};
   LeakReport r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
-  CHECK_THAT(format_leak_text(r, kProgram, namer), Catch::Contains("Direct leak of 64 byte(s) in 1 object(s) (allocation stacks are off: MEMF_STACKS=all)"));
+  CHECK_THAT(format_leak_text(r, kProgram, namer), Catch::Contains("Direct leak of 64 byte(s) in 1 object(s) (allocation stacks are off; MEMF_STACKS=all records them)"));
   blocks = {classified(0x1000, 64, 3, LeakKind::kReachable), classified(0x2000, 32, 3, LeakKind::kPossible)};
   r = build_leak_report(blocks.data(), blocks.size(), Suppressions(), fake_stack);
   CHECK(format_leak_text(r, kProgram, namer).empty());
