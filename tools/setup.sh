@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 packages=(
   # build
   meson ninja-build g++ pkg-config libmimalloc-dev libfmt-dev catch2 libdw-dev
-  # the consumer test: memf found by CMake as users find it
-  cmake
+  # the consumer test: memf found by CMake as users find it; the man pages' rendering test
+  cmake man-db
   # integration tests: real programs run under memf
   python3 libpython3.11-testsuite sqlite3 git perl coreutils
   # peers and tools for tests and benchmarks
