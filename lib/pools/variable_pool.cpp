@@ -447,24 +447,32 @@ MEMF_NOINLINE void report(VPool& pool, const void* ptr, size_t size, Misuse kind
 }
 
 // A pointer into the range that is not the start of a carved block: in no held chunk, inside a
-// block, or never handed out.
+// block, or never handed out. Classified under the pool's lock, reported after it (misuse.hpp).
 void report_dead(VPool& pool, const void* ptr, size_t size) {
-  LockGuard guard(pool.lock);
-  const size_t offset = size_t(static_cast<const char*>(ptr) - pool.base);
-  if ((offset >> kUnitShift) >= pool.top || chunk_of(pool, ptr).list != kUnitHeld)
-    return report(pool, ptr, size, Misuse::kNotLive);
-  const size_t chunk_granule = (size_t(pool.units[offset >> kUnitShift].first) << kUnitShift) >> kGranuleShift;
-  const size_t granule = offset >> kGranuleShift;
-  const size_t reach = kMaxClassBytes >> kGranuleShift;
-  for (size_t g = granule + 1; g-- > chunk_granule && granule - g < reach;) {
-    if (!pool.states[g]) continue;
-    const size_t block_bytes = class_bytes(pool.states[g] - 1u);
-    const uintptr_t start = uintptr_t(pool.base + (g << kGranuleShift));
-    if (start + block_bytes > uintptr_t(ptr) && start != uintptr_t(ptr))
-      return report(pool, ptr, size, Misuse::kInterior, block_bytes, start);
-    break;
+  Misuse kind = Misuse::kNotLive;
+  size_t block_bytes = 0;
+  uintptr_t start = 0;
+  {
+    LockGuard guard(pool.lock);
+    const size_t offset = size_t(static_cast<const char*>(ptr) - pool.base);
+    if ((offset >> kUnitShift) < pool.top && chunk_of(pool, ptr).list == kUnitHeld) {
+      const size_t chunk_granule = (size_t(pool.units[offset >> kUnitShift].first) << kUnitShift) >> kGranuleShift;
+      const size_t granule = offset >> kGranuleShift;
+      const size_t reach = kMaxClassBytes >> kGranuleShift;
+      for (size_t g = granule + 1; g-- > chunk_granule && granule - g < reach;) {
+        if (!pool.states[g]) continue;
+        const size_t bytes = class_bytes(pool.states[g] - 1u);
+        const uintptr_t at = uintptr_t(pool.base + (g << kGranuleShift));
+        if (at + bytes > uintptr_t(ptr) && at != uintptr_t(ptr)) {
+          kind = Misuse::kInterior;
+          block_bytes = bytes;
+          start = at;
+        }
+        break;
+      }
+    }
   }
-  report(pool, ptr, size, Misuse::kNotLive);
+  report(pool, ptr, size, kind, block_bytes, start);
 }
 
 // --- dedicated blocks (above 256 KiB) -------------------------------------------------------------
