@@ -299,9 +299,14 @@ void* engine_aligned_alloc(size_t alignment, size_t size) {
 
 void* engine_memalign(size_t alignment, size_t size) {
   StackScope stack(MEMF_STACK_ORIGIN(), size);
-  // glibc rounds an alignment that is not a power of two up to the next one.
-  if (alignment > (size_t(1) << 62)) {
+  // glibc rounds an alignment that is not a power of two up to the next one; past SIZE_MAX / 2 + 1
+  // it is invalid (EINVAL), and up to there a block so aligned finds no room (ENOMEM), as in glibc.
+  if (alignment > (size_t(1) << 63)) {
     errno = EINVAL;
+    return nullptr;
+  }
+  if (alignment > (size_t(1) << 62)) {
+    errno = ENOMEM;
     return nullptr;
   }
   size_t power = kMinAlign;

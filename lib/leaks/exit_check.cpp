@@ -33,9 +33,11 @@ void warn(const std::string& text) {
   os::write_stderr(line.data(), line.size());
 }
 
-// Writes data to path (created or truncated, mode 0644). -1 with errno on failure.
+// Writes data to path (created or truncated, mode 0644). -1 with errno on failure. A symbolic
+// link is not followed (ELOOP): another user's link in /tmp must not make a report overwrite
+// the file it points to.
 int write_file(const std::string& path, const std::string& data) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return -1;
   for (size_t done = 0; done < data.size();) {
     const ssize_t n = write(fd, data.data() + done, data.size() - done);
@@ -57,7 +59,10 @@ Suppressions load_configured_suppressions() {
   const char* path = config().suppressions;
   if (path[0] == 0) return suppressions;
   std::vector<std::string> problems;
-  if (!suppressions.load(path, &problems)) warn(std::string("cannot read MEMF_SUPPRESSIONS file ") + path + ": " + strerror(errno));
+  if (!suppressions.load(path, &problems)) {
+    const char* why = errno == EINVAL ? "not a regular file" : errno == EFBIG ? "larger than 16 MiB" : strerror(errno);
+    warn(std::string("cannot read MEMF_SUPPRESSIONS file ") + path + ": " + why);
+  }
   for (const std::string& problem : problems) warn(std::string("MEMF_SUPPRESSIONS ") + path + " " + problem);
   return suppressions;
 }
@@ -150,7 +155,8 @@ void run_exit_leak_check() {
   if (config().report_path[0] != 0) {
     const std::string path = expand_report_path(config().report_path, process.pid);
     if (write_file(path, format_leak_json(report, process, process_category_name)) != 0)
-      warn("cannot write MEMF_REPORT " + path + ": " + strerror(errno));
+      warn("cannot write MEMF_REPORT " + path + ": " +
+           (errno == ELOOP ? std::string("it is a symbolic link, not followed") : std::string(strerror(errno))));
   }
   if (report.fails() && config().leak_exitcode != 0) {
     fflush(nullptr);  // the program's buffered output, which exit() would have flushed after us

@@ -117,8 +117,17 @@ void Suppressions::parse(std::string_view text, std::vector<std::string>* proble
 }
 
 bool Suppressions::load(const char* path, std::vector<std::string>* problems) {
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  // Non-blocking, then a regular file of bounded size only: a FIFO would block the exit, and
+  // /dev/zero would never end.
+  const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return false;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxSuppressionsBytes) {
+    const bool regular = S_ISREG(st.st_mode);
+    close(fd);
+    errno = regular ? EFBIG : EINVAL;
+    return false;
+  }
   std::string text;
   char buffer[4096];
   for (;;) {

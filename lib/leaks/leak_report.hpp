@@ -35,11 +35,13 @@ bool suppression_matches(std::string_view pattern, std::string_view text);
 
 // A suppressions file: `leak:<pattern>` lines, `#` comments and blank lines. A group is
 // suppressed when any frame's function or module matches a pattern.
+constexpr long kMaxSuppressionsBytes = 16 << 20;
 class Suppressions {
  public:
   // Adds the patterns in text; each line it cannot use is described in problems (if given).
   void parse(std::string_view text, std::vector<std::string>* problems = nullptr);
-  // false (errno set) when the file cannot be read.
+  // false (errno set) when the file cannot be read: EINVAL when it is no regular file (a FIFO,
+  // a device), EFBIG when it is larger than kMaxSuppressionsBytes.
   bool load(const char* path, std::vector<std::string>* problems = nullptr);
   // Index of the first pattern some frame matches, -1 for none.
   int match(const std::vector<ReportFrame>& frames) const;

@@ -308,6 +308,17 @@ def check_exitcode(runner):
     check(status == 0, f"reachable blocks only: status {status}, expected 0")
     status, _, err, report, _ = runner.run_memf("plain", MEMF_LEAK_CHECK="0", MEMF_LEAK_EXITCODE="9")
     check(status == 0 and report is None and "SUMMARY" not in err, "MEMF_LEAK_CHECK=0 still checked for leaks")
+    # MEMF_REPORT naming a symbolic link: not followed, the file it points to untouched.
+    victim = os.path.join(runner.tmp, "victim")
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    link = os.path.join(runner.tmp, "planted.json")
+    os.symlink(victim, link)
+    status, _, err, _, _ = runner.run_memf("plain", MEMF_REPORT=link, MEMF_LEAK_EXITCODE="0")
+    with open(victim) as f:
+        check(f.read() == "precious\n", "MEMF_REPORT followed a symbolic link and overwrote its target")
+    check(f"cannot write MEMF_REPORT {link}: it is a symbolic link, not followed" in err and status == 0,
+          f"MEMF_REPORT through a symbolic link: status {status}, stderr:\n{err}")
     message = "exit codes: the program's own by default, N with MEMF_LEAK_EXITCODE=N for definite/indirect leaks only"
     if runner.memf_run:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MEMF_") and k != "LD_PRELOAD"}
@@ -352,10 +363,18 @@ def check_suppressions(runner):
     check(report["suppressed"] == {"bytes": 216, "count": 2}, "glob did not suppress")
     status, _, _, report, _ = with_file("leak:no_such_function\n")
     check(report["suppressed"] == {"bytes": 0, "count": 0} and status == EXIT_CODE, "a non-matching pattern suppressed")
+    # A device or a FIFO: a warning, no suppression, and no hang at exit.
+    fifo = os.path.join(runner.tmp, "supp.fifo")
+    os.mkfifo(fifo)
+    for special in ("/dev/zero", fifo):
+        status, _, err, report, _ = runner.run_memf("owner", MEMF_SUPPRESSIONS=special)
+        check(f"cannot read MEMF_SUPPRESSIONS file {special}: not a regular file" in err and status == EXIT_CODE
+              and report["suppressed"] == {"bytes": 0, "count": 0}, f"MEMF_SUPPRESSIONS={special}: {err}")
     # An unreadable file: a warning, no suppression.
     status, _, err, report, _ = runner.run_memf("owner", MEMF_SUPPRESSIONS="/nonexistent/memf.supp")
     check("cannot read MEMF_SUPPRESSIONS" in err and status == EXIT_CODE, f"missing file: {err}")
-    print("suppressions: by function, by module, glob; suppressed totals in text and JSON; exit code follows")
+    print("suppressions: by function, by module, glob; suppressed totals in text and JSON; exit code follows; "
+          "/dev/zero and a FIFO refused at once")
 
 
 def check_stacks_sampled(runner):

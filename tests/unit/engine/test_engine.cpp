@@ -76,6 +76,18 @@ TEST_CASE("a block handed out holds no free-list link, pool and large") {
   }
 }
 
+TEST_CASE("memalign with an alignment no block can have: ENOMEM up to SIZE_MAX / 2 + 1, EINVAL past it (glibc's)") {
+  errno = 0;
+  REQUIRE(engine_memalign(size_t(1) << 63, 16) == nullptr);
+  CHECK(errno == ENOMEM);
+  errno = 0;
+  REQUIRE(engine_memalign((size_t(1) << 62) + 1, 16) == nullptr);  // rounds up to 1 << 63
+  CHECK(errno == ENOMEM);
+  errno = 0;
+  REQUIRE(engine_memalign((size_t(1) << 63) + 1, 16) == nullptr);
+  CHECK(errno == EINVAL);
+}
+
 TEST_CASE("realloc keeps contents across every path") {
   const size_t sizes[] = {1, 16, 17, 200, 1024, 4000, 8192, 8193, 70000, 900000, 1 << 20, 3 << 20, 100, 5};
   auto* p = static_cast<unsigned char*>(engine_realloc(nullptr, sizes[0]));  // realloc(NULL, n) == malloc(n)
