@@ -1,5 +1,6 @@
-// libmemf.so's allocation symbols, and dlclose. Each forwards to one function in lib/ (the engine's;
-// dlclose to track/unloaded_modules); nothing else belongs here. (The rest of libmemf.so's
+// libmemf.so's allocation symbols, glibc's mallinfo, and dlclose. Each forwards to one function in
+// lib/ (the engine's; mallinfo to track/malloc_info, dlclose to track/unloaded_modules); nothing
+// else belongs here. (The rest of libmemf.so's
 // interface is lib/api/.)
 #include <cstddef>
 #include <new>
@@ -7,6 +8,7 @@
 #include <memf/export.h>
 
 #include "engine.hpp"
+#include "malloc_info.hpp"
 #include "release.hpp"
 #include "unloaded_modules.hpp"
 
@@ -26,6 +28,9 @@ extern "C" MEMF_API void* valloc(size_t size) { return memf::engine_valloc(size)
 extern "C" MEMF_API void* pvalloc(size_t size) { return memf::engine_pvalloc(size); }
 extern "C" MEMF_API size_t malloc_usable_size(void* p) { return memf::engine_usable_size(p); }
 extern "C" MEMF_API int malloc_trim(size_t) { return memf::engine_release_memory() > 0; }
+// glibc's statistics, from memf's figures (track/malloc_info: the same layouts as <malloc.h>'s).
+extern "C" MEMF_API memf::MallinfoSizes mallinfo2() { return memf::malloc_info_sizes(); }
+extern "C" MEMF_API memf::MallinfoInts mallinfo() { return memf::malloc_info_ints(); }
 // So that stacks through a library the program unloads keep its name and symbols.
 extern "C" MEMF_API int dlclose(void* handle) { return memf::close_module(handle); }
 
