@@ -1,7 +1,6 @@
 // libmemf.so's allocation symbols, glibc's mallinfo, and dlclose. Each forwards to one function in
 // lib/ (the engine's; mallinfo to track/malloc_info, dlclose to track/unloaded_modules); nothing
-// else belongs here. (The rest of libmemf.so's
-// interface is lib/api/.)
+// else belongs here. (The rest of libmemf.so's interface is lib/api/.)
 #include <cstddef>
 #include <new>
 

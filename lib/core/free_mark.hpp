@@ -24,7 +24,7 @@ MEMF_ALWAYS_INLINE void mark_block_free(uintptr_t key, void* block) { detail::se
 // A block handed out holds neither its free mark nor its free-list link: a stale link in a block
 // the program never writes would read, to a conservative leak scan, as a pointer to the block that
 // followed it on the list (every block of a leaked loop but the last would look indirectly lost).
-// One 16-byte store on a line the hand-out touches anyway.
+// Two stores, to a line the hand-out touches anyway.
 MEMF_ALWAYS_INLINE void mark_block_live(void* block) {
   static_cast<detail::SlotWord*>(block)[0] = 0;
   detail::clear_free_mark(block);

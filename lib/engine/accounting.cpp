@@ -30,8 +30,13 @@ constinit std::atomic<uint64_t> g_watermark{UINT64_MAX};
 constinit std::atomic<uint64_t> g_hard_limit{0};
 __thread bool t_in_admit MEMF_TLS = false;
 
-// memf's own live bytes, which the running total leaves out.
-int64_t internal_bytes() { return int64_t(g_tags[kCategoryInternal].current.load(std::memory_order_relaxed)); }
+// The running total given its pool part: large and external bytes added, memf's own
+// (kCategoryInternal) left out.
+int64_t running_total_with(int64_t pool_bytes) {
+  return pool_bytes + g_large_running.load(std::memory_order_relaxed) +
+         g_external_current.load(std::memory_order_relaxed) -
+         int64_t(g_tags[kCategoryInternal].current.load(std::memory_order_relaxed));
+}
 
 void raise_to(std::atomic<uint64_t>& peak, uint64_t value) {
   uint64_t seen = peak.load(std::memory_order_relaxed);
@@ -94,19 +99,14 @@ void note_usage(uint64_t current) { raise_to(g_peak, current); }
 uint64_t peak_usage() { return g_peak.load(std::memory_order_relaxed); }
 
 void large_running_add(int64_t bytes) {
-  const int64_t large = g_large_running.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-  if (bytes > 0)
-    total_rose_to(large + pool_running_bytes() + g_external_current.load(std::memory_order_relaxed) - internal_bytes());
+  g_large_running.fetch_add(bytes, std::memory_order_relaxed);
+  if (bytes > 0) total_rose_to(running_total_with(pool_running_bytes()));
 }
 
-void note_pool_usage(int64_t pool_bytes) {
-  total_rose_to(pool_bytes + g_large_running.load(std::memory_order_relaxed) +
-                g_external_current.load(std::memory_order_relaxed) - internal_bytes());
-}
+void note_pool_usage(int64_t pool_bytes) { total_rose_to(running_total_with(pool_bytes)); }
 
 uint64_t running_total_bytes() {
-  const int64_t total = pool_running_bytes() + g_large_running.load(std::memory_order_relaxed) +
-                        g_external_current.load(std::memory_order_relaxed) - internal_bytes();
+  const int64_t total = running_total_with(pool_running_bytes());
   return total > 0 ? uint64_t(total) : 0;
 }
 

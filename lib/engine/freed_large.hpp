@@ -21,9 +21,9 @@ constexpr size_t kFreedLargeRecords = 1024;
 void remember_freed_large(const FreedLarge& block);
 
 // The newest record of address; false when none. A record may be overwritten while it is read
-// (no lock): a diagnostic then names another freed block's size, never a live block's.
+// (no lock): a diagnostic then names another freed block's size, never a live block's. A record
+// outlives the block's reuse: free() asks the live table first, so a block handed out again at
+// that address is freed normally; only a pointer that is not live is looked up here.
 bool find_freed_large(const void* address, FreedLarge* out);
-// A record outlives the block's reuse: free() asks the live table first, so a block handed out
-// again at that address is freed normally; only a pointer that is not live is looked up here.
 
 }  // namespace memf

@@ -60,13 +60,14 @@ Suppressions load_configured_suppressions() {
   if (path[0] == 0) return suppressions;
   std::vector<std::string> problems;
   if (!suppressions.load(path, &problems)) {
-    const char* why = errno == EINVAL ? "not a regular file" : errno == EFBIG ? "larger than 16 MiB" : strerror(errno);
+    const std::string why = errno == EINVAL  ? std::string("not a regular file")
+                            : errno == EFBIG ? "larger than " + std::to_string(kMaxSuppressionsBytes >> 20) + " MiB"
+                                             : std::string(strerror(errno));
     warn(std::string("cannot read MEMF_SUPPRESSIONS file ") + path + ": " + why);
   }
   for (const std::string& problem : problems) warn(std::string("MEMF_SUPPRESSIONS ") + path + " " + problem);
   return suppressions;
 }
-
 
 // One scan and its report; false (errno set) when the scan could not run.
 // resolve_reachable: symbolize the stacks of reachable blocks too (the JSON report lists them).

@@ -35,22 +35,17 @@ std::vector<ReportFrame> symbolize_depot_stack(uint32_t stack_id) {
   std::vector<ReportFrame> out;
   const uintptr_t* pcs = nullptr;
   const unsigned depth = stack_id ? stack_depot_get(stack_id, &pcs) : 0;
-  for (unsigned i = 0; i < depth; ++i) {
-    SymbolizedFrame frames[16];
-    unsigned n = symbolize_inlined(pcs[i], frames, 16);
-    if (n == 0) n = 1;  // a pc in no module: frames[0] says so
-    for (unsigned k = 0; k < n; ++k) {
-      ReportFrame f;
-      f.pc = pcs[i];
-      f.function = frames[k].function ? frames[k].function : "?";
-      f.module = frames[k].module ? frames[k].module : "?";
-      f.offset = frames[k].offset;
-      if (frames[k].file) f.file = frames[k].file;
-      f.line = frames[k].line;
-      f.inlined = frames[k].inlined;
-      out.push_back(std::move(f));
-    }
-  }
+  for_each_symbolized_frame(pcs, depth, [&](uintptr_t pc, const SymbolizedFrame& frame) {
+    ReportFrame f;
+    f.pc = pc;
+    f.function = frame.function ? frame.function : "?";
+    f.module = frame.module ? frame.module : "?";
+    f.offset = frame.offset;
+    if (frame.file) f.file = frame.file;
+    f.line = frame.line;
+    f.inlined = frame.inlined;
+    out.push_back(std::move(f));
+  });
   return out;
 }
 
@@ -122,10 +117,13 @@ bool Suppressions::load(const char* path, std::vector<std::string>* problems) {
   const int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return false;
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxSuppressionsBytes) {
-    const bool regular = S_ISREG(st.st_mode);
+  int refused = 0;
+  if (fstat(fd, &st) != 0) refused = errno;
+  else if (!S_ISREG(st.st_mode)) refused = EINVAL;
+  else if (st.st_size > kMaxSuppressionsBytes) refused = EFBIG;
+  if (refused != 0) {
     close(fd);
-    errno = regular ? EFBIG : EINVAL;
+    errno = refused;
     return false;
   }
   std::string text;

@@ -20,16 +20,10 @@ constexpr unsigned kMaxErrorFrames = 48;
 void write_frames(const uintptr_t* frames, unsigned n) {
   char line[4096];
   unsigned number = 0;
-  for (unsigned i = 0; i < n; ++i) {
-    SymbolizedFrame expanded[8];
-    unsigned count = symbolize_inlined(frames[i], expanded, 8);
-    if (count == 0) count = 1;  // in no module: expanded[0] holds the pc with "?"
-    for (unsigned k = 0; k < count; ++k) {
-      const SymbolizedFrame& f = expanded[k];
-      const FrameText text{frames[i], f.function, f.file, f.line, f.module, f.offset};
-      os::write_stderr(line, format_frame_line(line, sizeof line, number++, text));
-    }
-  }
+  for_each_symbolized_frame(frames, n, [&](uintptr_t pc, const SymbolizedFrame& f) {
+    const FrameText text{pc, f.function, f.file, f.line, f.module, f.offset};
+    os::write_stderr(line, format_frame_line(line, sizeof line, number++, text));
+  });
 }
 
 // The module (load base) code address pc is in, 0 for none.

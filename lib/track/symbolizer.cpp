@@ -32,7 +32,8 @@ namespace {
 struct Libdw {
 #define MEMF_LIBDW_FUNCTIONS(X)                                                                      \
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_begin_add) X(dwfl_report_end)        \
-  X(dwfl_linux_proc_report) X(dwfl_report_elf) X(dwfl_linux_proc_find_elf) X(dwfl_standard_find_debuginfo)             \
+  X(dwfl_linux_proc_report) X(dwfl_report_elf) X(dwfl_linux_proc_find_elf)                         \
+  X(dwfl_standard_find_debuginfo)                                                                   \
   X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_getsymtab)           \
   X(dwfl_module_getsym_info)                                                                        \
   X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_addrdie) X(dwarf_getscopes)                 \

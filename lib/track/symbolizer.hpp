@@ -34,6 +34,20 @@ bool symbolize(uintptr_t pc, SymbolizedFrame* out, PcKind kind = PcKind::kReturn
 unsigned symbolize_inlined(uintptr_t pc, SymbolizedFrame* out, unsigned max,
                            PcKind kind = PcKind::kReturnAddress);
 
+// Calls visit(pc, frame) for every frame of the return addresses pcs[0..n), innermost first,
+// inlined calls expanded (symbolize_inlined, at most kMaxInlinedFrames a pc); a pc in no module
+// gives its one frame with "?". What every printed stack is made of.
+constexpr unsigned kMaxInlinedFrames = 16;
+template <class Visit>
+void for_each_symbolized_frame(const uintptr_t* pcs, unsigned n, Visit&& visit) {
+  for (unsigned i = 0; i < n; ++i) {
+    SymbolizedFrame frames[kMaxInlinedFrames];
+    unsigned count = symbolize_inlined(pcs[i], frames, kMaxInlinedFrames);
+    if (count == 0) count = 1;  // in no module: frames[0] holds the pc with "?"
+    for (unsigned k = 0; k < count; ++k) visit(pcs[i], frames[k]);
+  }
+}
+
 // Drops the module list and every cached result (strings handed out become invalid); the next
 // call reads /proc/self/maps again. Modules loaded after the first call are picked up without
 // this (an address in no known module makes the list be read again once).

@@ -18,7 +18,7 @@ namespace {
 constinit SpinLock g_category_lock;
 constinit char g_category_names[kMaxCategories + 1][kMaxCategoryName + 1] = {
     {0}, {'U', 'n', 'k', 'n', 'o', 'w', 'n'}, {'m', 'e', 'm', 'f', '.', 'i', 'n', 't', 'e', 'r', 'n', 'a', 'l'}};
-// Tags 0 (never live), 1 (Unknown) and 2 (kInternalCategory) exist from the start.
+// Tags 0 (never live), 1 (Unknown) and 2 (kCategoryInternal) exist from the start.
 constinit std::atomic<unsigned> g_category_count{3};
 constinit std::atomic<uint64_t> g_category_overflow{0};
 
