@@ -3,6 +3,9 @@
 // across fork(): fork.hpp).
 #pragma once
 #include <atomic>
+#include <cstdint>
+
+#include "thread_pointer.hpp"
 
 namespace memf {
 
@@ -18,24 +21,44 @@ inline void cpu_relax() {
 #endif
 }
 
+// Each lock knows the thread that holds it (its thread pointer), so that a thread that asks again
+// for a lock it holds, which can only be memf re-entered from a signal handler that interrupted
+// it inside memf, stops with a message instead of spinning forever.
 class SpinLock {
  public:
   void lock() {
     for (unsigned spins = 0;; ++spins) {
-      if (!locked_.exchange(true, std::memory_order_acquire)) return;
+      if (!locked_.exchange(true, std::memory_order_acquire)) {
+        owner_.store(thread_pointer(), std::memory_order_relaxed);
+        return;
+      }
+      if (owner_.load(std::memory_order_relaxed) == thread_pointer()) reentered();
       while (locked_.load(std::memory_order_relaxed)) {
         if (spins++ > 64) yield();
         else cpu_relax();
       }
     }
   }
-  bool try_lock() { return !locked_.load(std::memory_order_relaxed) && !locked_.exchange(true, std::memory_order_acquire); }
-  void unlock() { locked_.store(false, std::memory_order_release); }
-  void reset_after_fork() { locked_.store(false, std::memory_order_relaxed); }
+  bool try_lock() {
+    if (locked_.load(std::memory_order_relaxed) || locked_.exchange(true, std::memory_order_acquire)) return false;
+    owner_.store(thread_pointer(), std::memory_order_relaxed);
+    return true;
+  }
+  void unlock() {
+    owner_.store(0, std::memory_order_relaxed);
+    locked_.store(false, std::memory_order_release);
+  }
+  void reset_after_fork() {
+    owner_.store(0, std::memory_order_relaxed);
+    locked_.store(false, std::memory_order_relaxed);
+  }
 
  private:
   static void yield();
+  // Writes why and aborts: the lock can never be released (its holder is this thread, below us).
+  [[noreturn]] static void reentered();
   std::atomic<bool> locked_{false};
+  std::atomic<uintptr_t> owner_{0};
 };
 
 class LockGuard {

@@ -39,6 +39,12 @@ size_t format_misuse(char* buffer, size_t capacity, const MisuseReport& r) {
       result = fmt::format_to_n(buffer, room, "memf: error: size mismatch in {}(): {} {:#x} ({}) freed with size {}",
                                 r.operation, r.unit, address, r.block, r.size_given);
       break;
+    case Misuse::kCorruptFreeList:
+      result = fmt::format_to_n(buffer, room,
+                                "memf: error: heap corruption detected in {}(): free {} at {:#x} ({}) was written after it "
+                                "was freed, or by an overflow from the {} before it",
+                                r.operation, r.unit, address, r.block, r.unit);
+      break;
   }
   const size_t length = result.size < room ? result.size : room;
   buffer[length] = '\0';
@@ -58,7 +64,10 @@ void report_misuse(const MisuseReport& report) {
   constexpr size_t kTail = 40;
   size_t length = format_misuse(line, sizeof(line) - kTail, report);
   const bool abort_now = config().on_error == OnError::kAbort;
-  auto tail = fmt::format_to_n(line + length, kTail - 1, "{}\n", abort_now ? "; aborting (MEMF_ON_ERROR=abort)" : "; ignored");
+  const char* outcome = abort_now                                      ? "; aborting (MEMF_ON_ERROR=abort)"
+                        : report.kind == Misuse::kCorruptFreeList ? "; its free list is dropped"
+                                                                   : "; ignored";
+  auto tail = fmt::format_to_n(line + length, kTail - 1, "{}\n", outcome);
   os::write_stderr(line, length + tail.size);
   if (MisuseDetailHook hook = g_detail_hook.load(std::memory_order_acquire); hook && !t_in_detail) {
     t_in_detail = true;

@@ -1,6 +1,8 @@
 // Misuse of a memf pool by the program (double free, a pointer into a block, a pointer no pool
-// handed out, a size that does not match): one line on stderr, then abort or carry on as
-// MEMF_ON_ERROR says. Every pool reports through here; the heap is left as it was either way.
+// handed out, a size that does not match, a free block written over): one line on stderr, then
+// abort or carry on as MEMF_ON_ERROR says. Every pool reports through here; the heap is left as
+// it was either way, except that a free list found corrupted is dropped from its first bad block
+// on (those blocks are never handed out again).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +17,7 @@ enum class Misuse {
   kNotLive,       // in the pool's memory, where no block is live
   kForeign,       // outside everything the pool handed out
   kSizeMismatch,  // freed with a size of another size class (VariablePool)
+  kCorruptFreeList,  // a free block's link and mark no longer match: written after it was freed
 };
 
 struct MisuseReport {

@@ -22,6 +22,14 @@ struct SlabRecord {
   uint8_t list;     // which list (or state) the record is in: the pool's own ids
 };
 
+// r's free list failed a check at the block the caller was taking (core/free_mark.hpp): the
+// blocks on it, `taken` of which the caller had already taken off, stay counted as used, so that
+// none is handed out again and the slab is never released or recycled under them.
+inline void drop_free_list(SlabRecord& r, uint32_t taken) {
+  r.used += r.carved - r.used - taken;
+  r.free = nullptr;
+}
+
 // A doubly linked list of records of type Record (SlabRecord or derived from it), each in the
 // array the caller passes. The list does not own the array: one array holds the records of
 // several lists. Not thread-safe: the pool's lock guards it.

@@ -1,5 +1,7 @@
 #include "central.hpp"
 
+#include "corrupt_list.hpp"
+
 namespace memf {
 
 constinit CentralClass g_central[kNumClasses];
@@ -21,86 +23,124 @@ bool central_push_batch(unsigned cls, FreeBlock* first) {
   return central.transfer.push(central.transfer_storage, &batch);
 }
 
+namespace {
+
+// A chain under construction: blocks appended at its end, each linked when the next one comes.
+struct ChainBuilder {
+  FreeBlock* head = nullptr;
+  FreeBlock* last = nullptr;
+  void append(FreeBlock* block) {
+    if (last) make_free(last, block);
+    else head = block;
+    last = block;
+  }
+  FreeBlock* finish() {
+    if (last) make_free(last, nullptr);
+    return head;
+  }
+};
+
+}  // namespace
+
 unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
   const SizeClassInfo& info = kSizeClasses[cls];
   CentralClass& central = g_central[cls];
-  FreeBlock* head = nullptr;
-  FreeBlock** tail = &head;
+  ChainBuilder taken;
+  const FreeBlock* corrupt = nullptr;
   unsigned got = 0;
-  LockGuard guard(central.lock);
-  while (got < wanted) {
-    SlabMeta* slab;
-    if (!central.partial.empty()) {
-      slab = &g_pool.slabs[central.partial.head()];
-    } else {
-      slab = slab_acquire(cls);
-      if (!slab) break;
-      central.partial.push_front(g_pool.slabs, slab_number(slab));
-    }
-    unsigned before = got;
-    while (got < wanted && slab->free) {
-      FreeBlock* block = slab->free;
-      slab->free = block->next;
-      *tail = block;
-      tail = &block->next;
-      ++got;
-    }
-    if (got < wanted && slab->carved < slab->capacity) {
-      char* cursor = slab_data(slab) + size_t(slab->carved) * info.size;
-      unsigned carve = slab->capacity - slab->carved;
-      if (carve > wanted - got) carve = wanted - got;
-      // A carved block becomes a block start (its state byte) and free (its mark).
-      for (unsigned i = 0; i < carve; ++i, cursor += info.size) {
-        FreeBlock* block = reinterpret_cast<FreeBlock*>(cursor);
-        slot_state(block) = kSlotAllocated;
-        mark_block_free(block);
-        *tail = block;
-        tail = &block->next;
+  {
+    LockGuard guard(central.lock);
+    while (got < wanted) {
+      SlabMeta* slab;
+      if (!central.partial.empty()) {
+        slab = &g_pool.slabs[central.partial.head()];
+      } else {
+        slab = slab_acquire(cls);
+        if (!slab) break;
+        central.partial.push_front(g_pool.slabs, slab_number(slab));
       }
-      slab->carved += carve;
-      got += carve;
+      unsigned before = got;
+      while (got < wanted && slab->free) {
+        FreeBlock* block = slab->free;
+        if (!next_free_of_class(block, cls, &slab->free)) {
+          corrupt = block;
+          drop_free_list(*slab, got - before);
+          break;
+        }
+        taken.append(block);
+        ++got;
+      }
+      if (got < wanted && slab->carved < slab->capacity) {
+        char* cursor = slab_data(slab) + size_t(slab->carved) * info.size;
+        unsigned carve = slab->capacity - slab->carved;
+        if (carve > wanted - got) carve = wanted - got;
+        // A carved block becomes a block start (its state byte) and free (its mark, once linked).
+        for (unsigned i = 0; i < carve; ++i, cursor += info.size) {
+          FreeBlock* block = reinterpret_cast<FreeBlock*>(cursor);
+          slot_state(block) = kSlotAllocated;
+          taken.append(block);
+        }
+        slab->carved += carve;
+        got += carve;
+      }
+      slab->used += got - before;
+      if (!slab->free && slab->carved == slab->capacity) central.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
     }
-    slab->used += got - before;
-    if (!slab->free && slab->carved == slab->capacity) central.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
+    *chain = taken.finish();
   }
-  *tail = nullptr;
-  *chain = head;
+  if (corrupt) report_corrupt_block(corrupt, cls, "malloc");
   return got;
 }
 
 void central_return(unsigned cls, FreeBlock* chain, unsigned count) {
   CentralClass& central = g_central[cls];
-  LockGuard guard(central.lock);
-  for (unsigned i = 0; i < count && chain; ++i) {
-    FreeBlock* block = chain;
-    chain = chain->next;
-    SlabMeta* slab = slab_of(block);
-    block->next = slab->free;
-    slab->free = block;
-    if (slab->list == kSlabFull) central.partial.push_front(g_pool.slabs, slab_number(slab));
-    if (--slab->used == 0) {
-      central.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
-      slab_release(slab);
+  const FreeBlock* corrupt = nullptr;
+  {
+    LockGuard guard(central.lock);
+    for (unsigned i = 0; i < count && chain; ++i) {
+      FreeBlock* block = chain;
+      // The chain's last block may link on to blocks that are not the caller's: not followed.
+      if (!(i + 1 < count ? next_free_of_class(block, cls, &chain) : block_is_free(block))) {
+        corrupt = block;  // it and the rest of the chain stay counted as used by their slabs
+        break;
+      }
+      SlabMeta* slab = slab_of(block);
+      make_free(block, slab->free);
+      slab->free = block;
+      if (slab->list == kSlabFull) central.partial.push_front(g_pool.slabs, slab_number(slab));
+      if (--slab->used == 0) {
+        central.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
+        slab_release(slab);
+      }
     }
   }
+  if (corrupt) report_corrupt_block(corrupt, cls, "free");
 }
 
 FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {
   CentralClass& central = g_central[cls];
-  LockGuard guard(central.lock);
-  SlabMeta* best = nullptr;
-  for (uint32_t i = central.partial.head(); i != kNoSlab; i = g_pool.slabs[i].next) {
-    SlabMeta* slab = &g_pool.slabs[i];
-    if (slab == avoid || !slab->free) continue;
-    if (!best || slab->used > best->used) best = slab;
+  FreeBlock* block = nullptr;
+  {
+    LockGuard guard(central.lock);
+    SlabMeta* best = nullptr;
+    for (uint32_t i = central.partial.head(); i != kNoSlab; i = g_pool.slabs[i].next) {
+      SlabMeta* slab = &g_pool.slabs[i];
+      if (slab == avoid || !slab->free) continue;
+      if (!best || slab->used > best->used) best = slab;
+    }
+    if (!best || (avoid && best->used <= avoid->used)) return nullptr;
+    block = best->free;
+    const bool intact = next_free_of_class(block, cls, &best->free);
+    if (intact) ++best->used;
+    else drop_free_list(*best, 0);
+    if (!best->free && best->carved == best->capacity) central.partial.remove(g_pool.slabs, slab_number(best), kSlabFull);
+    if (intact) {
+      mark_block_live(block);
+      return block;
+    }
   }
-  if (!best || (avoid && best->used <= avoid->used)) return nullptr;
-  FreeBlock* block = best->free;
-  best->free = block->next;
-  ++best->used;
-  if (!best->free && best->carved == best->capacity) central.partial.remove(g_pool.slabs, slab_number(best), kSlabFull);
-  block->next = nullptr;
-  return block;
+  report_corrupt_block(block, cls, "memf_defrag_move");
+  return nullptr;
 }
 
 bool central_slab_is_sparse(unsigned cls, const SlabMeta* slab) {

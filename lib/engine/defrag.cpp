@@ -27,8 +27,7 @@ void* engine_defrag_move(void* p) {
   if (SlotInfo* old_info = slot_info(p)) *slot_info(block) = *old_info;
   slot_state(p) = kSlotAllocated;
   FreeBlock* old_block = static_cast<FreeBlock*>(p);
-  mark_block_free(old_block);
-  old_block->next = nullptr;
+  make_free(old_block, nullptr);
   central_return(cls, old_block, 1);
   return block;
 }

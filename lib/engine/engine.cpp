@@ -91,8 +91,9 @@ void* pool_alloc_class(unsigned cls, size_t requested) {
   void* block;
   if (MEMF_LIKELY(active) || thread_cache_activate()) {
     CacheBin& bin = t_cache.bins[cls];
-    if (FreeBlock* head = bin.head) {
-      bin.head = head->next;
+    FreeBlock* head = bin.head;
+    if (head && !follow_link(head, &bin.head)) head = static_cast<FreeBlock*>(thread_cache_bin_corrupted(cls));
+    if (head) {
       ++bin.room;
       block = head;
     } else {
@@ -166,8 +167,7 @@ void free_slow(void* p) {
     g_pool.slot_states[granule] = kSlotAllocated;
     CacheBin& bin = t_cache.bins[cls];
     FreeBlock* block = static_cast<FreeBlock*>(p);
-    mark_block_free(block);
-    block->next = bin.head;
+    make_free(block, bin.head);
     bin.head = block;
     if (--bin.room < 0) thread_cache_overflow(cls);
     return;

@@ -27,7 +27,8 @@ MEMF_NOINLINE void* new_slow(size_t size);
 MEMF_NOINLINE void cache_overflow(void* freed_block);
 
 // Pops a block of the class of size from this thread's cache, or nullptr (any other case: size
-// above the pool limit, empty bin, thread not set up, allocations being recorded one by one).
+// above the pool limit, empty bin, thread not set up, allocations being recorded one by one, a
+// bin whose first block fails its check).
 MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
   ThreadCache& cache = t_cache;
   if (MEMF_LIKELY(size < cache.fast_alloc_bound)) {
@@ -35,7 +36,9 @@ MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
         *reinterpret_cast<CacheBin*>(reinterpret_cast<char*>(cache.bins) + kBinOffsetTable[size_lookup_index(size)]);
     FreeBlock* block = bin.head;
     if (MEMF_LIKELY(block != nullptr)) {
-      bin.head = block->next;
+      // The link is followed only when the block's mark vouches for it (core/free_mark.hpp);
+      // otherwise the slow path, popping the same block, reports it.
+      if (MEMF_UNLIKELY(!follow_link(g_pool.free_key, block, &bin.head))) return nullptr;
       mark_block_live(block);
       ++bin.room;
       ++bin.allocations;
@@ -52,13 +55,12 @@ MEMF_ALWAYS_INLINE bool pool_try_free(void* p) {
   const size_t granule = pool_granule(p);
   if (MEMF_LIKELY(granule < g_pool.granules)) {
     // Untagged block starts only: tagged ones are accounted to their category on the slow path.
-    const uintptr_t mark = free_mark_of(p);
+    const uintptr_t key = g_pool.free_key;
     FreeBlock* block = static_cast<FreeBlock*>(p);
-    if (MEMF_LIKELY(g_pool.slot_states[granule] == kSlotAllocated && block->free_mark != mark)) {
-      block->free_mark = mark;
+    if (MEMF_LIKELY(g_pool.slot_states[granule] == kSlotAllocated && !block_is_free(key, block))) {
       const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
       CacheBin& bin = t_cache.bins[cls];
-      block->next = bin.head;
+      make_free(key, block, bin.head);
       bin.head = block;
       if (MEMF_UNLIKELY(--bin.room < 0)) cache_overflow(p);
       return true;

@@ -43,7 +43,7 @@ struct SlotInfo;
 // first cache line.
 struct alignas(64) PoolRange {
   uintptr_t base;
-  uintptr_t free_key;     // secret per process, odd: a free block's mark is free_key ^ its address
+  uintptr_t free_key;     // the range's secret (core/free_mark.hpp)
   size_t granules;        // usable_bytes / 16
   uintptr_t state_bias;   // slot_states - base / 16: the state of block p is at state_bias + p / 16
   uint8_t* slot_states;   // one byte per 16-byte granule
@@ -70,9 +70,11 @@ MEMF_ALWAYS_INLINE size_t pool_granule(const void* p) {
 }
 // A carved block is free (in a thread cache, a transfer batch or its slab's free list) when its
 // second word holds its free mark (core/free_mark.hpp), with the range's secret.
-MEMF_ALWAYS_INLINE uintptr_t free_mark_of(const void* p) { return detail::free_mark(g_pool.free_key, p); }
 MEMF_ALWAYS_INLINE bool block_is_free(const void* p) { return block_is_free(g_pool.free_key, p); }
-MEMF_ALWAYS_INLINE void mark_block_free(void* p) { mark_block_free(g_pool.free_key, p); }
+MEMF_ALWAYS_INLINE void make_free(FreeBlock* block, const FreeBlock* next) { make_free(g_pool.free_key, block, next); }
+MEMF_ALWAYS_INLINE bool follow_link(const FreeBlock* block, FreeBlock** next) {
+  return follow_link(g_pool.free_key, block, next);
+}
 // Whether p is the start of a pool block the program holds (false for anything else: outside
 // the range, misaligned, not a block start, free).
 MEMF_ALWAYS_INLINE bool pool_block_live(const void* p) {

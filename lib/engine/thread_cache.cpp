@@ -5,6 +5,7 @@
 #include "accounting.hpp"
 #include "central.hpp"
 #include "config.hpp"
+#include "corrupt_list.hpp"
 #include "fork.hpp"
 #include "large.hpp"
 #include "thread_exit.hpp"
@@ -60,23 +61,44 @@ void registry_unlink(ThreadCache* cache) {
   --g_live_caches;
 }
 
+// The last of the first n blocks of chain (n >= 1), each link checked; nullptr when one fails.
+FreeBlock* checked_nth(unsigned cls, FreeBlock* chain, unsigned n) {
+  FreeBlock* last = chain;
+  for (unsigned i = 1; i < n; ++i)
+    if (!next_free_of_class(last, cls, &last) || !last) return nullptr;
+  return last;
+}
+
 // Gives a chain of `count` blocks of cls back: whole batches to the transfer stack while it has
-// room, the rest to the slabs.
+// room, the rest to the slabs. A corrupted link stops the batches: the slabs' path then gives back
+// what comes before it, and reports it.
 void give_back(unsigned cls, FreeBlock* chain, unsigned count) {
   const unsigned batch = kSizeClasses[cls].batch;
   while (count >= batch) {
-    FreeBlock* last = chain;
-    for (unsigned i = 1; i < batch; ++i) last = last->next;
-    FreeBlock* rest = last->next;
-    last->next = nullptr;
+    FreeBlock* last = checked_nth(cls, chain, batch);
+    FreeBlock* rest;
+    if (!last || !next_free_of_class(last, cls, &rest)) break;
+    make_free(last, nullptr);
     if (!central_push_batch(cls, chain)) {
-      last->next = rest;
+      make_free(last, rest);
       break;
     }
     chain = rest;
     count -= batch;
   }
   if (count) central_return(cls, chain, count);
+}
+
+// The bin's list is corrupted (its first block failed a check in operation): every block on it
+// leaves the cache for good, then the report (which may allocate: the bin is empty and sane).
+void drop_bin(ThreadCache* cache, unsigned cls, const char* operation) {
+  CacheBin& bin = cache->bins[cls];
+  const FreeBlock* bad = bin.head;
+  cache->moved_out[cls] += bin.count();
+  bin.head = nullptr;
+  bin.room = bin.max;
+  publish_usage(cache, cls);
+  report_corrupt_block(bad, cls, operation);
 }
 
 // Empties every bin; with `keep_room` the bins stay usable (back at their initial size: growth
@@ -207,15 +229,21 @@ void* thread_cache_refill(unsigned cls) {
   CacheBin& bin = t_cache.bins[cls];
   answer_drain_request();
   if (!admit_allocation(size_t(kSizeClasses[cls].batch) * kSizeClasses[cls].size)) return nullptr;
-  FreeBlock* chain = central_pop_batch(cls);
-  unsigned count = kSizeClasses[cls].batch;
-  if (!chain) {
-    count = central_take(cls, kSizeClasses[cls].batch, &chain);
-    if (count == 0) return nullptr;
+  FreeBlock* chain;
+  unsigned count;
+  for (;;) {
+    chain = central_pop_batch(cls);
+    count = kSizeClasses[cls].batch;
+    if (!chain) {
+      count = central_take(cls, kSizeClasses[cls].batch, &chain);
+      if (count == 0) return nullptr;
+    }
+    if (next_free_of_class(chain, cls, &bin.head)) break;
+    // A parked batch whose first block was written over: the batch is lost, the next one tried.
+    report_corrupt_block(chain, cls, "malloc");
   }
   // The bin was empty: it now holds count - 1 blocks.
   bin.moved_in += count;
-  bin.head = chain->next;
   bin.room = bin.max - int32_t(count - 1);
   // The block returned is counted as allocated by the caller; report the others as cached.
   publish_usage(&t_cache, cls);
@@ -229,7 +257,7 @@ void thread_cache_overflow(unsigned cls) {
     if (thread_cache_activate()) return;  // the pushed block stays, as the bin's only one
     // Exiting thread: take the block back off the bin and return it to its slab.
     FreeBlock* block = bin.head;
-    bin.head = block->next;
+    bin.head = link_of(g_pool.free_key, block);  // just written by the free that called
     bin.room = 0;
     pool_free_uncached(block, cls);
     return;
@@ -239,14 +267,18 @@ void thread_cache_overflow(unsigned cls) {
   // The bin holds max + 1 blocks: drain one batch from its head.
   const unsigned batch = kSizeClasses[cls].batch;
   FreeBlock* first = bin.head;
-  FreeBlock* last = first;
-  for (unsigned i = 1; i < batch; ++i) last = last->next;
-  bin.head = last->next;
+  FreeBlock* last = checked_nth(cls, first, batch);
+  if (!last || !next_free_of_class(last, cls, &bin.head)) return drop_bin(cache, cls, "free");
   bin.room = int32_t(batch) - 1;
-  last->next = nullptr;
+  make_free(last, nullptr);
   cache->moved_out[cls] += batch;
   give_back(cls, first, batch);
   publish_usage(cache, cls);
+}
+
+void* thread_cache_bin_corrupted(unsigned cls) {
+  drop_bin(&t_cache, cls, "malloc");
+  return nullptr;
 }
 
 void thread_cache_flush_current() {
@@ -262,8 +294,7 @@ void* pool_alloc_uncached(unsigned cls) {
 
 void pool_free_uncached(void* block, unsigned cls) {
   FreeBlock* single = static_cast<FreeBlock*>(block);
-  mark_block_free(single);
-  single->next = nullptr;
+  make_free(single, nullptr);
   central_return(cls, single, 1);
   account_uncached(cls, -1, 0);
 }
@@ -274,14 +305,14 @@ namespace {
 // the class. In a fork child another thread's bin cannot be trusted further: fork copies the
 // thread's TLS and the blocks' pages at different moments while the thread runs on, so the
 // child may see a bin's head and count from before a push or pop and a block's words from after.
-unsigned checked_bin_length(unsigned cls, const FreeBlock* head, unsigned count) {
+unsigned checked_bin_length(unsigned cls, FreeBlock* head, unsigned count) {
   unsigned length = 0;
-  for (const FreeBlock* block = head; block && length < count; block = block->next, ++length) {
-    const size_t granule = pool_granule(block);
-    if (granule >= g_pool.granules || g_pool.slot_states[granule] == kSlotNone ||
-        g_pool.slab_classes[granule >> (kSlabShift - 4)] != cls || !block_is_free(block))
-      break;
-  }
+  const size_t granule = pool_granule(head);
+  if (!head || granule >= g_pool.granules || g_pool.slot_states[granule] == kSlotNone ||
+      g_pool.slab_classes[granule >> (kSlabShift - 4)] != cls)
+    return 0;
+  for (FreeBlock* block = head; block && length < count; ++length)
+    if (!next_free_of_class(block, cls, &block)) break;
   return length;
 }
 

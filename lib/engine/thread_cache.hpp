@@ -69,6 +69,9 @@ void* thread_cache_refill(unsigned cls);
 // A free found the bin of cls full (room was 0, the block is already pushed): drains a batch,
 // or sets the thread up, or (exiting thread) hands the block back to its slab.
 void thread_cache_overflow(unsigned cls);
+// The first block of this thread's bin of cls failed its check (core/free_mark.hpp): drops the
+// bin's list, reports it (returns only under MEMF_ON_ERROR=report); nullptr.
+void* thread_cache_bin_corrupted(unsigned cls);
 // Returns every block cached by this thread to the centre (memf_release_memory); stays usable.
 void thread_cache_flush_current();
 

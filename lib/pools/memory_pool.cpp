@@ -107,6 +107,8 @@ struct alignas(64) MemoryPool::Impl {
   std::atomic<size_t> held{0};  // chunks holding memory (not released)
   std::atomic<size_t> out{0};   // slots out of chunks: with the program or in thread caches
   std::atomic<size_t> last_released{0};
+  // A free slot found written over while the lock was held, reported once it is released.
+  std::atomic<const void*> corrupt_slot{nullptr};
   // Whole batches parked between a drain and a refill (of any threads), so that steady traffic
   // never walks the chunks' lists slot by slot; its count is read by getUsedCount.
   BatchShelf shelf;
@@ -217,8 +219,13 @@ size_t take_slots(Pool& pool, size_t n, void** out, PoolCacheEntry* entry) {
     ChunkMeta& m = pool.chunks[c];
     const size_t before = got;
     while (got < n && m.free) {
-      out[got++] = m.free;
-      m.free = m.free->next;
+      FreeSlot* slot = m.free;
+      if (!follow_link(pool.free_key, slot, &m.free)) {
+        drop_free_list(m, uint32_t(got - before));
+        pool.corrupt_slot.store(slot, std::memory_order_relaxed);  // reported once the lock is released
+        break;
+      }
+      out[got++] = slot;
     }
     while (got < n && m.carved < pool.slots_per_chunk) {
       auto* slot = reinterpret_cast<FreeSlot*>(chunk_base(pool, c) + size_t(m.carved++) * pool.stride);
@@ -238,8 +245,7 @@ void give_slot(Pool& pool, void* p) {
   const uint32_t c = uint32_t(size_t(static_cast<char*>(p) - pool.base) >> pool.chunk_shift);
   ChunkMeta& m = pool.chunks[c];
   auto* slot = static_cast<FreeSlot*>(p);
-  mark_block_free(pool.free_key, slot);
-  slot->next = m.free;
+  make_free(pool.free_key, slot, m.free);
   m.free = slot;
   --m.used;
   relist(pool, c);
@@ -325,6 +331,17 @@ void flush_thread(void* self, PoolCacheEntry& entry) {
 }
 
 // --- misuse ----------------------------------------------------------------------------------
+
+// A corrupted chunk free list found by take_slots (which dropped it), reported now that the
+// caller holds no lock.
+void report_corrupt_slot(Pool& pool) {
+  const void* slot = pool.corrupt_slot.exchange(nullptr, std::memory_order_relaxed);
+  if (!slot) return;
+  char block[kMaxCategoryName + 64];
+  misuse_text(block, "MemoryPool \"{}\", object size {} B", pool.name, pool.object_size);
+  report_misuse(MisuseReport{Misuse::kCorruptFreeList, "memf::MemoryPool::allocate", slot, nullptr, 0, block, "object",
+                             nullptr});
+}
 
 MEMF_NOINLINE void report_pool_misuse(Pool& pool, void* ptr) {
   const size_t offset = uintptr_t(ptr) - uintptr_t(pool.base);
@@ -477,14 +494,20 @@ void* MemoryPool::allocateSlow() {
         LockGuard guard(pool.lock);
         got = take_batch(pool, bottom, entry);
       }
+      report_corrupt_slot(pool);
       if (got == 0) throw std::bad_alloc();
       top = bottom + got;
     }
     p = *--top;
     entry->head.store(top, std::memory_order_relaxed);
   } else {  // uncached: a pool beyond the table, or a thread that has run its exit hook
-    LockGuard guard(pool.lock);
-    if (take_slots(pool, 1, &p, nullptr) == 0) throw std::bad_alloc();
+    size_t got;
+    {
+      LockGuard guard(pool.lock);
+      got = take_slots(pool, 1, &p, nullptr);
+    }
+    report_corrupt_slot(pool);
+    if (got == 0) throw std::bad_alloc();
   }
   mark_block_live(p);
   return p;

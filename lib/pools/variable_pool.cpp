@@ -187,6 +187,9 @@ struct alignas(64) VariablePool::Impl {
   Bumper shared;  // carved by threads without caches; a thread's home takes it over when empty
   uint32_t first = kNoSlab;  // kept by clear()
   Block* free[kClasses] = {};
+  // A free block found written over while the lock was held, reported once it is released.
+  std::atomic<const void*> corrupt_block{nullptr};
+  std::atomic<size_t> corrupt_bytes{0};
   size_t initial_chunk = kUnit;
   size_t next_chunk = kUnit;
   size_t out_bytes = 0;   // blocks not on the free lists (program, caches, parked), at class size
@@ -264,6 +267,25 @@ size_t release_chunk(VPool& pool, uint32_t c) {
   return held;
 }
 
+// Under the lock: block, on the free list of cls, failed its check; it is reported once the lock
+// is released (report_corrupt).
+void note_corrupt(VPool& pool, const Block* block, unsigned cls) {
+  pool.corrupt_bytes.store(class_bytes(cls), std::memory_order_relaxed);
+  pool.corrupt_block.store(block, std::memory_order_relaxed);
+}
+
+// Under the lock: the first block of cls's free list, taken off; nullptr when the list is empty
+// or fails its check (the list is then dropped: its blocks are never handed out again).
+Block* pop_free(VPool& pool, unsigned cls) {
+  Block* block = pool.free[cls];
+  if (block && !follow_link(pool.free_key, block, &pool.free[cls])) {
+    note_corrupt(pool, block, cls);
+    pool.free[cls] = nullptr;
+    return nullptr;
+  }
+  return block;
+}
+
 // Puts [p, p + bytes) on the free lists as blocks of the largest classes that fit.
 void recycle_gap(VPool& pool, char* p, size_t bytes) {
   while (bytes >= kGranule) {
@@ -271,8 +293,7 @@ void recycle_gap(VPool& pool, char* p, size_t bytes) {
     if (class_bytes(cls) > bytes) --cls;
     auto* block = reinterpret_cast<Block*>(p);
     state_of(pool, p) = uint8_t(cls + 1);
-    mark_block_free(pool.free_key, block);
-    block->next = pool.free[cls];
+    make_free(pool.free_key, block, pool.free[cls]);
     pool.free[cls] = block;
     p += class_bytes(cls);
     bytes -= class_bytes(cls);
@@ -329,8 +350,7 @@ size_t take_blocks(VPool& pool, unsigned cls, size_t n, void** out, ThreadCaches
   size_t got = 0;
   for (; got < n; ++got) {
     char* p;
-    if (Block* block = pool.free[cls]) {
-      pool.free[cls] = block->next;
+    if (Block* block = pop_free(pool, cls)) {
       p = reinterpret_cast<char*>(block);
     } else if ((p = bump_allocate(pool, bumper_of(pool, caches), caches, bytes, kGranule))) {
       state_of(pool, p) = uint8_t(cls + 1);  // carved, and free until handed out
@@ -348,8 +368,7 @@ size_t take_blocks(VPool& pool, unsigned cls, size_t n, void** out, ThreadCaches
 
 void give_block(VPool& pool, void* p, unsigned cls) {
   auto* block = static_cast<Block*>(p);
-  mark_block_free(pool.free_key, block);
-  block->next = pool.free[cls];
+  make_free(pool.free_key, block, pool.free[cls]);
   pool.free[cls] = block;
   --chunk_of(pool, p).used;
   pool.out_bytes -= class_bytes(cls);
@@ -435,15 +454,21 @@ void unmap_caches(PoolCacheEntry& entry) {
 // Reports misuse of the pool (core/misuse.hpp). block_bytes: the block's size (0 when unknown);
 // start: kInterior's enclosing block.
 MEMF_NOINLINE void report(VPool& pool, const void* ptr, size_t size, Misuse kind, size_t block_bytes = 0,
-                          uintptr_t start = 0) {
+                          uintptr_t start = 0, const char* operation = "memf::VariablePool::deallocate") {
   char owner[kMaxCategoryName + 96], block[kMaxCategoryName + 64];
   if (block_bytes) misuse_text(block, "VariablePool \"{}\", block of {} B", pool.name, block_bytes);
   else misuse_text(block, "VariablePool \"{}\"", pool.name);
   if (kind == Misuse::kNotLive)
     misuse_text(owner, "VariablePool \"{}\" (never handed out, or released by clear() or shrink())", pool.name);
   else misuse_text(owner, "VariablePool \"{}\"", pool.name);
-  report_misuse(MisuseReport{kind, "memf::VariablePool::deallocate", ptr, reinterpret_cast<const void*>(start), size,
-                             block, "block", owner});
+  report_misuse(MisuseReport{kind, operation, ptr, reinterpret_cast<const void*>(start), size, block, "block", owner});
+}
+
+// A corrupted free list noted under the lock (note_corrupt), reported now that none is held.
+void report_corrupt(VPool& pool) {
+  if (const void* block = pool.corrupt_block.exchange(nullptr, std::memory_order_relaxed))
+    report(pool, block, 0, Misuse::kCorruptFreeList, pool.corrupt_bytes.load(std::memory_order_relaxed), 0,
+           "memf::VariablePool::allocate");
 }
 
 // A pointer into the range that is not the start of a carved block: in no held chunk, inside a
@@ -531,13 +556,16 @@ MEMF_NOINLINE void* allocate_slow(VPool& pool, size_t size, size_t alignment) {
       void** top = cache.top.load(std::memory_order_relaxed);
       if (top == bottom) {  // one batch: a parked one, else from the free list and the home region
         const uint32_t batch = batch_of(cls);
-        LockGuard guard(pool.lock);
-        if (pool.shelves[cls].pop(shelf_storage(pool, cls), bottom)) {
-          pool.parked_bytes -= size_t(batch) * bytes;
-          top = bottom + batch;
-        } else {
-          top = bottom + take_blocks(pool, cls, batch, bottom, caches);
+        {
+          LockGuard guard(pool.lock);
+          if (pool.shelves[cls].pop(shelf_storage(pool, cls), bottom)) {
+            pool.parked_bytes -= size_t(batch) * bytes;
+            top = bottom + batch;
+          } else {
+            top = bottom + take_blocks(pool, cls, batch, bottom, caches);
+          }
         }
+        report_corrupt(pool);
       }
       if (top == bottom) throw std::bad_alloc();
       void* p = *--top;
@@ -547,19 +575,22 @@ MEMF_NOINLINE void* allocate_slow(VPool& pool, size_t size, size_t alignment) {
     }
   }
   alignment = std::max(alignment, kGranule);
-  LockGuard guard(pool.lock);
   char* p;
-  if (Block* block = pool.free[cls]; block && uintptr_t(block) % alignment == 0) {
-    pool.free[cls] = block->next;
-    p = reinterpret_cast<char*>(block);
-  } else if ((p = bump_allocate(pool, bumper_of(pool, caches), caches, bytes, alignment))) {
-    state_of(pool, p) = uint8_t(cls + 1);
-  } else {
-    throw std::bad_alloc();
+  {
+    LockGuard guard(pool.lock);
+    if (Block* block = pool.free[cls]; block && uintptr_t(block) % alignment == 0 && pop_free(pool, cls)) {
+      p = reinterpret_cast<char*>(block);
+    } else if ((p = bump_allocate(pool, bumper_of(pool, caches), caches, bytes, alignment))) {
+      state_of(pool, p) = uint8_t(cls + 1);
+    }
+    if (p) {
+      mark_block_live(p);
+      ++chunk_of(pool, p).used;
+      pool.out_bytes += bytes;
+    }
   }
-  mark_block_live(p);
-  ++chunk_of(pool, p).used;
-  pool.out_bytes += bytes;
+  report_corrupt(pool);
+  if (!p) throw std::bad_alloc();
   return p;
 }
 
@@ -617,12 +648,22 @@ size_t shrink_vpool(VPool& pool) {
   }
   if (!any) return pool.last_released = 0;
   // Free blocks inside the dropped chunks leave the lists before their memory goes.
-  for (Block*& head : pool.free) {
-    Block** link = &head;
-    while (*link) {
-      if (chunk_of(pool, *link).dropping) *link = (*link)->next;
-      else link = &(*link)->next;
+  for (unsigned cls = 0; cls < kClasses; ++cls) {
+    // Rebuilt in reverse order, which no caller depends on.
+    Block* kept = nullptr;
+    for (Block* block = pool.free[cls]; block;) {
+      Block* next;
+      if (!follow_link(pool.free_key, block, &next)) {
+        note_corrupt(pool, block, cls);
+        break;
+      }
+      if (!chunk_of(pool, block).dropping) {
+        make_free(pool.free_key, block, kept);
+        kept = block;
+      }
+      block = next;
     }
+    pool.free[cls] = kept;
   }
   size_t released = 0;
   bool any_held = false;
@@ -722,7 +763,10 @@ void VariablePool::clear() {
   pool.last_released = released;
 }
 
-void VariablePool::shrink() { shrink_vpool(*impl_); }
+void VariablePool::shrink() {
+  shrink_vpool(*impl_);
+  report_corrupt(*impl_);
+}
 
 size_t VariablePool::getUsedBytes() const {
   Impl& pool = *impl_;

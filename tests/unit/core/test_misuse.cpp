@@ -30,6 +30,8 @@ MisuseReport report_of(Misuse kind) {
     case Misuse::kSizeMismatch:
       return {kind, "memf::VariablePool::deallocate", at(0x7f0000003000), nullptr, 100,
               "VariablePool \"v\", size class 48 B", "block", "VariablePool \"v\""};
+    case Misuse::kCorruptFreeList:
+      return {kind, "malloc", at(0x7f0000004000), nullptr, 0, "size class 32 B", "block", nullptr};
   }
   return {};
 }
@@ -57,6 +59,9 @@ TEST_CASE("format_misuse writes each kind's exact line") {
   REQUIRE(format(report_of(Misuse::kSizeMismatch)) ==
           "memf: error: size mismatch in memf::VariablePool::deallocate(): block 0x7f0000003000 (VariablePool \"v\", "
           "size class 48 B) freed with size 100");
+  REQUIRE(format(report_of(Misuse::kCorruptFreeList)) ==
+          "memf: error: heap corruption detected in malloc(): free block at 0x7f0000004000 (size class 32 B) was "
+          "written after it was freed, or by an overflow from the block before it");
 }
 
 TEST_CASE("format_misuse cuts a line to the buffer, always terminated, and writes nothing into none") {
@@ -95,6 +100,9 @@ TEST_CASE("report_misuse with MEMF_ON_ERROR=report writes the line and '; ignore
   REQUIRE(written.size() < 512);
   REQUIRE(written.rfind("memf: error: invalid pointer 0x1234 in ffff", 0) == 0);
   REQUIRE(written.substr(written.size() - 10) == "; ignored\n");
+  // A corrupted free list is not ignored: it is dropped.
+  const MisuseReport corrupt = report_of(Misuse::kCorruptFreeList);
+  REQUIRE(misuse_test::stderr_of([&] { report_misuse(corrupt); }) == format(corrupt) + "; its free list is dropped\n");
   misuse_test::set_on_error("abort");
 }
 

@@ -54,13 +54,16 @@ namespace {
 // The blocks of a chain, in order.
 std::vector<FreeBlock*> blocks_of(FreeBlock* chain) {
   std::vector<FreeBlock*> blocks;
-  for (; chain; chain = chain->next) blocks.push_back(chain);
+  for (; chain; chain = link_of(g_pool.free_key, chain)) {
+    REQUIRE(block_is_free(chain));
+    blocks.push_back(chain);
+  }
   return blocks;
 }
 // Links blocks[from, to) into a chain.
 FreeBlock* chain_of(const std::vector<FreeBlock*>& blocks, size_t from, size_t to) {
-  for (size_t i = from; i + 1 < to; ++i) blocks[i]->next = blocks[i + 1];
-  blocks[to - 1]->next = nullptr;
+  for (size_t i = from; i + 1 < to; ++i) make_free(blocks[i], blocks[i + 1]);
+  make_free(blocks[to - 1], nullptr);
   return blocks[from];
 }
 }  // namespace
@@ -191,7 +194,7 @@ TEST_CASE("defragmentation's questions: a slab is sparse below the partial slabs
   FreeBlock* target = central_take_densest(cls, sparse);
   REQUIRE(target != nullptr);
   REQUIRE(slab_of(target) == dense);
-  REQUIRE(target->next == nullptr);
+  REQUIRE_FALSE(block_is_free(target));  // handed out: no longer marked free
   REQUIRE(dense->used == 29);
   // From the densest slab, no other slab is denser: moving would not help.
   REQUIRE(central_take_densest(cls, dense) == nullptr);

@@ -58,10 +58,11 @@ TEST_CASE("calloc zeroes reused dirty memory, small and large") {
   }
 }
 
-TEST_CASE("a block handed out holds no free-list link, pool and large") {
+TEST_CASE("a block handed out holds no free-list link a leak scan could follow, pool and large") {
   // Freed blocks hold a link to the next free block in their first word (and pool blocks the free
-  // mark in their second); handed out again without those, an unwritten leaked block points at
-  // nothing a leak scan could follow. (Beyond them a block holds what its last owner wrote.)
+  // mark in their second); handed out again, an unwritten leaked block points at nothing a leak
+  // scan could follow: large blocks hold 0, pool blocks their encoded link, never a user-space
+  // address (core/free_mark.hpp). (Beyond them a block holds what its last owner wrote.)
   for (size_t size : {size_t(16), size_t(64), size_t(1000), size_t(9000), size_t(100000)}) {
     void* blocks[64];
     for (void*& b : blocks) b = engine_malloc(size);
@@ -69,7 +70,9 @@ TEST_CASE("a block handed out holds no free-list link, pool and large") {
     for (void*& b : blocks) {
       b = engine_malloc(size);
       const auto* words = static_cast<const uintptr_t*>(b);
-      if (words[0] != 0 || (size <= kMaxPoolLimit && words[1] != 0))
+      const bool pool_block = size <= kMaxPoolLimit;
+      const bool first_ok = pool_block ? words[0] >= (uintptr_t(1) << 63) : words[0] == 0;
+      if (!first_ok || (pool_block && words[1] != 0))
         FAIL("malloc(" << size << ") handed out a block holding " << std::hex << words[0] << " " << words[1]);
     }
     for (void* b : blocks) engine_free(b);

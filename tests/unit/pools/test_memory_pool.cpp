@@ -549,3 +549,30 @@ TEST_CASE("a child forked while another thread uses the pool can use it") {
   stop = true;
   churn.join();
 }
+
+TEST_CASE("a slot written after it was freed is found before its chunk's list is followed") {
+  // Every freed object gets its first 8 bytes overwritten (a use after free); the ones that went
+  // back to their chunks' lists are found when the pool takes them again, reported on one line,
+  // and their list is dropped: no address read from an overwritten slot is ever handed out.
+  pool_test::set_on_error("report");
+  MemoryPool pool(64, 64, "test.corrupt");
+  std::vector<void*> objects(20000);
+  for (void*& p : objects) p = pool.allocate();
+  for (void* p : objects) pool.deallocate(p);
+  const uintptr_t garbage = 0x4242424242424242;
+  for (void* p : objects) std::memcpy(p, &garbage, sizeof garbage);
+  std::vector<void*> again(objects.size());
+  const std::string err = pool_test::stderr_of([&] {
+    for (void*& p : again) p = pool.allocate();
+  });
+  REQUIRE(err.find("memf: error: heap corruption detected in memf::MemoryPool::allocate(): free object at 0x") == 0);
+  REQUIRE(err.find("(MemoryPool \"test.corrupt\", object size 64 B)") != std::string::npos);
+  REQUIRE(err.find("; its free list is dropped\n") != std::string::npos);
+  std::set<void*> distinct(again.begin(), again.end());
+  REQUIRE(distinct.size() == again.size());
+  REQUIRE(distinct.count(reinterpret_cast<void*>(garbage)) == 0);
+  for (void* p : again) std::memset(p, 0, 64);  // each is writable memory of the pool
+  for (void* p : again) pool.deallocate(p);
+  REQUIRE(pool.getUsedCount() == 0);
+  pool_test::set_on_error("abort");
+}

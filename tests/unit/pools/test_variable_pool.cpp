@@ -506,3 +506,25 @@ TEST_CASE("threads carve their blocks from chunks of their own") {
     REQUIRE(pool.getUsedBytes() == 0);
   }
 }
+
+TEST_CASE("a block written after it was freed is found before its free list is followed") {
+  pool_test::set_on_error("report");
+  VariablePool pool(64 * 1024, "test.corrupt");
+  std::vector<void*> blocks(20000);
+  for (void*& p : blocks) p = pool.allocate(96);
+  for (void* p : blocks) pool.deallocate(p, 96);
+  const uintptr_t garbage = 0x4343434343434343;
+  for (void* p : blocks) std::memcpy(p, &garbage, sizeof garbage);
+  std::vector<void*> again(blocks.size());
+  const std::string err = pool_test::stderr_of([&] {
+    for (void*& p : again) p = pool.allocate(96);
+  });
+  REQUIRE(err.find("memf: error: heap corruption detected in memf::VariablePool::allocate(): free block at 0x") == 0);
+  REQUIRE(err.find("(VariablePool \"test.corrupt\", block of 96 B)") != std::string::npos);
+  std::set<void*> distinct(again.begin(), again.end());
+  REQUIRE(distinct.size() == again.size());
+  REQUIRE(distinct.count(reinterpret_cast<void*>(garbage)) == 0);
+  for (void* p : again) std::memset(p, 0, 96);
+  for (void* p : again) pool.deallocate(p, 96);
+  pool_test::set_on_error("abort");
+}
