@@ -2,6 +2,7 @@
 
 #include <mimalloc.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -122,11 +123,21 @@ bool table_remove(const void* p, LargeRecord* record) { return table_find(p, rec
 
 constexpr unsigned kMappingCacheSlots = 32;
 constexpr size_t kMaxMimallocAlignment = size_t(64) << 10;
+// What the cache may keep however little is live (glibc's largest mmap threshold is the same 32
+// MiB): a program that frees its one big buffer and allocates another keeps its pages. Above it,
+// the cache holds at most as much as the live mappings (and MEMF_HUGE_CACHE): `sort -S 100M`,
+// which frees its 100 MB buffer and goes on with three 35 MB ones, does not keep the 100 MB
+// resident beside them (peak RSS 107 MB instead of 178 MB; glibc 104 MB).
+constexpr size_t kMappingCacheFloor = size_t(32) << 20;
+// A cached mapping not reused for this long is given back at the next huge allocation or free:
+// re-faulting its pages then costs at most once per interval.
+constexpr uint64_t kMappingCacheDecayNs = 1000000000;
 
 struct CachedMapping {
   void* address;
   size_t bytes;
   uint64_t sequence;  // lower = freed earlier
+  uint64_t freed_ns;  // coarse monotonic time of the free
 };
 
 constinit SpinLock g_mapping_lock;
@@ -136,26 +147,45 @@ size_t g_cached_bytes = 0;
 uint64_t g_cache_sequence = 0;
 uint64_t g_cache_hits = 0;
 uint64_t g_cache_misses = 0;
+// Bytes of huge blocks' mappings now with the program: the cache's bound above the floor.
+constinit std::atomic<size_t> g_mapped_live{0};
 
 void cache_remove_at(unsigned index) {
   g_cached_bytes -= g_cached[index].bytes;
   g_cached[index] = g_cached[--g_cached_count];
 }
 
-// A cached mapping from need to 2*need bytes is reused as it is; otherwise the largest smaller
-// one grows in place with mremap (its resident pages stay resident); otherwise a fresh mapping.
+// Under g_mapping_lock: unmaps the mappings cached longer than the decay interval.
+void cache_decay(uint64_t now_ns) {
+  for (unsigned i = 0; i < g_cached_count;) {
+    if (now_ns - g_cached[i].freed_ns > kMappingCacheDecayNs) {
+      void* victim = g_cached[i].address;
+      const size_t victim_bytes = g_cached[i].bytes;
+      cache_remove_at(i);
+      os::unmap(victim, victim_bytes);
+    } else {
+      ++i;
+    }
+  }
+}
+
+// The smallest cached mapping of at least need bytes is reused as it is (its pages are resident;
+// splitting it, measured, left pieces too small for the next large request, which then faulted
+// in the difference); otherwise the largest smaller one grows with mremap; otherwise a fresh
+// mapping.
 void* mapping_alloc(size_t need, bool zero, size_t* mapped) {
   void* reused = nullptr;
   size_t reused_bytes = 0;
   {
     LockGuard guard(g_mapping_lock);
+    cache_decay(os::coarse_now_ns());
     int best_fit = -1, best_smaller = -1;
     for (unsigned i = 0; i < g_cached_count; ++i) {
       size_t bytes = g_cached[i].bytes;
-      if (bytes >= need && bytes / 2 <= need) {
+      if (bytes >= need) {
         if (best_fit < 0 || bytes < g_cached[best_fit].bytes) best_fit = int(i);
-      } else if (bytes < need) {
-        if (best_smaller < 0 || bytes > g_cached[best_smaller].bytes) best_smaller = int(i);
+      } else if (best_smaller < 0 || bytes > g_cached[best_smaller].bytes) {
+        best_smaller = int(i);
       }
     }
     int pick = best_fit >= 0 ? best_fit : best_smaller;
@@ -204,9 +234,12 @@ void* mapping_alloc_aligned(size_t need, size_t alignment, size_t* mapped) {
 }
 
 void mapping_free(void* address, size_t bytes) {
-  const size_t limit = config().huge_cache_bytes;
+  const size_t live = g_mapped_live.load(std::memory_order_relaxed);
+  const size_t limit = std::min(config().huge_cache_bytes, std::max(kMappingCacheFloor, live));
   if (bytes <= limit) {
+    const uint64_t now_ns = os::coarse_now_ns();
     LockGuard guard(g_mapping_lock);
+    cache_decay(now_ns);
     // Make room by dropping the mappings freed longest ago.
     while (g_cached_count > 0 && (g_cached_count == kMappingCacheSlots || g_cached_bytes + bytes > limit)) {
       unsigned oldest = 0;
@@ -217,7 +250,7 @@ void mapping_free(void* address, size_t bytes) {
       cache_remove_at(oldest);
       os::unmap(victim, victim_bytes);
     }
-    g_cached[g_cached_count++] = CachedMapping{address, bytes, ++g_cache_sequence};
+    g_cached[g_cached_count++] = CachedMapping{address, bytes, ++g_cache_sequence, now_ns};
     g_cached_bytes += bytes;
     return;
   }
@@ -261,6 +294,7 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, ui
     else mi_free(p);
     return nullptr;
   }
+  if (record.kind == LargeKind::kMapping) g_mapped_live.fetch_add(record.usable, std::memory_order_relaxed);
   g_large_allocations.fetch_add(1, std::memory_order_relaxed);
   g_large_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
   large_running_add(int64_t(size));
@@ -275,8 +309,12 @@ bool large_free(void* p) {
   remember_freed_large({uintptr_t(p), record.requested, record.stack_id, record.kind == LargeKind::kMapping});
   large_running_add(-int64_t(record.requested));
   if (record.category != kCategoryUnknown) category_account_free(record.category, record.requested);
-  if (record.kind == LargeKind::kMapping) mapping_free(p, record.usable);
-  else mi_free(p);
+  if (record.kind == LargeKind::kMapping) {
+    g_mapped_live.fetch_sub(record.usable, std::memory_order_relaxed);
+    mapping_free(p, record.usable);
+  } else {
+    mi_free(p);
+  }
   return true;
 }
 
@@ -291,7 +329,10 @@ void* large_realloc(void* p, size_t new_size) {
   if (record.kind == LargeKind::kMapping && new_size >= config().huge_threshold) {
     size_t need = round_up(new_size, kPageSize);
     moved = need == record.usable ? p : os::remap(p, record.usable, need);
-    if (moved) updated.usable = need;
+    if (moved) {
+      updated.usable = need;
+      g_mapped_live.fetch_add(need - record.usable, std::memory_order_relaxed);  // modulo 2^64
+    }
   } else if (record.kind == LargeKind::kMimalloc && new_size < config().huge_threshold) {
     moved = mi_realloc(p, new_size);
     if (moved) updated.usable = mi_usable_size(moved);

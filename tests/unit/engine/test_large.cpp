@@ -1,8 +1,10 @@
 // The large path in-process: mimalloc blocks, whole mappings and their cache, the block table.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -96,6 +98,42 @@ TEST_CASE("the mapping cache stays within its bound") {
   LargeStats stats = large_stats();
   REQUIRE(stats.cached_bytes <= config().huge_cache_bytes);
   REQUIRE(stats.cached_mappings <= 32);
+  large_release_cache();
+}
+
+TEST_CASE("the mapping cache keeps no more than the live mappings, above a floor of 32 MiB") {
+  large_release_cache();
+  // Nothing else live: a 20 MiB mapping is kept (under the floor), a 100 MiB one is unmapped.
+  void* small = engine_malloc(size_t(20) << 20);
+  engine_free(small);
+  REQUIRE(large_stats().cached_bytes >= size_t(20) << 20);
+  large_release_cache();
+  void* big = engine_malloc(size_t(100) << 20);
+  engine_free(big);
+  REQUIRE(large_stats().cached_bytes == 0);
+  // With 200 MiB live in mappings, a freed 100 MiB mapping is kept for reuse.
+  void* live_a = engine_malloc(size_t(100) << 20);
+  void* live_b = engine_malloc(size_t(100) << 20);
+  big = engine_malloc(size_t(100) << 20);
+  engine_free(big);
+  REQUIRE(large_stats().cached_bytes >= size_t(100) << 20);
+  engine_free(live_a);
+  engine_free(live_b);
+  large_release_cache();
+}
+
+TEST_CASE("a cached mapping not reused within a second is unmapped at the next huge operation") {
+  large_release_cache();
+  void* first = engine_malloc(size_t(8) << 20);
+  engine_free(first);
+  REQUIRE(large_stats().cached_mappings == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  const LargeStats before = large_stats();
+  void* other = engine_malloc(size_t(3) << 20);  // smaller: would have reused the 8 MiB one
+  REQUIRE(large_stats().mapping_cache_hits == before.mapping_cache_hits);
+  REQUIRE(large_stats().mapping_cache_misses == before.mapping_cache_misses + 1);
+  REQUIRE(large_stats().cached_mappings == 0);
+  engine_free(other);
   large_release_cache();
 }
 
