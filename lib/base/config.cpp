@@ -11,6 +11,7 @@
 #include "init_order.hpp"
 #include "os.hpp"
 #include "spin_lock.hpp"
+#include "stderr_stream.hpp"
 
 namespace memf {
 
@@ -217,7 +218,12 @@ void load_config() {
 
 namespace {
 // The environment is readable now, even if malloc ran earlier (without it).
-__attribute__((constructor(MEMF_INIT_CONFIG))) void load_config_at_start() { load_config(); }
+// Which file stderr is is recorded here too, before the program can close or reuse fd 2; a copy
+// is kept when something is written at exit (stderr_stream.hpp).
+__attribute__((constructor(MEMF_INIT_CONFIG))) void load_config_at_start() {
+  load_config();
+  stderr_stream_record(g_config.leak_check || g_config.stats);
+}
 }  // namespace
 
 }  // namespace memf

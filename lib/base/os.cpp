@@ -6,6 +6,8 @@
 
 #include <cerrno>
 
+#include "stderr_stream.hpp"
+
 namespace memf::os {
 
 void* reserve(size_t bytes) {
@@ -47,9 +49,11 @@ uint64_t coarse_now_ns() { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 uint64_t monotonic_ns() { return clock_ns(CLOCK_MONOTONIC); }
 
 void write_stderr(const char* text, size_t length) {
+  const int fd = stderr_stream_fd();
+  if (fd < 0) return;
   int saved = errno;
   while (length > 0) {
-    ssize_t n = write(2, text, length);
+    ssize_t n = write(fd, text, length);
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
       break;

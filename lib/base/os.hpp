@@ -21,7 +21,8 @@ uint64_t coarse_now_ns();
 // CLOCK_MONOTONIC: for durations that are reported.
 uint64_t monotonic_ns();
 
-// Writes all of text to fd 2 (retrying short writes and EINTR), keeping errno.
+// Writes all of text to the process's stderr as it started (stderr_stream.hpp: fd 2, or memf's
+// copy of it, or nowhere), retrying short writes and EINTR, keeping errno.
 void write_stderr(const char* text, size_t length);
 
 }  // namespace memf::os

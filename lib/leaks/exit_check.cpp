@@ -20,6 +20,7 @@
 #include "leak_scan.hpp"
 #include "live_stack.hpp"
 #include "os.hpp"
+#include "stderr_stream.hpp"
 #include "tracker.hpp"
 
 namespace memf {
@@ -93,39 +94,6 @@ bool scan_and_report(LeakReport* report, ReportProcess* process, bool resolve_re
 
 constinit std::atomic<bool> g_exit_check_done{false};
 
-// A copy of stderr taken at start-up: programs may close stderr in their own exit handlers
-// (coreutils' close_stdout does), which run before the leak check. Only used when fd 2 is
-// closed at exit, and only if it still refers to the same file (the program may have closed
-// the copy and reused its number).
-constinit int g_saved_stderr = -1;
-constinit dev_t g_saved_device = 0;
-constinit ino_t g_saved_inode = 0;
-constexpr int kSavedStderrFloor = 1000;  // out of the way of programs that expect low numbers
-
-void save_stderr() {
-  struct stat st;
-  const int fd = fcntl(2, F_DUPFD_CLOEXEC, kSavedStderrFloor);
-  if (fd < 0) return;
-  if (fstat(fd, &st) != 0) {
-    close(fd);
-    return;
-  }
-  g_saved_stderr = fd;
-  g_saved_device = st.st_dev;
-  g_saved_inode = st.st_ino;
-}
-
-// Where the text report goes: stderr as the program leaves it (redirected, maybe, as LeakSanitizer
-// would write to it too), else the copy; -1 for nowhere.
-int report_fd() {
-  if (fcntl(2, F_GETFD) != -1) return 2;
-  struct stat st;
-  if (g_saved_stderr >= 0 && fstat(g_saved_stderr, &st) == 0 && st.st_dev == g_saved_device &&
-      st.st_ino == g_saved_inode)
-    return g_saved_stderr;
-  return -1;
-}
-
 void write_all(int fd, const std::string& text) {
   for (size_t done = 0; fd >= 0 && done < text.size();) {
     const ssize_t n = write(fd, text.data() + done, text.size() - done);
@@ -141,8 +109,8 @@ void run_exit_leak_check() {
   if (g_exit_check_done.exchange(true) || !config().leak_check) return;
   const int saved_errno = errno;
   const uintptr_t live_stack_bottom = live_stack_bottom_at_exit(uintptr_t(__builtin_frame_address(0)));
-  // Before anything here opens a file (the symbolizer does), which could take a closed fd 2.
-  const int fd = report_fd();
+  // The stream stderr was at start (base/stderr_stream.hpp), never a descriptor the program reused.
+  const int fd = stderr_stream_fd();
   InternalAllocations report_allocations;  // the symbolizer's caches, libdw's state, the text
   LeakReport report;
   ReportProcess process;
@@ -191,12 +159,11 @@ void leak_check_at_exit() { run_exit_leak_check(); }
 
 // After the environment is read: from here on every allocation is recorded with its stack, and
 // the check runs at exit (registered this early, it runs after the program's own atexit handlers
-// and static destructors). The copy of stderr is taken here too (save_stderr).
+// and static destructors).
 __attribute__((constructor(MEMF_INIT_LEAK_CHECK))) void arm_leak_check() {
   if (!config().leak_check) return;
   if (allocation_stacks_init()) engine_record_every_allocation(capture_allocation_stack);
   atexit(leak_check_at_exit);
-  save_stderr();
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "init_order.hpp"
 #include "large.hpp"
 #include "pool_arena.hpp"
+#include "stderr_stream.hpp"
 #include "thread_cache.hpp"
 #include "tracker.hpp"
 
@@ -78,7 +79,11 @@ void write_engine_stats(int fd) {
 }
 
 namespace {
-void print_stats_at_exit() { write_engine_stats(2); }
+// To stderr as it was at start (base/stderr_stream.hpp): not into a file the program opened on a
+// closed fd 2, and still there after the program closed stderr itself.
+void print_stats_at_exit() {
+  if (const int fd = stderr_stream_fd(); fd >= 0) write_engine_stats(fd);
+}
 __attribute__((constructor(MEMF_INIT_STATS))) void register_stats_at_exit() {
   if (config().stats) atexit(print_stats_at_exit);
 }

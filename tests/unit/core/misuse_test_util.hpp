@@ -9,6 +9,7 @@
 #include <string>
 
 #include "config.hpp"
+#include "stderr_stream.hpp"
 
 namespace misuse_test {
 
@@ -26,9 +27,11 @@ std::string stderr_of(Fn&& fn) {
   std::FILE* capture = std::tmpfile();
   const int saved = dup(2);
   dup2(fileno(capture), 2);
+  memf::stderr_stream_record(false);  // memf writes to the stream fd 2 is when recorded
   fn();
   dup2(saved, 2);
   close(saved);
+  memf::stderr_stream_record(false);
   std::string text;
   std::rewind(capture);
   for (int c; (c = std::fgetc(capture)) != EOF;) text += char(c);
@@ -44,6 +47,7 @@ bool aborts_in_child(Fn&& fn, std::string* err) {
   const pid_t pid = fork();
   if (pid == 0) {
     dup2(fds[1], 2);
+    memf::stderr_stream_record(false);
     close(fds[0]);
     std::signal(SIGABRT, SIG_DFL);  // the test framework's handler would report a failure
     set_on_error("abort");
