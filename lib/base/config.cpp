@@ -114,6 +114,19 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
   Warner warn{sink, context};
   config.secure = secure;
   if (!envp) return;
+  // A set-user-ID (or otherwise secure-execution) process runs with privileges its caller does
+  // not have: the caller's settings could weaken its checks (MEMF_ON_ERROR), change its results
+  // (MEMF_LIMIT) or exit status, make it read or write files, or print addresses that defeat
+  // ASLR (MEMF_LEAK_CHECK, MEMF_STATS). None is honoured, as glibc ignores its MALLOC_* there.
+  if (secure) {
+    for (const char* const* entry = envp; *entry; ++entry) {
+      if (strncmp(*entry, "MEMF_", 5) == 0) {
+        warn("memf: warning: MEMF_* settings are ignored in a secure-execution (set-user-ID) process");
+        break;
+      }
+    }
+    return;
+  }
   for (const char* const* entry = envp; *entry; ++entry) {
     const char* item = *entry;
     if (strncmp(item, "MEMF_", 5) != 0) continue;
@@ -183,11 +196,9 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
       if (parse_bool(value, &flag)) config.stats = flag;
       else warn("memf: warning: MEMF_STATS={} is not 0 or 1 (or yes/no, true/false, on/off); ignored", value);
     } else if (is("MEMF_REPORT")) {
-      if (secure) warn("memf: warning: MEMF_REPORT ignored in a secure-execution process");
-      else copy_path(config.report_path, value, "MEMF_REPORT", warn);
+      copy_path(config.report_path, value, "MEMF_REPORT", warn);
     } else if (is("MEMF_SUPPRESSIONS")) {
-      if (secure) warn("memf: warning: MEMF_SUPPRESSIONS ignored in a secure-execution process");
-      else copy_path(config.suppressions, value, "MEMF_SUPPRESSIONS", warn);
+      copy_path(config.suppressions, value, "MEMF_SUPPRESSIONS", warn);
     } else {
       warn("memf: warning: unknown variable {}; ignored", name);
     }

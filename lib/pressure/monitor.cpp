@@ -558,7 +558,7 @@ namespace {
 // limit to watch (memf's own or a cgroup's).
 __attribute__((constructor(MEMF_INIT_PRESSURE))) void pressure_at_start() {
   LimitAction action = LimitAction::kWarn;
-  parse_limit_action(getenv("MEMF_LIMIT_ACTION"), &action);
+  if (!config().secure) parse_limit_action(getenv("MEMF_LIMIT_ACTION"), &action);
   optimizer_set_limit_action(action);
   install_hooks();
   CgroupInfo cgroup;

@@ -88,14 +88,27 @@ TEST_CASE("unknown names and bad values warn once each and keep the defaults") {
   REQUIRE(config.stacks == StacksMode::kOff);
 }
 
-TEST_CASE("secure-execution processes ignore variables that name files") {
+TEST_CASE("secure-execution processes honour no MEMF_ setting, with one warning") {
   Captured warnings;
-  Config config = parse({"MEMF_REPORT=/etc/passwd", "MEMF_SUPPRESSIONS=/root/x", "MEMF_ON_ERROR=report"}, warnings, true);
+  Config config = parse({"MEMF_REPORT=/etc/passwd", "MEMF_SUPPRESSIONS=/root/x", "MEMF_ON_ERROR=report", "MEMF_LIMIT=1",
+                         "MEMF_LEAK_CHECK=1", "MEMF_LEAK_EXITCODE=77", "MEMF_STATS=1", "MEMF_STACKS=all"},
+                        warnings, true);
+  const Config defaults = default_config();
   REQUIRE(config.secure);
   REQUIRE(config.report_path[0] == 0);
   REQUIRE(config.suppressions[0] == 0);
-  REQUIRE(config.on_error == OnError::kReport);
-  REQUIRE(warnings.lines.size() == 2);
+  REQUIRE(config.on_error == OnError::kAbort);
+  REQUIRE(config.limit == defaults.limit);
+  REQUIRE_FALSE(config.leak_check);
+  REQUIRE(config.leak_exitcode == 0);
+  REQUIRE_FALSE(config.stats);
+  REQUIRE(config.stacks == StacksMode::kOff);
+  REQUIRE(warnings.lines.size() == 1);
+  REQUIRE(warnings.lines[0].find("MEMF_* settings are ignored in a secure-execution") != std::string::npos);
+  // Without any MEMF_ variable, not a word.
+  Captured none;
+  parse({"PATH=/bin"}, none, true);
+  REQUIRE(none.lines.empty());
 }
 
 TEST_CASE("an overlong path is refused, not truncated") {
