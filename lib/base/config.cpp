@@ -195,6 +195,9 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
     } else if (is("MEMF_STATS")) {
       if (parse_bool(value, &flag)) config.stats = flag;
       else warn("memf: warning: MEMF_STATS={} is not 0 or 1 (or yes/no, true/false, on/off); ignored", value);
+    } else if (is("MEMF_PRESSURE")) {
+      if (parse_bool(value, &flag)) config.pressure = flag;
+      else warn("memf: warning: MEMF_PRESSURE={} is not 0 or 1 (or yes/no, true/false, on/off); ignored", value);
     } else if (is("MEMF_REPORT")) {
       copy_path(config.report_path, value, "MEMF_REPORT", warn);
     } else if (is("MEMF_SUPPRESSIONS")) {

@@ -32,6 +32,7 @@ struct Config {
   int leak_exitcode;           // MEMF_LEAK_EXITCODE
   size_t limit;                // MEMF_LIMIT (0 = none)
   bool stats;                  // MEMF_STATS
+  bool pressure;               // MEMF_PRESSURE: watch pressure from the start (a monitor thread)
   bool secure;                 // AT_SECURE: no MEMF_* setting is honoured (the defaults stay)
   char report_path[512];       // MEMF_REPORT
   char suppressions[512];      // MEMF_SUPPRESSIONS

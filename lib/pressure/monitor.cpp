@@ -554,15 +554,19 @@ bool pressure_unsubscribe(int id) {
 }
 
 namespace {
-// After the environment is read: the limit policy, the hooks, and the monitor when there is a
-// limit to watch (memf's own or a cgroup's).
+// After the environment is read: the limit policy and the hooks; memf's own limit is armed on the
+// allocation path (an allocation that would pass it runs the optimizer there, then fails or
+// warns). No thread is started unless the program asks for pressure handling: a subscription, a
+// cache, a level query (every such API call starts the monitor), or MEMF_PRESSURE=1. A thread in
+// every process would cost wake-ups, and break programs that must stay single-threaded
+// (unshare(CLONE_NEWUSER), for one, refuses a process with two threads).
 __attribute__((constructor(MEMF_INIT_PRESSURE))) void pressure_at_start() {
   LimitAction action = LimitAction::kWarn;
   if (!config().secure) parse_limit_action(getenv("MEMF_LIMIT_ACTION"), &action);
   optimizer_set_limit_action(action);
   install_hooks();
-  CgroupInfo cgroup;
-  if (memory_limit() || (discover_cgroup("/", &cgroup) && cgroup.limit)) pressure_ensure_monitor();
+  if (memory_limit()) pressure_limit_changed();
+  if (config().pressure) pressure_ensure_monitor();
 }
 }  // namespace
 
