@@ -299,10 +299,11 @@ struct Run {
     Block& b = blocks[index];
     if (b.owner != Owner::kEngine || !room_for(size)) return;
     verify(b);
+    settle(b);
     void* q = engine_realloc(b.p, size);
     if (!q) return null_result("realloc returned null", size);  // b is untouched then
     const bool was_large = !pool_contains(b.p);
-    const uint8_t old_category = b.category;
+    const uint8_t old_category = b.category, old_alt = b.alt_category;
     Block old = take(index);
     Block kept = old;  // the new block starts with the old contents
     kept.p = static_cast<uint8_t*>(q);
@@ -310,8 +311,9 @@ struct Run {
     verify(kept);
     add_engine(q, size, false);
     Block& moved = blocks.back();
-    if (q == old.p) {
-      moved.category = moved.alt_category = old_category;
+    if (q == old.p) {  // in place: the tag stays (still unresolved if it was)
+      moved.category = old_category;
+      moved.alt_category = old_alt;
     } else if (was_large && size > kPoolLimit && old_category != moved.category) {
       moved.alt_category = old_category;  // moved by the large path (which keeps the tag) or copied
     }
@@ -473,6 +475,7 @@ struct Run {
         if (blocks.empty()) return;
         Block& b = blocks[in.u8() % blocks.size()];
         if (b.owner != Owner::kEngine) return;
+        settle(b);
         const int hint = memf_defrag_hint(b.p);
         CHECK(hint == 0 || hint == 1, size_t(hint));
         void* q = memf_defrag_move(b.p);
@@ -481,7 +484,7 @@ struct Run {
           CHECK(engine_owns(q));
           b.p = static_cast<uint8_t*>(q);
           b.accounted = pool_contains(q) ? engine_usable_size(q) : b.asked;
-          b.alt_category = uint8_t(category());
+          if (b.category != category()) b.alt_category = uint8_t(category());  // the old tag or this thread's
         }
         verify(b);
         break;
@@ -500,7 +503,8 @@ struct Run {
     if (pool_contains(b.p)) CHECK(usable == b.accounted, usable, b.accounted);
   }
 
-  // Every harness block is in memf's snapshot of live blocks, in a category memf may have put it.
+  // Every harness block is in memf's snapshot of live blocks, in a category memf may have put it;
+  // the snapshot settles which one.
   void op_snapshot() {
     std::vector<AllocationInfo> active = MemoryTracker::getInstance().getActiveAllocations();
     std::sort(active.begin(), active.end(), [](const AllocationInfo& a, const AllocationInfo& b) { return a.ptr < b.ptr; });
@@ -513,6 +517,11 @@ struct Run {
       CHECK(it->category == name_of(b.category) || it->category == name_of(b.alt_category), b.id);
       b.category = b.alt_category = it->category == name_of(b.category) ? b.category : b.alt_category;
     }
+  }
+
+  // Before a block may move again: its category settled, so that two candidates stay enough.
+  void settle(const Block& b) {
+    if (b.category != b.alt_category) op_snapshot();
   }
 
   // memf's figures against the harness's sums. The pressure monitor (running when a limit or a
@@ -561,20 +570,33 @@ struct Run {
       if (usage["fuzz.vpool"] != vpool->getMemoryUsage()) return "the VariablePool's category != its chunk memory";
     }
     const memf_stats s = stats();
-    if (s.current_bytes != expected) return "current bytes != the blocks' and the pools' bytes";
+    if (s.current_bytes != expected) {
+      static char text[160];
+      snprintf(text, sizeof text, "memf's current bytes %zu != the blocks' and the pools' %zu", size_t(s.current_bytes),
+               size_t(expected));
+      return text;
+    }
     if (s.peak_bytes < s.current_bytes) return "peak bytes < current bytes";
     if (by_category)
       for (unsigned c = 0; c < kNoCategory; ++c)
-        if (usage[kCategories[c]] != by_category[c]) return "a category's current bytes != its blocks' bytes";
+        if (usage[kCategories[c]] != by_category[c]) {
+          static char text[160];
+          snprintf(text, sizeof text, "category %s: memf counts %zu bytes, its blocks are %zu", kCategories[c],
+                   usage[kCategories[c]], size_t(by_category[c]));
+          return text;
+        }
     return nullptr;
   }
 
   void execute() {
+    static const bool trace = getenv("FUZZ_ENGINE_TRACE") != nullptr;  // each operation on stderr
     base_bytes = stats().current_bytes;
     for (unsigned c = 0; c < kNoCategory; ++c)
       CHECK(MemoryTracker::getInstance().getUsageByCategory()[kCategories[c]] == 0, c);
     for (size_t n = 0; n < kMaxOps && !in.done(); ++n) {
-      switch (in.u8() % 16) {
+      const unsigned code = in.u8() % 16;
+      if (trace) fprintf(stderr, "op %u: %zu blocks, scope depth %u\n", code, blocks.size(), depth);
+      switch (code) {
         case 0: case 1: op_malloc(); break;
         case 2: op_calloc(); break;
         case 3: op_aligned(); break;
