@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the release build's suites (unit: tests/unit/<layer>/, one executable per unit
 # linked with only its layer and those below; interpose, linked, integration, leaks, pressure,
-# examples: child processes), then the unit tests built with AddressSanitizer+UBSan and with
-# ThreadSanitizer, then a bounded libFuzzer run (tests/fuzz, built with clang 14). Ends with one
-# summary line.
+# examples, soak: child processes), then the unit tests built with AddressSanitizer+UBSan (with
+# the in-process soak test) and with ThreadSanitizer, then a bounded libFuzzer run (tests/fuzz,
+# built with clang 14). Ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -43,7 +43,7 @@ else
   echo "test: the release build failed"; failed=$((failed + 1))
 fi
 if configure build-asan --buildtype=debugoptimized -Dsanitize=address -Dbenchmarks=false; then
-  run_suite build-asan "unit tests under AddressSanitizer + UBSan" --suite unit
+  run_suite build-asan "unit and soak tests under AddressSanitizer + UBSan" --suite unit --suite soak
 else
   echo "test: the AddressSanitizer build failed"; failed=$((failed + 1))
 fi
