@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/misuse_test_util.hpp"
 #include "engine.hpp"
 #include "pool_arena.hpp"
 
@@ -507,6 +508,51 @@ struct Run {
     if (pool_contains(b.p)) CHECK(usable == b.accounted, usable, b.accounted);
   }
 
+  // The program's own bugs (MEMF_ON_ERROR=report, set at start-up): a second free right after the
+  // first (nothing is allocated between, so the address is not handed out again), a free inside a
+  // live block, a free of memory memf never handed out. Each is reported on one line and changes
+  // nothing: the live block stays intact, and the figures are checked after the operation.
+  void op_misuse() {
+    const uint8_t how = in.u8();
+    if (blocks.empty()) return;
+    const size_t index = in.u8() % blocks.size();
+    std::string report;
+    switch (how % 3) {
+      case 0: {
+        const Block b = take(index);
+        release(b);
+        report = misuse_test::stderr_of([&] {
+          switch (b.owner) {
+            case Owner::kEngine: engine_free(b.p); break;
+            case Owner::kMemoryPool: mpools[b.pool]->deallocate(b.p); break;
+            case Owner::kVariablePool: vpool->deallocate(b.p, b.asked); break;
+          }
+        });
+        break;
+      }
+      case 1: {
+        const Block& b = blocks[index];
+        const size_t offset = 16 * (1 + in.u8() % 4);
+        if (b.asked < offset + 16) return;
+        report = misuse_test::stderr_of([&] {
+          switch (b.owner) {
+            case Owner::kEngine: engine_free(b.p + offset); break;
+            case Owner::kMemoryPool: mpools[b.pool]->deallocate(b.p + offset); break;
+            case Owner::kVariablePool: vpool->deallocate(b.p + offset, b.asked - offset); break;
+          }
+        });
+        verify(b);
+        break;
+      }
+      case 2: {
+        uint64_t local[4] = {};
+        report = misuse_test::stderr_of([&] { engine_free(&local[in.u8() % 4]); });
+        break;
+      }
+    }
+    CHECK(report.rfind("memf: error: ", 0) == 0 && report.find("ignored") != std::string::npos, how % 3, report.size());
+  }
+
   // Every harness block is in memf's snapshot of live blocks, in a category memf may have put it;
   // the snapshot settles which one.
   void op_snapshot() {
@@ -614,7 +660,7 @@ struct Run {
         case 12: op_maintenance(); break;
         case 13: op_usable_size(); break;
         case 14: op_snapshot(); break;
-        case 15: break;  // a no-op: lets inputs shift their alignment
+        case 15: op_misuse(); break;
       }
       check_figures();
     }
@@ -649,6 +695,11 @@ struct Run {
 };
 
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  misuse_test::set_on_error("report");  // op_misuse: reported and ignored, not aborted
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Run run{Input{data, size}};

@@ -6,8 +6,8 @@ import hashlib
 import pathlib
 import random
 
-MALLOC, CALLOC, ALIGNED, REALLOC, FREE, CROSS, MPOOL, VPOOL, SCOPE, LIMIT, MAINT, USABLE, SNAPSHOT = (
-    0, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14)
+MALLOC, CALLOC, ALIGNED, REALLOC, FREE, CROSS, MPOOL, VPOOL, SCOPE, LIMIT, MAINT, USABLE, SNAPSHOT, MISUSE = (
+    0, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 
 
 def size(rng, kind):
@@ -32,6 +32,7 @@ def op(rng, code, kinds):
         MAINT: lambda: [rng.randint(0, 255) for _ in range(3)],
         USABLE: lambda: [rng.randint(0, 255)],
         SNAPSHOT: lambda: [],
+        MISUSE: lambda: [rng.randint(0, 255) for _ in range(3)],
     }[code]()
     return [code] + args
 
@@ -48,7 +49,9 @@ THEMES = {
     "scopes": ([SCOPE, MALLOC, REALLOC, FREE, SNAPSHOT], ["small", "pool", "large"]),
     "limits": ([LIMIT, MALLOC, MALLOC, FREE, MAINT], ["pool", "large", "edge"]),
     "maintenance": ([MAINT, MALLOC, FREE, MPOOL, VPOOL], ["small", "pool"]),
-    "everything": ([MALLOC, CALLOC, ALIGNED, REALLOC, FREE, CROSS, MPOOL, VPOOL, SCOPE, LIMIT, MAINT, USABLE, SNAPSHOT],
+    "misuse": ([MALLOC, MISUSE, MPOOL, VPOOL, MISUSE, FREE], ["small", "pool", "large"]),
+    "everything": ([MALLOC, CALLOC, ALIGNED, REALLOC, FREE, CROSS, MPOOL, VPOOL, SCOPE, LIMIT, MAINT, USABLE, SNAPSHOT,
+                    MISUSE],
                    ["small", "pool", "large", "edge"]),
 }
 
