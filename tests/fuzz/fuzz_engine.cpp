@@ -140,6 +140,15 @@ size_t variable_class_bytes(size_t size) {
   return (size_t(1) << (bits - 1)) + (size_t(quarter) + 1) * (size_t(1) << (bits - 3));
 }
 
+// Gives p back to b's owner; size is VariablePool's size argument.
+void owner_free(const Block& b, void* p, size_t size, MemoryPool* mpool, VariablePool* vpool) {
+  switch (b.owner) {
+    case Owner::kEngine: engine_free(p); break;
+    case Owner::kMemoryPool: mpool->deallocate(p); break;
+    case Owner::kVariablePool: vpool->deallocate(p, size); break;
+  }
+}
+
 memf_stats stats() {
   memf_stats s{};
   CHECK(memf_get_stats(&s) == 0);
@@ -179,11 +188,7 @@ class Helper {
           continue;
         }
         verify(b);
-        switch (b.owner) {
-          case Owner::kEngine: engine_free(b.p); break;
-          case Owner::kMemoryPool: job.mpool->deallocate(b.p); break;
-          case Owner::kVariablePool: job.vpool->deallocate(b.p, b.asked); break;
-        }
+        owner_free(b, b.p, b.asked, job.mpool, job.vpool);
       }
       jobs_ = nullptr;
       cv_.notify_all();
@@ -252,13 +257,11 @@ struct Run {
     return b;
   }
 
+  MemoryPool* pool_of(const Block& b) { return b.owner == Owner::kMemoryPool ? mpools[b.pool].get() : nullptr; }
+
   void release(const Block& b) {
     verify(b);
-    switch (b.owner) {
-      case Owner::kEngine: engine_free(b.p); break;
-      case Owner::kMemoryPool: mpools[b.pool]->deallocate(b.p); break;
-      case Owner::kVariablePool: vpool->deallocate(b.p, b.asked); break;
-    }
+    owner_free(b, b.p, b.asked, pool_of(b), vpool.get());
   }
 
   void op_malloc() {
@@ -332,7 +335,7 @@ struct Run {
     for (unsigned i = 0; i < frees && !blocks.empty(); ++i) {
       Block b = take(in.u8() % blocks.size());
       if (b.owner == Owner::kMemoryPool) helper_used_pool[b.pool] = true;
-      jobs.push_back({b, b.owner == Owner::kMemoryPool ? mpools[b.pool].get() : nullptr, vpool.get(), false});
+      jobs.push_back({b, pool_of(b), vpool.get(), false});
     }
     for (unsigned i = 0; i < allocations; ++i) {
       const size_t size = pick_size();
@@ -521,26 +524,14 @@ struct Run {
       case 0: {
         const Block b = take(index);
         release(b);
-        report = misuse_test::stderr_of([&] {
-          switch (b.owner) {
-            case Owner::kEngine: engine_free(b.p); break;
-            case Owner::kMemoryPool: mpools[b.pool]->deallocate(b.p); break;
-            case Owner::kVariablePool: vpool->deallocate(b.p, b.asked); break;
-          }
-        });
+        report = misuse_test::stderr_of([&] { owner_free(b, b.p, b.asked, pool_of(b), vpool.get()); });
         break;
       }
       case 1: {
         const Block& b = blocks[index];
         const size_t offset = 16 * (1 + in.u8() % 4);
         if (b.asked < offset + 16) return;
-        report = misuse_test::stderr_of([&] {
-          switch (b.owner) {
-            case Owner::kEngine: engine_free(b.p + offset); break;
-            case Owner::kMemoryPool: mpools[b.pool]->deallocate(b.p + offset); break;
-            case Owner::kVariablePool: vpool->deallocate(b.p + offset, b.asked - offset); break;
-          }
-        });
+        report = misuse_test::stderr_of([&] { owner_free(b, b.p + offset, b.asked - offset, pool_of(b), vpool.get()); });
         verify(b);
         break;
       }
@@ -677,7 +668,7 @@ struct Run {
     for (size_t i = blocks.size(); i-- > 0;) {
       if (i % 2) {
         const Block& b = blocks[i];
-        jobs.push_back({b, b.owner == Owner::kMemoryPool ? mpools[b.pool].get() : nullptr, vpool.get(), false});
+        jobs.push_back({b, pool_of(b), vpool.get(), false});
       } else {
         release(blocks[i]);
       }
