@@ -13,6 +13,8 @@ packages=(
   python3 libpython3.11-testsuite sqlite3 git perl coreutils
   # peers and tools for tests and benchmarks
   libjemalloc2 libtcmalloc-minimal4 liblsan0 valgrind heaptrack hyperfine gnuplot-nox time libboost-dev
+  # the fuzzing build (tests/fuzz): clang 14 and its libFuzzer and sanitizer runtimes
+  clang-14 libclang-rt-14-dev
 )
 missing=()
 for package in "${packages[@]}"; do

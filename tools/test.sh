@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the release build's suites (unit: tests/unit/<layer>/, one executable per unit
 # linked with only its layer and those below; interpose, linked, integration, leaks, pressure,
-# examples: child processes), then the unit tests built with AddressSanitizer+UBSan and with
-# ThreadSanitizer. Ends with one summary line.
+# examples, soak: child processes), then the unit tests built with AddressSanitizer+UBSan (with
+# the in-process soak test) and with ThreadSanitizer, then a bounded libFuzzer run (tests/fuzz,
+# built with clang 14). Ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +43,7 @@ else
   echo "test: the release build failed"; failed=$((failed + 1))
 fi
 if configure build-asan --buildtype=debugoptimized -Dsanitize=address -Dbenchmarks=false; then
-  run_suite build-asan "unit tests under AddressSanitizer + UBSan" --suite unit
+  run_suite build-asan "unit and soak tests under AddressSanitizer + UBSan" --suite unit --suite soak
 else
   echo "test: the AddressSanitizer build failed"; failed=$((failed + 1))
 fi
@@ -50,6 +51,13 @@ if configure build-tsan --buildtype=debugoptimized -Dsanitize=thread -Dbenchmark
   run_suite build-tsan "unit tests under ThreadSanitizer" --suite unit
 else
   echo "test: the ThreadSanitizer build failed"; failed=$((failed + 1))
+fi
+
+if CC=clang-14 CXX=clang++-14 configure build-fuzz --buildtype=debugoptimized -Dsanitize=address -Dfuzz=true \
+    -Dtests=false -Dbenchmarks=false; then
+  run_suite build-fuzz "fuzzing under AddressSanitizer + UBSan (bounded run)" --suite fuzz
+else
+  echo "test: the fuzzing build failed"; failed=$((failed + 1))
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"

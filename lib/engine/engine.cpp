@@ -147,7 +147,8 @@ void* malloc_slow(size_t size) {
   StackScope stack(MEMF_STACK_ORIGIN(), size);
   if (size <= config().pool_limit) {
     if (void* p = pool_alloc_class(size_to_class(size), size)) return p;
-    // The pools' range is exhausted: mimalloc serves small blocks too.
+    // The pools refused (their range is exhausted, or a failing limit refused a refill): mimalloc
+    // serves small blocks too.
   }
   return large_or_enomem(size, kMinAlign, false);
 }

@@ -281,7 +281,10 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, ui
     record.kind = LargeKind::kMapping;
     record.usable = mapped;
   } else {
-    if (alignment <= 16) p = zero ? mi_zalloc(size) : mi_malloc(size);
+    // mimalloc puts blocks of 8 bytes or less on 8-byte boundaries; memf's are 16-byte aligned
+    // (small requests come here when the pools refuse a refill, as under a failing limit).
+    const size_t mi_size = size < 16 ? 16 : size;
+    if (alignment <= 16) p = zero ? mi_zalloc(mi_size) : mi_malloc(mi_size);
     else p = zero ? mi_zalloc_aligned(size, alignment) : mi_malloc_aligned(size, alignment);
     if (!p) return nullptr;
     // mimalloc keeps a free block's list link in its first word; see mark_block_live for why a
