@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: the release build's suites (unit: tests/unit/<layer>/, one executable per unit
 # linked with only its layer and those below; interpose, linked, integration, leaks, pressure,
-# examples: child processes), then the unit tests built with AddressSanitizer+UBSan and with
-# ThreadSanitizer. Ends with one summary line.
+# servers, lifecycle, examples: child processes), then the unit tests built with
+# AddressSanitizer+UBSan and with ThreadSanitizer. Ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
