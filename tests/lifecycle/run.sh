@@ -1,43 +1,48 @@
 #!/bin/bash
-# Runs one lifecycle program under the preloaded libmemf.so with the leak check on, and fails
-# unless it exits 0, prints its closing line, and memf wrote no error and no leak report: each
-# program frees everything it allocates, in every process it starts that exits through exit().
+# Runs one lifecycle program under the preloaded libmemf.so with the leak check and the stats at
+# exit on, and fails unless it exits 0, prints its closing line, memf wrote no error, every
+# process that ends through exit() wrote memf's report (EXITS of them: the program, its forked
+# children, the programs they exec, all preloaded), and memf's leak verdicts are exactly those
+# the program announces (`expect-leak: PID definite BYTES in N, indirect BYTES in N` on stdout;
+# none from a program that frees everything). A child that leaks exits with MEMF_LEAK_EXITCODE.
 # Stacks are recorded (MEMF_STACKS=all, memf-run's default): without them the dynamic linker's
 # blocks are not told apart, and the one ld.so allocates when pthread_exit first loads the
 # unwinder (libgcc_s, already mapped at start) is reported as a 56-byte direct leak.
 #
-# usage: run.sh PATH-TO-libmemf.so PROGRAM [ARGS...]
+# usage: run.sh PATH-TO-libmemf.so EXITS PROGRAM [ARGS...]
 set -euo pipefail
-lib=$1
-shift
+lib=$1 exits=$2
+shift 2
 [[ -f $lib ]] || { echo "FAIL: $lib does not exist" >&2; exit 1; }
 [[ -x $1 ]] || { echo "FAIL: program $1 is not built" >&2; exit 1; }
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 rc=0
-env LD_PRELOAD="$lib" MEMF_LEAK_CHECK=1 MEMF_STACKS=all timeout --kill-after=5 60 "$@" >"$out" 2>"$err" || rc=$?
+env LD_PRELOAD="$lib" MEMF_LEAK_CHECK=1 MEMF_STACKS=all MEMF_STATS=1 MEMF_LEAK_EXITCODE=23 \
+    timeout --kill-after=5 60 "$@" >"$out" 2>"$err" || rc=$?
 cat "$out"
 status=0
+failure() {
+    echo "FAIL: $*" >&2
+    status=1
+}
 name=$(basename "$1")
 if [[ $rc == 124 || $rc == 137 ]]; then
-    echo "FAIL: $name timed out" >&2
-    status=1
+    failure "$name timed out"
 elif [[ $rc != 0 ]]; then
-    echo "FAIL: $name exited with status $rc" >&2
-    status=1
+    failure "$name exited with status $rc"
 fi
-if ! grep -q "^$name: " "$out"; then
-    echo "FAIL: $name did not print its closing line" >&2
-    status=1
+grep -q "^$name: " "$out" || failure "$name did not print its closing line"
+grep -qE 'memf: (error|fatal)' "$err" && failure "memf reported an error"
+reports=$(grep -c '^memf: stats for pid [0-9]*$' "$err" || true)
+[[ $reports == "$exits" ]] || failure "memf's report at exit came from $reports processes, not $exits"
+expected=$(sed -n 's/^expect-leak: //p' "$out" | sort)
+found=$(sed -nE 's/^memf: SUMMARY: .* \(pid ([0-9]+)\): [0-9]+ bytes leaked in [0-9]+ allocations \((definite [0-9]+ in [0-9]+, indirect [0-9]+ in [0-9]+)\).*/\1 \2/p' "$err" | sort)
+if [[ $found != "$expected" ]]; then
+    failure "memf's leak verdicts differ from the expected ones (< expected, > found)"
+    diff <(echo "$expected") <(echo "$found") >&2 || true
 fi
-if grep -q 'memf: error' "$err"; then
-    echo "FAIL: memf reported an error" >&2
-    status=1
-fi
-if grep -qE 'memf: detected memory leaks|Direct leak|Indirect leak' "$err"; then
-    echo "FAIL: memf reported a leak in a process that freed everything" >&2
-    status=1
-fi
+echo "$name: $reports processes wrote memf's report at exit, $(grep -c . <<<"$found") of them a leak"
 if ((status != 0)); then
     echo "stderr:" >&2
     head -c 8000 "$err" >&2
