@@ -11,6 +11,8 @@ packages=(
   cmake man-db
   # integration tests: real programs run under memf
   python3 libpython3.11-testsuite sqlite3 git perl coreutils
+  # server tests and benchmarks: servers under memf, their clients
+  redis-server redis-tools nginx-light curl postgresql-15 postgresql-client-15 apache2-utils procps
   # peers and tools for tests and benchmarks
   libjemalloc2 libtcmalloc-minimal4 liblsan0 valgrind heaptrack hyperfine gnuplot-nox time libboost-dev
   # the fuzzing build (tests/fuzz): clang 14 and its libFuzzer and sanitizer runtimes

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: the release build's suites (unit: tests/unit/<layer>/, one executable per unit
 # linked with only its layer and those below; interpose, linked, integration, leaks, pressure,
-# examples, soak: child processes), then the unit tests built with AddressSanitizer+UBSan (with
-# the in-process soak test) and with ThreadSanitizer, then a bounded libFuzzer run (tests/fuzz,
-# built with clang 14). Ends with one summary line.
+# servers, lifecycle, examples, soak: child processes), then the unit tests built with
+# AddressSanitizer+UBSan (with the in-process soak test) and with ThreadSanitizer, then a bounded
+# libFuzzer run (tests/fuzz, built with clang 14). Ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
