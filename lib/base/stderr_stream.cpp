@@ -37,7 +37,12 @@ bool is_recorded_file(int fd) {
 }
 
 void no_lock() {}
-void drop_copy_in_child() { stderr_stream_drop_copy(); }
+// A forked child writes to its fd 2 as it is (a server's workers, forked after the server pointed
+// stderr at its log, report there), without the copy (a daemon must not keep its caller's pipe).
+void drop_copy_in_child() {
+  stderr_stream_drop_copy();
+  g_recorded = false;
+}
 
 }  // namespace
 

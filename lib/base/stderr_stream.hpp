@@ -8,8 +8,9 @@ namespace memf {
 
 // Records which file fd 2 is now. With keep_copy (something will be written at exit: the leak
 // report, MEMF_STATS) also takes a copy of it, close-on-exec and numbered 1000 or above, so that
-// the report still reaches it after the program closed fd 2. A forked child drops the copy: a
-// daemon that forks and closes its descriptors must not keep the caller's pipe open through it.
+// the report still reaches it after the program closed fd 2. A forked child drops the copy (a
+// daemon that forks and closes its descriptors must not keep the caller's pipe open through it)
+// and writes to its fd 2 as it finds it.
 void stderr_stream_record(bool keep_copy);
 
 // Where diagnostics go: 2 while it is still the file recorded, else the copy while that is, else

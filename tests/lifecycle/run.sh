@@ -20,8 +20,9 @@ shift 2
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 rc=0
-env LD_PRELOAD="$lib" MEMF_LEAK_CHECK=1 MEMF_STACKS=all MEMF_STATS=1 MEMF_LEAK_EXITCODE=23 \
-    timeout --kill-after=5 60 "$@" >"$out" 2>"$err" || rc=$?
+# timeout outside the preload: only the program's processes write memf's report.
+timeout --kill-after=5 60 env LD_PRELOAD="$lib" MEMF_LEAK_CHECK=1 MEMF_STACKS=all MEMF_STATS=1 MEMF_LEAK_EXITCODE=23 \
+    "$@" >"$out" 2>"$err" || rc=$?
 cat "$out"
 status=0
 failure() {

@@ -109,16 +109,19 @@ EOF
         fail "nginx ($mode): a process failed (above)"
     fi
     check_no_memf_error "$dir/error.log" "$dir/stderr" "$dir/stdout"
-    # Master and workers point their stderr at the error log once started.
+    # Master and workers point their stderr at the error log once started. memf writes to the
+    # stderr a process started with: the master's report goes to the stderr it was started with,
+    # the workers' (forked after the redirection) to the error log.
+    cat "$dir/error.log" "$dir/stderr" >"$dir/memf-output.log"
     # shellcheck disable=SC2086
-    [[ $mode == memf ]] && check_memf_exit "$dir/error.log" "$master" $workers
+    [[ $mode == memf ]] && check_memf_exit "$dir/memf-output.log" "$master" $workers
     local served
     served=$(grep -c ' 200 ' "$dir/access.log" || true)
     note "$mode: $served requests served with 200, master and workers exited cleanly"
 }
 
 run_modes
-collect_leaks "$WORK/memf/error.log"
+collect_leaks "$WORK/memf/error.log" "$WORK/memf/stderr"
 # A worker allocates its connection and event arrays (128 x (240 + 96 + 96) bytes for 128
 # worker_connections) outside the cycle's pool and orphans them when it destroys that pool just
 # before exit(); a stale pointer left on its stack sometimes keeps them reachable. So each checker
