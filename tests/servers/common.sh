@@ -30,8 +30,10 @@ setup_servers() {
     [[ -n $MEMF_LIB ]] || fail "usage: $0 PATH-TO-libmemf.so"
     [[ -f $MEMF_LIB ]] || fail "$MEMF_LIB does not exist (is the library built?)"
     MEMF_LIB=$(realpath "$MEMF_LIB")
-    # Neither run may inherit another preload or memf setting from the caller.
-    unset LD_PRELOAD MEMF_LEAK_CHECK MEMF_STATS MEMF_REPORT
+    # No run may inherit another preload, memf or LeakSanitizer setting from the caller (a leak
+    # exit code would make postgres's postmaster take its exiting children for crashed ones).
+    unset LD_PRELOAD MEMF_LEAK_CHECK MEMF_STATS MEMF_STACKS MEMF_REPORT MEMF_LEAK_EXITCODE \
+        MEMF_SUPPRESSIONS LSAN_OPTIONS
     [[ -f $LSAN_LIB ]] || fail "$LSAN_LIB is not installed; this test needs it (Debian package: liblsan0)"
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/memf-servers.XXXXXX")
     mkdir "$WORK/lsan-reports"
