@@ -27,7 +27,7 @@ typedef struct memf_stats {
 MEMF_API int memf_get_stats(memf_stats* stats);
 
 /* Allocations of the calling thread are counted under `name` until the matching pop
- * (scopes nest). Names longer than 47 bytes are cut; at most 254 names, later ones count
+ * (scopes nest). Names longer than 47 bytes are cut; at most 253 names, later ones count
  * as "Unknown". */
 MEMF_API void memf_category_push(const char* name);
 MEMF_API void memf_category_pop(void);

@@ -198,6 +198,22 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
     } else if (is("MEMF_PRESSURE")) {
       if (parse_bool(value, &flag)) config.pressure = flag;
       else warn("memf: warning: MEMF_PRESSURE={} is not 0 or 1 (or yes/no, true/false, on/off); ignored", value);
+    } else if (is("MEMF_PROFILE")) {
+      if (!strcmp(value, "off") || !strcmp(value, "0")) config.profile = ProfileSetting::kOff;
+      else if (!strcmp(value, "sampled") || !strcmp(value, "1")) config.profile = ProfileSetting::kSampled;
+      else if (!strcmp(value, "exact")) config.profile = ProfileSetting::kExact;
+      else warn("memf: warning: MEMF_PROFILE={} is not off, sampled (1) or exact; using off", value);
+    } else if (is("MEMF_PROFILE_SAMPLE")) {
+      if (parse_size(value, &size) && size >= 1 && size <= (size_t(1) << 40)) config.profile_sample_bytes = size;
+      else warn("memf: warning: MEMF_PROFILE_SAMPLE={} is not a size from 1 to 1T; using {}", value, config.profile_sample_bytes);
+    } else if (is("MEMF_PROFILE_INTERVAL")) {
+      if (parse_unsigned(value, &number) && number >= 1 && number <= 3600000) config.profile_interval_ms = number;
+      else warn("memf: warning: MEMF_PROFILE_INTERVAL={} is not a number of milliseconds (1..3600000); using {}", value, config.profile_interval_ms);
+    } else if (is("MEMF_PROFILE_FILE")) {
+      copy_path(config.profile_path, value, "MEMF_PROFILE_FILE", warn);
+    } else if (is("MEMF_DUMP")) {
+      if (parse_bool(value, &flag)) config.dump = flag;
+      else warn("memf: warning: MEMF_DUMP={} is not 0 or 1 (or yes/no, true/false, on/off); ignored", value);
     } else if (is("MEMF_REPORT")) {
       copy_path(config.report_path, value, "MEMF_REPORT", warn);
     } else if (is("MEMF_SUPPRESSIONS")) {
@@ -212,6 +228,8 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
     if (config.suppressions[0]) warn("memf: warning: MEMF_SUPPRESSIONS has no effect without MEMF_LEAK_CHECK=1");
     if (config.leak_exitcode != 0) warn("memf: warning: MEMF_LEAK_EXITCODE has no effect without MEMF_LEAK_CHECK=1");
   }
+  if (config.profile == ProfileSetting::kOff && config.profile_path[0])
+    warn("memf: warning: MEMF_PROFILE_FILE has no effect without MEMF_PROFILE=sampled or exact");
   // A format's name where a path belongs: the report would be a file of that name here.
   if (!strcmp(config.report_path, "json") || !strcmp(config.report_path, "text"))
     warn("memf: warning: MEMF_REPORT={0} writes the JSON report to a file named '{0}' in the current directory; "

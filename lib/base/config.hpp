@@ -16,6 +16,7 @@ constexpr size_t kMaxPoolLimit = 8192;
 
 enum class OnError : uint8_t { kAbort, kReport };
 enum class StacksMode : uint8_t { kOff, kSampled, kAll };
+enum class ProfileSetting : uint8_t { kOff, kSampled, kExact };
 
 struct Config {
   size_t pool_limit;           // MEMF_POOL_LIMIT: largest request served by the pools
@@ -34,6 +35,11 @@ struct Config {
   bool stats;                  // MEMF_STATS
   bool pressure;               // MEMF_PRESSURE: watch pressure from the start (a monitor thread)
   bool secure;                 // AT_SECURE: no MEMF_* setting is honoured (the defaults stay)
+  ProfileSetting profile;      // MEMF_PROFILE: the heap profile (off, sampled, exact)
+  size_t profile_sample_bytes;  // MEMF_PROFILE_SAMPLE: mean bytes between samples (sampled)
+  uint64_t profile_interval_ms;  // MEMF_PROFILE_INTERVAL: the timeline's first interval
+  char profile_path[512];      // MEMF_PROFILE_FILE (%p = pid)
+  bool dump;                   // MEMF_DUMP: answer memf-report dump PID (a thread of memf's)
   char report_path[512];       // MEMF_REPORT
   char suppressions[512];      // MEMF_SUPPRESSIONS
 };
@@ -49,6 +55,8 @@ constexpr Config default_config() {
   config.stack_depth = 32;
   config.stack_sample_bytes = size_t(64) << 10;
   config.leak_exitcode = 0;  // leave the program's exit status alone unless asked
+  config.profile_sample_bytes = size_t(512) << 10;
+  config.profile_interval_ms = 10;
   return config;
 }
 

@@ -19,6 +19,8 @@ enum ForkRank : unsigned {
   kForkEngine,         // engine: class locks, arena, large table and mapping cache, thread registry
   kForkStackDepot,     // track: the stack depot's insertion lock
   kForkCategories,     // track: the category names' lock
+  kForkProfile,        // track: the heap profile's site and snapshot locks
+  kForkTimeline,       // track: the profile timeline's lock
   kForkDiagnostics,    // base: the child drops the copy of stderr (stderr_stream.hpp); no lock
   kForkRanks
 };

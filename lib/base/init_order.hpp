@@ -19,3 +19,9 @@
 // track/error_stacks.cpp: with MEMF_STACKS on, error reports (double free, invalid pointer) show
 // the stack of the bad call and the block's allocation stack.
 #define MEMF_INIT_ERROR_STACKS 105
+// track/profile_writer.cpp: with MEMF_PROFILE, the heap profile starts (exact mode records every
+// allocation from here on) and is written at exit (registered after the leak check: it runs first).
+#define MEMF_INIT_PROFILE 106
+// leaks/report_server.cpp: with MEMF_PROFILE or MEMF_DUMP, memf's service thread: the profile's
+// timeline ticks and `memf-report dump PID` requests.
+#define MEMF_INIT_REPORT_SERVER 107

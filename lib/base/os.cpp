@@ -1,5 +1,6 @@
 #include "os.hpp"
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,20 @@ void write_stderr(const char* text, size_t length) {
     length -= size_t(n);
   }
   errno = saved;
+}
+
+int start_thread(pthread_t* thread, void* (*main)(void*), bool detached) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  if (detached) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  const int rc = pthread_create(thread, &attr, main, nullptr);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return rc;
 }
 
 }  // namespace memf::os

@@ -4,6 +4,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <pthread.h>
+
 namespace memf::os {
 
 // Reserves address space without committing memory (MAP_NORESERVE); nullptr on failure.
@@ -24,5 +26,10 @@ uint64_t monotonic_ns();
 // Writes all of text to the process's stderr as it started (stderr_stream.hpp: fd 2, or memf's
 // copy of it, or nowhere), retrying short writes and EINTR, keeping errno.
 void write_stderr(const char* text, size_t length);
+
+// Starts one of memf's own threads (the pressure monitor, the service thread): a 256 KiB stack,
+// every signal blocked (signals belong to the program's threads), joinable unless detached.
+// pthread_create's result.
+int start_thread(pthread_t* thread, void* (*main)(void*), bool detached);
 
 }  // namespace memf::os

@@ -14,14 +14,15 @@
 
 namespace memf {
 
-// Tags 1..255 name categories; tag 1 is untagged ("Unknown"); 0 is never a live block's tag.
+// Tags 1..254 name categories; tag 1 is untagged ("Unknown"); 0 is never a live block's tag, nor
+// is 255 (a pool block's state byte then says the heap profile records it, pool_arena.hpp).
 constexpr uint8_t kCategoryUnknown = 1;
 // Memory memf allocates for itself through its own malloc (its API's singletons and registries,
 // the leak report's symbolizer): not the program's. Its bytes and counts are left out of the
 // running total, its peak and the process's statistics; the leak checker treats its blocks as
 // in use and never reports them.
 constexpr uint8_t kCategoryInternal = 2;
-constexpr unsigned kMaxCategories = 255;
+constexpr unsigned kMaxCategories = 254;
 
 // Called for tagged blocks only (tag != kCategoryUnknown).
 void category_account_alloc(uint8_t tag, size_t bytes);

@@ -24,7 +24,10 @@ void* engine_defrag_move(void* p) {
   // The new block carries the old one's tag and records; the old one goes straight back to its
   // slab (not to a cache, which would hand it out again and keep the slab alive).
   slot_state(block) = slot_state(p);  // the copy put the program's second word over the mark
-  if (SlotInfo* old_info = slot_info(p)) *slot_info(block) = *old_info;
+  if (SlotInfo* old_info = slot_info(p)) {
+    *slot_info(block) = *old_info;
+    old_info->requested &= ~kSlotInfoProfiled;  // the profile's record moved with the block
+  }
   slot_state(p) = kSlotAllocated;
   FreeBlock* old_block = static_cast<FreeBlock*>(p);
   make_free(old_block, nullptr);

@@ -8,6 +8,7 @@
 #include "accounting.hpp"
 #include "bad_pointer.hpp"
 #include "large.hpp"
+#include "profile_sampling.hpp"
 
 namespace memf {
 
@@ -36,24 +37,31 @@ void install_hooks() {
 // Recording every allocation: the stack id for the allocation being served, captured once, by
 // the outermost entry point (calloc calls malloc's path; the program's call site is calloc's
 // caller).
+// While profiling, the scope also keeps the origin for a sampled allocation's stack
+// (profile_sampling.hpp).
 constinit std::atomic<StackHook> g_stack_hook{nullptr};
-__thread uint32_t t_pending_stack MEMF_TLS = 0;
 __thread bool t_capturing MEMF_TLS = false;
 
 class StackScope {
  public:
   // size: the bytes asked for (a sampling hook weighs allocations by it).
   StackScope(const StackOrigin& origin, size_t size) {
-    if (MEMF_LIKELY(!g_record_all) || t_pending_stack != 0 || t_capturing) return;
+    if (MEMF_LIKELY(!g_record_all && g_profile_mode == ProfileMode::kOff)) return;
+    if (t_pending_origin.set || t_capturing) return;
+    t_pending_origin = {origin, true};
+    owner_ = true;
+    if (!g_record_all) return;
     const StackHook hook = g_stack_hook.load(std::memory_order_acquire);
     if (!hook) return;
     t_capturing = true;
     t_pending_stack = hook(origin, size);
     t_capturing = false;
-    owner_ = true;
   }
   ~StackScope() {
-    if (owner_) t_pending_stack = 0;
+    if (owner_) {
+      t_pending_stack = 0;
+      t_pending_origin.set = false;
+    }
   }
   StackScope(const StackScope&) = delete;
   StackScope& operator=(const StackScope&) = delete;
@@ -64,19 +72,39 @@ class StackScope {
 
 // Marks a block the slow path hands out live, tags it and records it (category counters;
 // requested size and stack when every allocation is recorded).
-void record_pool_block(void* block, unsigned cls, size_t requested) {
+// profiled: the heap profile records the block (it is told, and the block marked for its free).
+void record_pool_block(void* block, unsigned cls, size_t requested, bool profiled) {
   mark_block_live(block);
   const uint8_t tag = thread_category();
+  if (tag == kCategoryInternal) profiled = false;
   // Written only when it changes, so that untagged slow-path allocations leave the line clean.
   uint8_t& state = slot_state(block);
-  if (state != tag) state = tag;
+  const uint8_t wanted = profiled && tag == kCategoryUnknown ? kSlotProfiled : tag;
+  if (state != wanted) state = wanted;
   if (tag != kCategoryUnknown) category_account_alloc(tag, kSizeClasses[cls].size);
-  if (MEMF_UNLIKELY(g_record_all)) {
-    if (SlotInfo* info = slot_info(block)) {
-      info->stack_id = t_pending_stack;
-      info->requested = uint32_t(requested);
-    }
+  if (MEMF_UNLIKELY(g_profile_mode != ProfileMode::kOff && !profiled && tag != kCategoryUnknown)) {
+    // Its free reads the record (tagged blocks free on the slow path): no earlier block's mark.
+    if (SlotInfo* info = slot_info(block)) info->requested &= ~kSlotInfoProfiled;
   }
+  if (MEMF_UNLIKELY(g_record_all || profiled)) {
+    const uint32_t stack = profiled ? profile_stack(requested) : t_pending_stack;
+    if (SlotInfo* info = slot_info(block)) {
+      info->stack_id = stack;
+      info->requested = uint32_t(requested) | (profiled ? kSlotInfoProfiled : 0);
+    }
+    if (profiled) profile_note_allocated({block, requested, kSizeClasses[cls].size, stack, tag});
+  }
+}
+
+// The heap profile's record of a pool block being freed or resized, if it has one: cleared, and
+// the profile told. tag: the block's state byte.
+void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag) {
+  if (tag != kSlotProfiled && (g_profile_mode == ProfileMode::kOff || tag == kCategoryUnknown)) return;
+  SlotInfo* info = slot_info(p);
+  if (!info || !(info->requested & kSlotInfoProfiled)) return;
+  info->requested &= ~kSlotInfoProfiled;
+  const uint8_t category = tag == kSlotProfiled ? kCategoryUnknown : tag;
+  profile_note_freed({p, info->requested, kSizeClasses[cls].size, info->stack_id, category});
 }
 
 // A block of class cls for this thread: from its cache (setting the cache up on the thread's
@@ -89,7 +117,9 @@ void* pool_alloc_class(unsigned cls, size_t requested) {
     install_hooks();
   }
   void* block;
+  bool profiled = g_profile_mode == ProfileMode::kExact;
   if (MEMF_LIKELY(active) || thread_cache_activate()) {
+    if (thread_cache_count_allocation(cls)) profiled = true;
     CacheBin& bin = t_cache.bins[cls];
     FreeBlock* head = bin.head;
     if (head && !follow_link(head, &bin.head)) head = static_cast<FreeBlock*>(thread_cache_bin_corrupted(cls));
@@ -99,11 +129,10 @@ void* pool_alloc_class(unsigned cls, size_t requested) {
     } else {
       block = thread_cache_refill(cls);
     }
-    if (block) ++bin.allocations;
   } else {
     block = pool_alloc_uncached(cls);
   }
-  if (block) record_pool_block(block, cls, requested);
+  if (block) record_pool_block(block, cls, requested, profiled);
   return block;
 }
 
@@ -112,7 +141,9 @@ void* large_or_enomem(size_t size, size_t alignment, bool zero) {
     errno = ENOMEM;
     return nullptr;
   }
-  void* p = large_alloc(size, alignment, zero, thread_category(), t_pending_stack);
+  const uint8_t category = thread_category();
+  const bool profiled = category != kCategoryInternal && profile_large_due(size);
+  void* p = large_alloc(size, alignment, zero, category, profiled ? profile_stack(size) : t_pending_stack, profiled);
   if (!p) errno = ENOMEM;
   return p;
 }
@@ -164,7 +195,8 @@ void free_slow(void* p) {
     const size_t granule = pool_granule(p);
     const uint8_t tag = g_pool.slot_states[granule];
     const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
-    category_account_free(tag, kSizeClasses[cls].size);
+    unrecord_pool_block(p, cls, tag);
+    if (tag != kSlotProfiled) category_account_free(tag, kSizeClasses[cls].size);
     g_pool.slot_states[granule] = kSlotAllocated;
     CacheBin& bin = t_cache.bins[cls];
     FreeBlock* block = static_cast<FreeBlock*>(p);
@@ -247,6 +279,21 @@ void* engine_realloc(void* p, size_t size) {
     if (old_usable == 0) return nullptr;
     // Stay in place unless the block would be less than half used.
     if (size <= old_usable && size >= old_usable / 2) {
+      const uint8_t tag = slot_state(p);
+      if (MEMF_UNLIKELY(tag == kSlotProfiled || (g_profile_mode != ProfileMode::kOff && tag != kCategoryUnknown))) {
+        // Recorded as the free of the old size and an allocation of the new one, at this call.
+        SlotInfo* info = slot_info(p);
+        if (info && (info->requested & kSlotInfoProfiled)) {
+          const unsigned cls = g_pool.slab_classes[slab_index(p)];
+          unrecord_pool_block(p, cls, tag);
+          const uint32_t stack = profile_stack(size);
+          info->stack_id = stack;
+          info->requested = uint32_t(size) | kSlotInfoProfiled;
+          const uint8_t category = tag == kSlotProfiled ? kCategoryUnknown : tag;
+          profile_note_allocated({p, size, kSizeClasses[cls].size, stack, category});
+          return p;
+        }
+      }
       if (MEMF_UNLIKELY(g_record_all))
         if (SlotInfo* info = slot_info(p)) info->requested = uint32_t(size);
       return p;

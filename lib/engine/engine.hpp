@@ -36,12 +36,14 @@ MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
         *reinterpret_cast<CacheBin*>(reinterpret_cast<char*>(cache.bins) + kBinOffsetTable[size_lookup_index(size)]);
     FreeBlock* block = bin.head;
     if (MEMF_LIKELY(block != nullptr)) {
+      // The heap profile's sample stops here, counted, for the slow path to record it.
+      if (MEMF_UNLIKELY(--bin.sample_left < 0)) return nullptr;
       // The link is followed only when the block's mark vouches for it (core/free_mark.hpp);
-      // otherwise the slow path, popping the same block, reports it.
+      // otherwise the slow path, popping the same block, reports it (counting the allocation
+      // a second time: the one inexact count, after heap corruption).
       if (MEMF_UNLIKELY(!follow_link(g_pool.free_key, block, &bin.head))) return nullptr;
       mark_block_live(block);
       ++bin.room;
-      ++bin.allocations;
       return block;
     }
   }

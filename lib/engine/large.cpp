@@ -13,6 +13,7 @@
 #include "config.hpp"
 #include "freed_large.hpp"
 #include "os.hpp"
+#include "profile_sampling.hpp"
 #include "spin_lock.hpp"
 
 namespace memf {
@@ -268,9 +269,9 @@ void insert_or_die(void* p, const LargeRecord& record) {
 
 }  // namespace
 
-void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, uint32_t stack_id) {
+void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, uint32_t stack_id, bool profiled) {
   if (!admit_allocation(size)) return nullptr;
-  LargeRecord record{size, 0, LargeKind::kMimalloc, category, stack_id};
+  LargeRecord record{size, 0, LargeKind::kMimalloc, category, profiled, stack_id};
   void* p;
   if (size >= config().huge_threshold || alignment > kMaxMimallocAlignment) {
     size_t mapped = 0;
@@ -302,6 +303,7 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, ui
   g_large_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
   large_running_add(int64_t(size));
   if (category != kCategoryUnknown) category_account_alloc(category, size);
+  if (profiled) profile_note_allocated({p, size, size, stack_id, category});
   return p;
 }
 
@@ -310,6 +312,8 @@ bool large_free(void* p) {
   if (!table_remove(p, &record)) return false;
   g_large_frees.fetch_add(1, std::memory_order_relaxed);
   remember_freed_large({uintptr_t(p), record.requested, record.stack_id, record.kind == LargeKind::kMapping});
+  if (record.profiled)
+    profile_note_freed({p, record.requested, record.requested, record.stack_id, record.category});
   large_running_add(-int64_t(record.requested));
   if (record.category != kCategoryUnknown) category_account_free(record.category, record.requested);
   if (record.kind == LargeKind::kMapping) {
@@ -341,7 +345,13 @@ void* large_realloc(void* p, size_t new_size) {
     if (moved) updated.usable = mi_usable_size(moved);
   }
   if (moved) {
+    if (record.profiled)
+      profile_note_freed({p, record.requested, record.requested, record.stack_id, record.category});
+    updated.profiled = record.category != kCategoryInternal && profile_large_due(new_size);
+    if (updated.profiled) updated.stack_id = profile_stack(new_size);
     insert_or_die(moved, updated);
+    if (updated.profiled)
+      profile_note_allocated({moved, new_size, new_size, updated.stack_id, updated.category});
     // A resize counts as the free of the old size and the allocation of the new one.
     g_large_allocations.fetch_add(1, std::memory_order_relaxed);
     g_large_frees.fetch_add(1, std::memory_order_relaxed);

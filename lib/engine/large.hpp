@@ -17,6 +17,7 @@ struct LargeRecord {
   size_t usable;     // bytes it may use
   LargeKind kind;
   uint8_t category;  // tracker tag
+  bool profiled;     // the heap profile records this block (profile_sampling.hpp)
   uint32_t stack_id;  // allocating stack (stack depot), 0 = none
 };
 
@@ -27,13 +28,16 @@ size_t large_table_ranges(uintptr_t* begins, uintptr_t* ends, size_t capacity);
 
 // alignment: a power of two >= 16. zero: the block must read as zero. category and stack_id
 // are the block's record (accounting.hpp, the stack depot's id).
-void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category = kCategoryUnknown, uint32_t stack_id = 0);
+// profiled: the heap profile records the block (it is told here, and of its free).
+void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category = kCategoryUnknown, uint32_t stack_id = 0,
+                  bool profiled = false);
 // false when p is not a live large block (nothing is done then).
 bool large_free(void* p);
 // false when p is not a live large block.
 bool large_lookup(const void* p, LargeRecord* record);
 // Resizes a live large block in place or by moving it (mremap for mappings, mimalloc's
-// mi_expand/mi_realloc otherwise); nullptr with p untouched on failure.
+// mi_expand/mi_realloc otherwise); nullptr with p untouched on failure. A profiled block's
+// resize is recorded as its free and a new allocation, sampled afresh.
 void* large_realloc(void* p, size_t new_size);
 
 // Unmaps every cached mapping; the bytes released.

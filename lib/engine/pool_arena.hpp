@@ -36,6 +36,9 @@ static_assert(sizeof(SlabMeta) == 48, "slab metadata layout");
 // and a free writes only the block's own line (docs/design.md, "The pools' address space").
 constexpr uint8_t kSlotNone = 0;
 constexpr uint8_t kSlotAllocated = 1;
+// An untagged block the heap profile records (profile_sampling.hpp): its free misses the fast
+// path, and the free is recorded too. Above every category tag (accounting.hpp).
+constexpr uint8_t kSlotProfiled = 255;
 
 struct SlotInfo;
 
@@ -113,8 +116,11 @@ SpinLock& pool_arena_lock();
 // little of its table.
 struct SlotInfo {
   uint32_t stack_id;
-  uint32_t requested;
+  uint32_t requested;  // with kSlotInfoProfiled while the heap profile records the block
 };
+// Set while the block is live and recorded by the heap profile; cleared by its free. Records of
+// other blocks are current only while every allocation is recorded (g_record_all).
+constexpr uint32_t kSlotInfoProfiled = 0x80000000u;
 constexpr size_t kMaxSlotsPerSlab = kSlabSize / kMinAlign;
 // Reserves the table (address space only); idempotent; false if it cannot be reserved.
 bool pool_enable_slot_info();

@@ -8,6 +8,7 @@
 #include "corrupt_list.hpp"
 #include "fork.hpp"
 #include "large.hpp"
+#include "profile_sampling.hpp"
 #include "thread_exit.hpp"
 
 namespace memf {
@@ -145,7 +146,7 @@ void retire(ThreadCache* cache) {
   registry_unlink(cache);
   for (unsigned cls = 0; cls < kNumClasses; ++cls) publish_usage(cache, cls);
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    g_retired.allocations[cls].fetch_add(cache->bins[cls].allocations, std::memory_order_relaxed);
+    g_retired.allocations[cls].fetch_add(bin_allocations(*cache, cls), std::memory_order_relaxed);
     g_retired.live[cls].fetch_add(int64_t(cache->bins[cls].moved_in - cache->moved_out[cls]), std::memory_order_relaxed);
   }
 }
@@ -201,6 +202,7 @@ bool thread_cache_activate() {
     // A free may have pushed one block before the thread was set up (see thread_cache_overflow).
     bin.room = bin.head ? bin.max - 1 : bin.max;
   }
+  thread_cache_arm_sampling(*cache);
   if (cache->category == 0) cache->category = kCategoryUnknown;
   int here = 0;
   cache->stack_hint = uintptr_t(&here);
@@ -367,6 +369,37 @@ void set_thread_category(uint8_t tag) {
   thread_cache_update_fast_bound();
 }
 
+void thread_cache_arm_sampling(ThreadCache& cache) {
+  cache.profile_epoch = __atomic_load_n(&g_profile_epoch, __ATOMIC_ACQUIRE);
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
+    const uint64_t allocations = bin_allocations(cache, cls);
+    const int64_t left = profile_class_gap(cls);
+    __atomic_store_n(&cache.allocation_base[cls], allocations + uint64_t(left), __ATOMIC_RELAXED);
+    __atomic_store_n(&cache.bins[cls].sample_left, left, __ATOMIC_RELAXED);
+  }
+}
+
+bool thread_cache_count_allocation(unsigned cls) {
+  ThreadCache& cache = t_cache;
+  if (MEMF_UNLIKELY(cache.profile_epoch != __atomic_load_n(&g_profile_epoch, __ATOMIC_RELAXED)))
+    thread_cache_arm_sampling(cache);
+  CacheBin& bin = cache.bins[cls];
+  if (bin.sample_left >= 0) --bin.sample_left;
+  if (MEMF_LIKELY(bin.sample_left >= 0)) return false;
+  // The sample: the count stays, the countdown restarts.
+  const uint64_t allocations = bin_allocations(cache, cls);
+  bin.sample_left = profile_class_gap(cls);
+  cache.allocation_base[cls] = allocations + uint64_t(bin.sample_left);
+  return g_profile_mode == ProfileMode::kSampled;
+}
+
+uint64_t thread_allocation_count() {
+  const ThreadCache& cache = t_cache;
+  uint64_t total = 0;
+  for (unsigned cls = 0; cls < kNumClasses; ++cls) total += bin_allocations(cache, cls);
+  return total + profile_thread_large_allocations();
+}
+
 void thread_cache_update_fast_bound() {
   ThreadCache& cache = t_cache;
   const bool fast = cache.state == ThreadState::kActive && !g_record_all && cache.category == kCategoryUnknown;
@@ -398,7 +431,7 @@ __attribute__((no_sanitize("thread"))) void thread_cache_usage(PoolUsage* usage)
       const int32_t count = __atomic_load_n(&bin.max, __ATOMIC_RELAXED) - __atomic_load_n(&bin.room, __ATOMIC_RELAXED);
       const uint64_t moved_in = __atomic_load_n(&bin.moved_in, __ATOMIC_RELAXED);
       const uint64_t moved_out = __atomic_load_n(&cache->moved_out[cls], __ATOMIC_RELAXED);
-      usage->allocations[cls] += __atomic_load_n(&bin.allocations, __ATOMIC_RELAXED);
+      usage->allocations[cls] += bin_allocations(*cache, cls);
       usage->live[cls] += int64_t(moved_in - moved_out) - count;
       if (count > 0) {
         usage->cached_blocks += uint64_t(count);

@@ -21,7 +21,11 @@ struct CacheBin {
   FreeBlock* head;
   int32_t room;  // max - (blocks in the bin)
   int32_t max;
-  uint64_t allocations;  // fast-path pops, the thread's allocation count for the class
+  // Counts every allocation of the class down (fast and slow path); the allocation that takes it
+  // below zero is the heap profile's next sample (profile_sampling.hpp) and stops on the slow
+  // path. kNoSample when not sampling. The thread's allocation count for the class is
+  // ThreadCache::allocation_base - sample_left.
+  int64_t sample_left;
   uint64_t moved_in;     // blocks that entered the bin from the centre (refills)
   uint32_t count() const { return uint32_t(max - room); }
 };
@@ -40,6 +44,8 @@ struct ThreadCache {
   // bin oscillates between empty and full, and may grow (thread_cache_overflow).
   uint32_t moved_in_at_overflow[kNumClasses];
   uint32_t grown_bytes;  // what growth added to this thread's bins, within kMaxCacheGrowth
+  uint32_t profile_epoch;  // g_profile_epoch when the bins' sample countdowns were last armed
+  uint64_t allocation_base[kNumClasses];  // see CacheBin::sample_left
   int64_t reported_live[kNumClasses];  // live blocks last added to the process's running total
   // malloc takes the fast path for sizes below this: pool_limit + 1 once the thread is set up;
   // 0 while the thread records every allocation (leak check, a category scope) or is not set up.
@@ -51,6 +57,20 @@ struct ThreadCache {
   ThreadState state;
   uint32_t drain_epoch;  // the last cache-drain request this thread answered
 };
+
+// Allocations of class cls made by the thread of cache (racy but harmless read by others).
+MEMF_ALWAYS_INLINE uint64_t bin_allocations(const ThreadCache& cache, unsigned cls) {
+  return __atomic_load_n(&cache.allocation_base[cls], __ATOMIC_RELAXED) -
+         uint64_t(__atomic_load_n(&cache.bins[cls].sample_left, __ATOMIC_RELAXED));
+}
+// Sets every bin's countdown from the current sampling settings (a new thread, a new epoch),
+// keeping the allocation counts.
+void thread_cache_arm_sampling(ThreadCache& cache);
+// Counts one allocation of cls on the slow path; true when it is the heap profile's sample
+// (the fast path may already have counted it: then sample_left is below zero).
+bool thread_cache_count_allocation(unsigned cls);
+// Allocations made by the calling thread so far, all classes (the profile's "temporary" test).
+uint64_t thread_allocation_count();
 
 // Zero-initialised (.tbss): no allocation, usable from the very first malloc of every thread.
 extern __thread ThreadCache t_cache MEMF_TLS MEMF_HIDDEN;

@@ -34,26 +34,6 @@ void warn(const std::string& text) {
   os::write_stderr(line.data(), line.size());
 }
 
-// Writes data to path (created or truncated, mode 0644). -1 with errno on failure. A symbolic
-// link is not followed (ELOOP): another user's link in /tmp must not make a report overwrite
-// the file it points to.
-int write_file(const std::string& path, const std::string& data) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd < 0) return -1;
-  for (size_t done = 0; done < data.size();) {
-    const ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int saved = n < 0 ? errno : EIO;
-      close(fd);
-      errno = saved;
-      return -1;
-    }
-    done += size_t(n);
-  }
-  if (close(fd) != 0) return -1;
-  return 0;
-}
 
 Suppressions load_configured_suppressions() {
   Suppressions suppressions;
@@ -123,7 +103,7 @@ void run_exit_leak_check() {
                                  process_category_name));
   if (config().report_path[0] != 0) {
     const std::string path = expand_report_path(config().report_path, process.pid);
-    if (write_file(path, format_leak_json(report, process, process_category_name)) != 0)
+    if (write_report_file(path, format_leak_json(report, process, process_category_name)) != 0)
       warn("cannot write MEMF_REPORT " + path + ": " +
            (errno == ELOOP ? std::string("it is a symbolic link, not followed") : std::string(strerror(errno))));
   }
@@ -145,12 +125,20 @@ int write_leak_report(const char* path) {
     LeakReport report;
     ReportProcess process;
     result = scan_and_report(&report, &process, true)
-                 ? write_file(expand_report_path(path, process.pid), format_leak_json(report, process, process_category_name))
+                 ? write_report_file(expand_report_path(path, process.pid), format_leak_json(report, process, process_category_name))
                  : -1;
     error = errno;
   }
   errno = error;  // as it was when the report failed, whatever freeing the report did
   return result;
+}
+
+std::string leak_report_json_now() {
+  InternalAllocations report_allocations;
+  LeakReport report;
+  ReportProcess process;
+  if (!scan_and_report(&report, &process, true)) return std::string();
+  return format_leak_json(report, process, process_category_name);
 }
 
 namespace {

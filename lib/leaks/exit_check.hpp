@@ -2,6 +2,7 @@
 // (base/init_order.hpp) makes the engine record every allocation with its stack, copies stderr
 // and registers the check at exit.
 #pragma once
+#include <string>
 
 namespace memf {
 
@@ -14,5 +15,7 @@ void run_exit_leak_check();
 // memf_report_write: scans now and writes the JSON report to path (%p = pid). 0 on success,
 // -1 with errno set on failure.
 int write_leak_report(const char* path);
+// The same report as a JSON document (the live dump); empty when the scan could not run.
+std::string leak_report_json_now();
 
 }  // namespace memf

@@ -2,6 +2,7 @@
 // applied, written as text (stderr, LeakSanitizer's layout) and as JSON (MEMF_REPORT). Runs
 // after the scan, so it may allocate; see docs/leak-report.md for both formats.
 #pragma once
+#include "report_file.hpp"
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -123,7 +124,5 @@ std::string format_leak_text(const LeakReport& report, const TextReportOptions& 
 std::string format_leak_json(const LeakReport& report, const ReportProcess& process,
                              const CategoryNamer& category_name);
 
-// MEMF_REPORT's path with every %p replaced by pid (and %% by %).
-std::string expand_report_path(std::string_view pattern, long pid);
 
 }  // namespace memf

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "optimizer.hpp"
 #include "os.hpp"
 #include "proc_files.hpp"
+#include "profile_timeline.hpp"
 #include "release.hpp"
 #include "sources.hpp"
 #include "tracker.hpp"
@@ -62,6 +62,15 @@ constinit uint64_t g_poke_requested = 0;
 constinit uint64_t g_evals_done = 0;
 
 constinit std::atomic<int> g_level{kPressureNone};
+
+// The heap profile's timeline marks each level change (profile_timeline.hpp; a no-op without it).
+void mark_level_on_timeline(int level, uint64_t limit) {
+  static const char* const kNames[] = {"none", "moderate", "critical"};
+  char detail[96];
+  snprintf(detail, sizeof detail, "level %s (limit %.1f MiB)", kNames[level >= 0 && level <= 2 ? level : 0],
+           double(limit) / 1048576.0);
+  timeline_event("pressure", detail);
+}
 constinit std::atomic<bool> g_running{false};
 constinit std::atomic<pid_t> g_running_pid{0};
 constinit std::atomic<bool> g_stop{false};
@@ -223,6 +232,7 @@ Evaluation evaluate() {
   if (old_level != ev.level) ++s.level_changes;
   pthread_mutex_unlock(&g_lock);
   g_level.store(ev.level, std::memory_order_release);
+  if (old_level != ev.level) mark_level_on_timeline(ev.level, effective);
   ev.binding_limit = ev.binding_limit ? ev.binding_limit : 0;
   return ev;
 }
@@ -399,16 +409,7 @@ void pressure_ensure_monitor() {
   pthread_mutex_unlock(&g_eval_lock);
   const int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   g_wake_fd.store(fd, std::memory_order_release);
-  // The monitor takes no signals: they belong to the program's threads.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  const int rc = pthread_create(&g_thread, &attr, monitor_main, nullptr);
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  const int rc = os::start_thread(&g_thread, monitor_main, false);
   if (rc != 0) {
     g_running.store(false);
     if (fd >= 0) close(g_wake_fd.exchange(-1));

@@ -16,6 +16,7 @@
 #include "levels.hpp"
 #include "os.hpp"
 #include "proc_files.hpp"
+#include "profile_timeline.hpp"
 #include "release.hpp"
 #include "sources.hpp"
 #include "thread_cache.hpp"
@@ -216,6 +217,12 @@ OptimizerReport optimizer_run(int trigger, int level, uint64_t wanted, bool resi
   // its bin being empty when it returns).
   thread_cache_flush_current();
   report.target_met = done();
+  if (report.freed || report.caches_called) {
+    char detail[96];
+    snprintf(detail, sizeof detail, "freed %.1f MiB of %.1f MiB wanted, %u caches called", double(report.freed) / 1048576.0,
+             double(report.wanted) / 1048576.0, report.caches_called);
+    timeline_event("optimizer", detail);
+  }
   g_last = report;
   ++g_runs;
   t_in_optimizer = false;

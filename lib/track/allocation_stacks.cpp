@@ -81,6 +81,10 @@ bool allocation_stacks_init() {
 uint32_t capture_allocation_stack(const StackOrigin& origin, size_t size) {
   if (config().stacks == StacksMode::kOff) return 0;
   if (config().stacks == StacksMode::kSampled && !sample_due(size)) return 0;
+  return capture_profile_stack(origin, size);
+}
+
+uint32_t capture_profile_stack(const StackOrigin& origin, size_t) {
   uintptr_t frames[kMaxStackDepth];
   const UnwindMode mode = config().precise_stacks ? UnwindMode::kPrecise : UnwindMode::kFramePointer;
   const unsigned depth = capture_stack_from(origin, frames, config().stack_depth + 4, mode);

@@ -17,5 +17,7 @@ bool allocation_stacks_init();
 // The engine's StackHook: the depot id of the stack starting at origin, 0 for none. Runs inside
 // malloc: never allocates.
 uint32_t capture_allocation_stack(const StackOrigin& origin, size_t size);
+// The heap profile's: a stack for every call (MEMF_STACKS does not apply), same depth and unwinder.
+uint32_t capture_profile_stack(const StackOrigin& origin, size_t size);
 
 }  // namespace memf

@@ -15,6 +15,8 @@ struct StackDepot::Record {
   uint64_t hash;
   StackId next;  // the bucket's older record; written once, before the record is published
   uint32_t depth;
+  std::atomic<uint32_t> cookie;  // the stack's user's number for it (cookie()); 0 until set
+  uint32_t unused;
   const uintptr_t* frames() const { return reinterpret_cast<const uintptr_t*>(this + 1); }
   uintptr_t* frames() { return reinterpret_cast<uintptr_t*>(this + 1); }
 };
@@ -26,7 +28,7 @@ constexpr uint64_t kChunkWords = uint64_t(1) << kChunkWordsShift;
 constexpr size_t kChunkBytes = kChunkWords * sizeof(uint64_t);
 constexpr size_t kMinCapacity = size_t(64) << 10;
 constexpr size_t kMaxCapacity = size_t(16) << 30;
-constexpr size_t kHeaderWords = 2;
+constexpr size_t kHeaderWords = 3;
 static_assert(sizeof(uintptr_t) == sizeof(uint64_t));
 
 // One multiply-xorshift step per frame: frames are code addresses whose low and middle bits
@@ -140,6 +142,7 @@ StackId StackDepot::insert_locked(uint64_t hash, const uintptr_t* frames, unsign
   r->hash = hash;
   r->next = bucket.load(std::memory_order_relaxed);
   r->depth = depth;
+  r->cookie.store(0, std::memory_order_relaxed);
   memcpy(r->frames(), frames, depth * sizeof(uintptr_t));
   const uint64_t position = chunk << kChunkWordsShift | offset;
   cursor_.store(position + words, std::memory_order_release);
@@ -187,6 +190,12 @@ unsigned StackDepot::get(StackId id, const uintptr_t** frames) const {
   return r->depth;
 }
 
+std::atomic<uint32_t>* StackDepot::cookie(StackId id) {
+  if (id == 0 || !ready_.load(std::memory_order_acquire)) return nullptr;
+  if (uint64_t(id) - 1 >= cursor_.load(std::memory_order_acquire)) return nullptr;
+  return &const_cast<Record*>(record(id))->cookie;
+}
+
 StackDepotStats StackDepot::stats() const {
   StackDepotStats s{};
   s.dropped = dropped_.load(std::memory_order_relaxed);  // also counts puts when init failed
@@ -227,6 +236,7 @@ bool stack_depot_init(size_t max_bytes) {
 }
 StackId stack_depot_put(const uintptr_t* frames, unsigned depth) { return g_depot.put(frames, depth); }
 unsigned stack_depot_get(StackId id, const uintptr_t** frames) { return g_depot.get(id, frames); }
+std::atomic<uint32_t>* stack_depot_cookie(StackId id) { return g_depot.cookie(id); }
 StackDepotStats stack_depot_stats() { return g_depot.stats(); }
 void stack_depot_lock_all() { g_depot.lock_all(); }
 void stack_depot_unlock_all() { g_depot.unlock_all(); }

@@ -41,6 +41,9 @@ class StackDepot {
   // The frames of a stack put() returned; 0 (and *frames = nullptr) for 0 or an id never issued.
   unsigned get(StackId id, const uintptr_t** frames) const;
   StackDepotStats stats() const;
+  // One word the depot keeps for the user of stack id (the heap profile numbers its sites with
+  // it): 0 until set; nullptr for 0 or an id never issued.
+  std::atomic<uint32_t>* cookie(StackId id);
 
   // fork(): the prepare handler locks, the parent unlocks, the child resets.
   void lock_all() { lock_.lock(); }
@@ -80,6 +83,7 @@ class StackDepot {
 bool stack_depot_init(size_t max_bytes = kDefaultStackDepotBytes);
 StackId stack_depot_put(const uintptr_t* frames, unsigned depth);
 unsigned stack_depot_get(StackId id, const uintptr_t** frames);
+std::atomic<uint32_t>* stack_depot_cookie(StackId id);
 StackDepotStats stack_depot_stats();
 void stack_depot_lock_all();
 void stack_depot_unlock_all();

@@ -69,7 +69,7 @@ TEST_CASE("the same stack gets the same id, a different one a different id") {
   const StackDepotStats stats = depot.stats();
   REQUIRE(stats.stacks == 3);
   REQUIRE(stats.dropped == 0);
-  REQUIRE(stats.bytes == (2 + 12 + 2 + 12 + 2 + 11) * 8);
+  REQUIRE(stats.bytes == (3 + 12 + 3 + 12 + 3 + 11) * 8);  // a 3-word header per record
   REQUIRE(stats.capacity_bytes == 1 << 20);
   REQUIRE(stats.mapped_bytes >= stats.bytes);
 }
@@ -145,14 +145,33 @@ TEST_CASE("threads putting overlapping stacks agree on every id") {
   REQUIRE(stats.stacks == kStacks);
 }
 
+TEST_CASE("each stack has one cookie word, zero until set, kept apart from the others") {
+  LocalDepot local(1 << 20);
+  StackDepot& depot = *local.depot;
+  const auto a = make_stack(1, 5), b = make_stack(2, 7);
+  const StackId id_a = depot.put(a.data(), 5), id_b = depot.put(b.data(), 7);
+  REQUIRE(depot.cookie(0) == nullptr);
+  REQUIRE(depot.cookie(id_b + 1000) == nullptr);
+  std::atomic<uint32_t>* cookie_a = depot.cookie(id_a);
+  std::atomic<uint32_t>* cookie_b = depot.cookie(id_b);
+  REQUIRE(cookie_a != nullptr);
+  REQUIRE(cookie_a != cookie_b);
+  REQUIRE(cookie_a->load() == 0);
+  cookie_a->store(7);
+  cookie_b->store(9);
+  REQUIRE(depot.cookie(depot.put(a.data(), 5))->load() == 7);
+  REQUIRE(frames_of(depot, id_a) == a);  // the cookie is not one of the frames
+  REQUIRE(frames_of(depot, id_b) == b);
+}
+
 TEST_CASE("a full depot refuses new stacks, counts them and still finds the old ones") {
   LocalDepot local(64 << 10);  // the smallest bound
   StackDepot& depot = *local.depot;
   std::vector<std::vector<uintptr_t>> stored;
   std::vector<StackId> ids;
   for (uint64_t seed = 0;; ++seed) {
-    auto stack = make_stack(seed, 14);  // 128 bytes a record
-    const StackId id = depot.put(stack.data(), 14);
+    auto stack = make_stack(seed, 13);  // 128 bytes a record
+    const StackId id = depot.put(stack.data(), 13);
     if (id == 0) break;
     ids.push_back(id);
     stored.push_back(std::move(stack));
@@ -169,7 +188,7 @@ TEST_CASE("a full depot refuses new stacks, counts them and still finds the old 
     REQUIRE(depot.put(fresh.data(), 3) == 0);
   }
   for (size_t i = 0; i < stored.size(); ++i) {
-    REQUIRE(depot.put(stored[i].data(), 14) == ids[i]);
+    REQUIRE(depot.put(stored[i].data(), 13) == ids[i]);
     REQUIRE(frames_of(depot, ids[i]) == stored[i]);
   }
   stats = depot.stats();

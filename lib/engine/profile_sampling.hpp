@@ -1,0 +1,77 @@
+// Which allocations the heap profile records, and how the engine tells the profile about them.
+//
+// Exact mode records every allocation (it runs with every allocation recorded, engine.hpp).
+// Sampled mode keeps the fast paths: each thread's bin of a class counts its allocations down
+// (CacheBin::sample_left) and the one that takes the count below zero stops on the slow path,
+// where it is recorded. Gaps are geometric with p = 1 - exp(-class size / mean), so a byte
+// allocated in any class starts a sample with the same probability 1/mean: the classes'
+// countdowns together are one Poisson process over all bytes allocated (tcmalloc's and jemalloc's
+// sampling, at class granularity). Large blocks, always on the slow path, draw exponential byte
+// gaps per thread. A recorded block is marked (pool: state kSlotProfiled or the SlotInfo flag;
+// large: LargeRecord::profiled) so that its free, always on the slow path, is recorded too.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "compiler.hpp"
+#include "stack_origin.hpp"
+
+namespace memf {
+
+enum class ProfileMode : uint8_t { kOff = 0, kSampled, kExact };
+
+// sampling_size: the size the allocation's selection probability was drawn with (the class size
+// for pool blocks, the requested size for large ones); the profile weighs the block by it.
+struct ProfileEvent {
+  const void* block;
+  size_t requested;
+  size_t sampling_size;
+  uint32_t stack_id;
+  uint8_t category;
+};
+
+struct ProfileHooks {
+  void (*allocated)(const ProfileEvent& event);
+  void (*freed)(const ProfileEvent& event);
+  // The stack id of the allocation being served, from the entry point's origin (the track
+  // layer's capture); runs inside malloc.
+  uint32_t (*stack)(const StackOrigin& origin, size_t size);
+};
+
+extern ProfileMode g_profile_mode MEMF_HIDDEN;
+
+// Starts profiling (once; later calls return false). Exact mode needs every allocation recorded
+// (engine_record_every_allocation), which the caller arranges first. mean_bytes: sampled mode's
+// mean bytes between samples.
+bool engine_profile(ProfileMode mode, uint64_t mean_bytes, const ProfileHooks& hooks);
+uint64_t profile_mean_bytes();
+// Large allocations the calling thread made while profiling.
+uint64_t profile_thread_large_allocations();
+
+// Allocations counted down before the next sampled one in a bin of class cls (sampled mode), or
+// kNoSample when not sampling.
+constexpr int64_t kNoSample = int64_t(1) << 62;
+int64_t profile_class_gap(unsigned cls);
+// The epoch of the sampling settings: a thread whose bins were armed in an older one re-arms.
+extern uint32_t g_profile_epoch MEMF_HIDDEN;
+// Whether a large allocation of size bytes is recorded (exact: always).
+bool profile_large_due(size_t size);
+
+// The entry point's origin for the allocation being served, set by its stack scope while
+// profiling (engine.cpp), so that a sampled allocation deep in the slow path gets its stack.
+struct PendingOrigin {
+  StackOrigin origin;
+  bool set;
+};
+extern __thread PendingOrigin t_pending_origin MEMF_TLS MEMF_HIDDEN;
+// The stack id captured for the allocation being served while every allocation is recorded
+// (engine.cpp's stack scope), 0 when none.
+extern __thread uint32_t t_pending_stack MEMF_TLS MEMF_HIDDEN;
+// The stack for a recorded allocation: the one already captured for it, else one captured now
+// from the pending origin; 0 when none can be had.
+uint32_t profile_stack(size_t size);
+
+void profile_note_allocated(const ProfileEvent& event);
+void profile_note_freed(const ProfileEvent& event);
+
+}  // namespace memf
