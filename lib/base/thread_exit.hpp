@@ -6,7 +6,8 @@
 namespace memf {
 
 enum ThreadExitRank : unsigned {
-  kThreadExitPools = 0,  // pools: each pool's cache of the thread goes back to its pool
+  kThreadExitProfile = 0,  // track: the heap profile's pending figures of the thread are added in
+  kThreadExitPools,      // pools: each pool's cache of the thread goes back to its pool
   kThreadExitEngine,     // engine: the thread cache goes back to the centre; last, so that what
                          // the handlers before it free is given back too
   kThreadExitRanks

@@ -9,6 +9,7 @@
 #include "spin_lock.hpp"
 #include "stack_depot.hpp"
 #include "thread_cache.hpp"
+#include "thread_exit.hpp"
 
 namespace memf {
 
@@ -32,6 +33,29 @@ static_assert(sizeof(Site) == 64);
 // Site 0 is allocations without a stack (and those of sites the table could not take).
 constexpr size_t kMaxSites = size_t(1) << 20;
 
+// Each thread adds its events to a small direct-mapped table of its own and moves a slot's sums
+// to the shared site when the slot is taken by another site or has gathered kFlushEvents events
+// (and at the thread's exit): the shared lines are written once per many events instead of on
+// every one, and threads allocating from one site do not fight over its line. Readers (the
+// snapshot, the profile written) add every registered thread's pending sums to the shared ones.
+constexpr unsigned kPendingSlots = 64;
+constexpr uint32_t kFlushEvents = 4096;
+struct PendingSite {
+  uint32_t key;  // the site's index + 1; 0 for an empty slot
+  uint32_t events;
+  uint64_t allocations, allocated_bytes, frees, freed_bytes, temporary;
+};
+struct PendingSites {
+  PendingSite slots[kPendingSlots];
+  int64_t live_bytes;  // not yet in g_live_bytes
+  PendingSites* next;
+  PendingSites* prev;
+  bool registered;
+};
+// The live total is shared once a thread's change reaches this (fixed point): the snapshot's
+// trigger lags the truth by at most this much per thread.
+constexpr int64_t kLiveBatch = int64_t(64 << 10) * int64_t(kProfileUnit);
+
 constinit ProfileMode g_mode = ProfileMode::kOff;
 constinit uint64_t g_mean_bytes = 0;
 constinit uint64_t g_start_ns = 0;
@@ -51,6 +75,10 @@ constinit uint64_t g_peak_ns = 0;
 constinit uint64_t g_snapshots = 0;
 constexpr int64_t kFirstSnapshot = int64_t(64 << 10) * int64_t(kProfileUnit);
 
+__thread PendingSites t_pending MEMF_TLS = {};
+constinit PendingSites* g_pending_threads = nullptr;  // registered threads, under g_pending_lock
+constinit SpinLock g_pending_lock;
+
 // The calling thread's last recorded allocation, for "temporary": freed by this thread with no
 // other allocation of the thread in between.
 __thread const void* t_last_block MEMF_TLS = nullptr;
@@ -61,25 +89,108 @@ uint64_t thread_count_now() {
   return g_mode == ProfileMode::kExact ? t_recorded : thread_allocation_count();
 }
 
-Site* site_of(uint32_t stack_id) {
-  if (stack_id == 0) return &g_sites[0];
+// The site of a stack, numbered on its first event (the number is kept in the depot's record).
+uint32_t site_index(uint32_t stack_id) {
+  if (stack_id == 0) return 0;
   std::atomic<uint32_t>* cookie = stack_depot_cookie(stack_id);
-  if (!cookie) return &g_sites[0];
+  if (!cookie) return 0;
   uint32_t index = cookie->load(std::memory_order_acquire);
-  if (MEMF_LIKELY(index != 0)) return &g_sites[index];
+  if (MEMF_LIKELY(index != 0)) return index;
   LockGuard guard(g_site_lock);
   index = cookie->load(std::memory_order_relaxed);
   if (index == 0) {
     index = g_site_count.load(std::memory_order_relaxed);
     if (index >= kMaxSites) {
       g_sites_dropped.fetch_add(1, std::memory_order_relaxed);
-      return &g_sites[0];
+      return 0;
     }
     g_sites[index].stack_id = stack_id;
     g_site_count.store(index + 1, std::memory_order_release);
     cookie->store(index, std::memory_order_release);
   }
-  return &g_sites[index];
+  return index;
+}
+
+void flush_slot(PendingSite& slot) {
+  if (slot.key == 0) return;
+  Site& site = g_sites[slot.key - 1];
+  if (slot.allocations) site.allocations.fetch_add(slot.allocations, std::memory_order_relaxed);
+  if (slot.allocated_bytes) site.allocated_bytes.fetch_add(slot.allocated_bytes, std::memory_order_relaxed);
+  if (slot.frees) site.frees.fetch_add(slot.frees, std::memory_order_relaxed);
+  if (slot.freed_bytes) site.freed_bytes.fetch_add(slot.freed_bytes, std::memory_order_relaxed);
+  if (slot.temporary) site.temporary.fetch_add(slot.temporary, std::memory_order_relaxed);
+  slot = PendingSite{};
+}
+
+// At thread exit (and for every other thread in a fork child): its sums go to the sites.
+void flush_pending(PendingSites& pending) {
+  for (PendingSite& slot : pending.slots) flush_slot(slot);
+  if (pending.live_bytes) g_live_bytes.fetch_add(pending.live_bytes, std::memory_order_relaxed);
+  pending.live_bytes = 0;
+}
+
+void unregister_pending(PendingSites& pending) {
+  if (!pending.registered) return;
+  LockGuard guard(g_pending_lock);
+  flush_pending(pending);
+  if (pending.prev) pending.prev->next = pending.next;
+  else g_pending_threads = pending.next;
+  if (pending.next) pending.next->prev = pending.prev;
+  pending.next = pending.prev = nullptr;
+  pending.registered = false;
+}
+
+void flush_at_thread_exit() { unregister_pending(t_pending); }
+
+PendingSites& this_thread_pending() {
+  PendingSites& pending = t_pending;
+  if (MEMF_UNLIKELY(!pending.registered)) {
+    LockGuard guard(g_pending_lock);
+    pending.next = g_pending_threads;
+    pending.prev = nullptr;
+    if (g_pending_threads) g_pending_threads->prev = &pending;
+    g_pending_threads = &pending;
+    pending.registered = true;
+    thread_exit_arm();
+  }
+  return pending;
+}
+
+// The slot of site index in the calling thread's table, emptied for it if another site had it.
+PendingSite& pending_slot(PendingSites& pending, uint32_t index) {
+  PendingSite& slot = pending.slots[index & (kPendingSlots - 1)];
+  if (slot.key != index + 1) {
+    flush_slot(slot);
+    slot.key = index + 1;
+  }
+  return slot;
+}
+
+// Adds every thread's pending sums of site i to the figures read from it (caller holds
+// g_pending_lock). Other threads' tables are read while they write them: figures may be as old
+// as their last few events.
+struct PendingSums {
+  uint64_t allocations, allocated_bytes, frees, freed_bytes, temporary;
+};
+__attribute__((no_sanitize("thread"))) PendingSums pending_sums(uint32_t index) {
+  PendingSums sums{};
+  for (PendingSites* p = g_pending_threads; p; p = p->next) {
+    const PendingSite& slot = p->slots[index & (kPendingSlots - 1)];
+    if (__atomic_load_n(&slot.key, __ATOMIC_RELAXED) != index + 1) continue;
+    sums.allocations += __atomic_load_n(&slot.allocations, __ATOMIC_RELAXED);
+    sums.allocated_bytes += __atomic_load_n(&slot.allocated_bytes, __ATOMIC_RELAXED);
+    sums.frees += __atomic_load_n(&slot.frees, __ATOMIC_RELAXED);
+    sums.freed_bytes += __atomic_load_n(&slot.freed_bytes, __ATOMIC_RELAXED);
+    sums.temporary += __atomic_load_n(&slot.temporary, __ATOMIC_RELAXED);
+  }
+  return sums;
+}
+
+// The sites' live total with every thread's pending change (caller holds g_pending_lock).
+__attribute__((no_sanitize("thread"))) int64_t live_total_locked() {
+  int64_t total = g_live_bytes.load(std::memory_order_relaxed);
+  for (PendingSites* p = g_pending_threads; p; p = p->next) total += __atomic_load_n(&p->live_bytes, __ATOMIC_RELAXED);
+  return total;
 }
 
 uint64_t fixed(double value) { return value >= 1.8e19 ? UINT64_MAX : uint64_t(value + 0.5); }
@@ -89,15 +200,20 @@ void take_snapshot(int64_t total) {
   if (!g_snapshot_lock.try_lock()) return;  // another thread is taking one
   if (total >= g_next_snapshot.load(std::memory_order_relaxed)) {
     const uint32_t count = g_site_count.load(std::memory_order_acquire);
+    LockGuard pending(g_pending_lock);
     for (uint32_t i = 0; i < count; ++i) {
       Site& s = g_sites[i];
-      s.peak = s.allocations.load(std::memory_order_relaxed) - s.frees.load(std::memory_order_relaxed);
-      s.peak_bytes = s.allocated_bytes.load(std::memory_order_relaxed) - s.freed_bytes.load(std::memory_order_relaxed);
+      const PendingSums more = pending_sums(i);
+      s.peak = s.allocations.load(std::memory_order_relaxed) + more.allocations - s.frees.load(std::memory_order_relaxed) -
+               more.frees;
+      s.peak_bytes = s.allocated_bytes.load(std::memory_order_relaxed) + more.allocated_bytes -
+                     s.freed_bytes.load(std::memory_order_relaxed) - more.freed_bytes;
     }
-    g_peak_bytes = uint64_t(total);
+    const int64_t now = live_total_locked();
+    g_peak_bytes = now > 0 ? uint64_t(now) : 0;
     g_peak_ns = os::monotonic_ns();
     ++g_snapshots;
-    g_next_snapshot.store(total + total / 64 + 1, std::memory_order_relaxed);
+    g_next_snapshot.store(now + now / 64 + 1, std::memory_order_relaxed);
   }
   g_snapshot_lock.unlock();
 }
@@ -105,14 +221,24 @@ void take_snapshot(int64_t total) {
 void fork_prepare() {
   g_site_lock.lock();
   g_snapshot_lock.lock();
+  g_pending_lock.lock();
 }
 void fork_parent() {
+  g_pending_lock.unlock();
   g_snapshot_lock.unlock();
   g_site_lock.unlock();
 }
+// Only the forking thread lives on: the others' pending sums are added in and their tables
+// forgotten.
 void fork_child() {
+  g_pending_lock.reset_after_fork();
   g_snapshot_lock.reset_after_fork();
   g_site_lock.reset_after_fork();
+  PendingSites* self = t_pending.registered ? &t_pending : nullptr;
+  for (PendingSites* p = g_pending_threads; p; p = p->next)
+    if (p != self) flush_pending(*p);
+  g_pending_threads = self;
+  if (self) self->next = self->prev = nullptr;
 }
 
 }  // namespace
@@ -131,6 +257,7 @@ struct Weighted {
   uint64_t blocks, bytes;
 };
 Weighted weigh(const ProfileEvent& event) {
+  if (g_mode == ProfileMode::kExact) return {kProfileUnit, uint64_t(event.requested) * kProfileUnit};
   const double weight = heap_profile_weight(event.sampling_size) * double(kProfileUnit);
   return {fixed(weight), fixed(weight * double(event.requested))};
 }
@@ -140,27 +267,41 @@ Weighted weigh(const ProfileEvent& event) {
 void heap_profile_allocated(const ProfileEvent& event) {
   if (!g_sites) return;
   const auto [blocks, bytes] = weigh(event);
-  Site* site = site_of(event.stack_id);
-  site->allocations.fetch_add(blocks, std::memory_order_relaxed);
-  site->allocated_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  const uint32_t index = site_index(event.stack_id);
+  PendingSites& pending = this_thread_pending();
+  PendingSite& slot = pending_slot(pending, index);
+  slot.allocations += blocks;
+  slot.allocated_bytes += bytes;
+  if (++slot.events >= kFlushEvents) flush_slot(slot);
   ++t_recorded;
   t_last_block = event.block;
   t_last_count = thread_count_now();
-  const int64_t total = g_live_bytes.fetch_add(int64_t(bytes), std::memory_order_relaxed) + int64_t(bytes);
-  if (MEMF_UNLIKELY(total >= g_next_snapshot.load(std::memory_order_relaxed))) take_snapshot(total);
+  pending.live_bytes += int64_t(bytes);
+  if (pending.live_bytes >= kLiveBatch) {
+    const int64_t total = g_live_bytes.fetch_add(pending.live_bytes, std::memory_order_relaxed) + pending.live_bytes;
+    pending.live_bytes = 0;
+    if (MEMF_UNLIKELY(total >= g_next_snapshot.load(std::memory_order_relaxed))) take_snapshot(total);
+  }
 }
 
 void heap_profile_freed(const ProfileEvent& event) {
   if (!g_sites) return;
   const auto [blocks, bytes] = weigh(event);
-  Site* site = site_of(event.stack_id);
-  site->frees.fetch_add(blocks, std::memory_order_relaxed);
-  site->freed_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  const uint32_t index = site_index(event.stack_id);
+  PendingSites& pending = this_thread_pending();
+  PendingSite& slot = pending_slot(pending, index);
+  slot.frees += blocks;
+  slot.freed_bytes += bytes;
   if (event.block == t_last_block) {
-    if (thread_count_now() == t_last_count) site->temporary.fetch_add(blocks, std::memory_order_relaxed);
+    if (thread_count_now() == t_last_count) slot.temporary += blocks;
     t_last_block = nullptr;
   }
-  g_live_bytes.fetch_sub(int64_t(bytes), std::memory_order_relaxed);
+  if (++slot.events >= kFlushEvents) flush_slot(slot);
+  pending.live_bytes -= int64_t(bytes);
+  if (pending.live_bytes <= -kLiveBatch) {
+    g_live_bytes.fetch_add(pending.live_bytes, std::memory_order_relaxed);
+    pending.live_bytes = 0;
+  }
 }
 
 bool heap_profile_start(ProfileMode mode, uint64_t mean_bytes, uint32_t (*capture)(const StackOrigin&, size_t)) {
@@ -174,6 +315,7 @@ bool heap_profile_start(ProfileMode mode, uint64_t mean_bytes, uint32_t (*captur
   g_start_ns = os::monotonic_ns();
   g_next_snapshot.store(kFirstSnapshot, std::memory_order_relaxed);
   fork_register(kForkProfile, {fork_prepare, fork_parent, fork_child});
+  thread_exit_register(kThreadExitProfile, flush_at_thread_exit);
   return engine_profile(mode, g_mean_bytes, {heap_profile_allocated, heap_profile_freed, capture});
 }
 
@@ -185,21 +327,23 @@ size_t heap_profile_sites(SiteFigures* out, size_t capacity) {
   const uint32_t count = g_site_count.load(std::memory_order_acquire);
   const double unit = double(kProfileUnit);
   LockGuard guard(g_snapshot_lock);
+  LockGuard pending(g_pending_lock);
   for (uint32_t i = 0; i < count && i < capacity; ++i) {
     const Site& s = g_sites[i];
     SiteFigures& f = out[i];
+    const PendingSums more = pending_sums(i);
     f.stack_id = s.stack_id;
-    f.allocations = double(s.allocations.load(std::memory_order_relaxed)) / unit;
-    f.allocated_bytes = double(s.allocated_bytes.load(std::memory_order_relaxed)) / unit;
-    f.frees = double(s.frees.load(std::memory_order_relaxed)) / unit;
-    f.freed_bytes = double(s.freed_bytes.load(std::memory_order_relaxed)) / unit;
+    f.allocations = double(s.allocations.load(std::memory_order_relaxed) + more.allocations) / unit;
+    f.allocated_bytes = double(s.allocated_bytes.load(std::memory_order_relaxed) + more.allocated_bytes) / unit;
+    f.frees = double(s.frees.load(std::memory_order_relaxed) + more.frees) / unit;
+    f.freed_bytes = double(s.freed_bytes.load(std::memory_order_relaxed) + more.freed_bytes) / unit;
     f.live = f.allocations > f.frees ? f.allocations - f.frees : 0;
     f.live_bytes = f.allocated_bytes > f.freed_bytes ? f.allocated_bytes - f.freed_bytes : 0;
     f.peak = double(int64_t(s.peak)) / unit;
     f.peak_bytes = double(int64_t(s.peak_bytes)) / unit;
     if (f.peak < 0) f.peak = 0;
     if (f.peak_bytes < 0) f.peak_bytes = 0;
-    f.temporary = double(s.temporary.load(std::memory_order_relaxed)) / unit;
+    f.temporary = double(s.temporary.load(std::memory_order_relaxed) + more.temporary) / unit;
   }
   return count;
 }
@@ -210,7 +354,11 @@ ProfilePeak heap_profile_peak() {
 }
 
 void heap_profile_snapshot_if_peak() {
-  const int64_t total = g_live_bytes.load(std::memory_order_relaxed);
+  int64_t total;
+  {
+    LockGuard guard(g_pending_lock);
+    total = live_total_locked();
+  }
   {
     LockGuard guard(g_snapshot_lock);
     if (g_snapshots != 0 && uint64_t(total) < g_peak_bytes) return;
@@ -230,6 +378,13 @@ void heap_profile_reset_for_test() {
     Site& s = g_sites[i];
     s.allocations.store(0), s.allocated_bytes.store(0), s.frees.store(0), s.freed_bytes.store(0), s.temporary.store(0);
     s.peak = s.peak_bytes = 0;
+  }
+  {
+    LockGuard pending(g_pending_lock);
+    for (PendingSites* p = g_pending_threads; p; p = p->next) {
+      for (PendingSite& slot : p->slots) slot = PendingSite{};
+      p->live_bytes = 0;
+    }
   }
   g_live_bytes.store(0);
   g_next_snapshot.store(kFirstSnapshot);

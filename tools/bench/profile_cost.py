@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+"""What the heap profile costs, and how close its sampled estimates are.
+
+    /usr/bin/python3 tools/bench/profile_cost.py [--repeats N] [--out FILE]
+
+1. Sampled mode against memf's default mode on every benchmark workload (the target: geometric
+   mean at most 1.1x), medians of N interleaved runs.
+2. Exact mode against heaptrack on the leak-check subset of workloads (time and peak RSS; the
+   target: at least 5x faster, less memory).
+3. Accuracy: the top 10 sites of an exact profile of python3 (alloc_heavy.py) against the
+   estimates of sampled profiles of the same program, matched by stack.
+Writes a Markdown section (stdout, or --out). Python 3 standard library only; reuses membench.
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import sys
+
+from membench.bench import Bench, rotated_plan
+from membench.common import PYTHON, ROOT, log
+from membench.measure import clean_env, run_measured
+from membench.peers import HEAPTRACK
+from membench.workloads import WORKLOAD_BY_NAME, WORKLOADS, locate_programs
+
+PROFILE_CONFIGS = {
+    "memf": {},
+    "memf-sampled": {"MEMF_PROFILE": "sampled"},
+    "memf-exact": {"MEMF_PROFILE": "exact"},
+}
+
+
+class ProfileBench(Bench):
+    def config_env(self, config):
+        if config == "heaptrack":
+            return Bench.config_env(self, config)
+        env = clean_env()
+        env["LD_PRELOAD"] = self.args.memf
+        env.update(PROFILE_CONFIGS[config])
+        env["MEMF_PROFILE_FILE"] = os.path.join(self.tmp, "profile.json")
+        return env, []
+
+
+def medians(runs, field):
+    out = {}
+    for r in runs:
+        if r.ok:
+            out.setdefault((r.workload, r.config), []).append(getattr(r, field))
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def geomean(values):
+    values = [v for v in values if v > 0]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def run_plan(bench, workloads, configs, repeats, scale_of):
+    plan = rotated_plan(repeats, workloads, configs)
+    for i, (rep, w, config) in enumerate(plan):
+        run = bench.measure(w, config, rep, scale_of(w), 600)
+        bench.runs.append(run)
+        if not run.ok:
+            log("FAILED %s %s: %s" % (w.name, config, run.status))
+        if i % 10 == 0:
+            log("%d/%d" % (i + 1, len(plan)))
+
+
+def measure_medians(bench, workloads, configs, repeats, scale_of):
+    """Median wall time and peak RSS per (workload, config) of interleaved runs."""
+    bench.runs = []
+    run_plan(bench, workloads, configs, repeats, scale_of)
+    return medians(bench.runs, "wall"), medians(bench.runs, "maxrss_kib")
+
+
+def overhead_section(bench, workloads, repeats):
+    wall, rss = measure_medians(bench, workloads, ["memf", "memf-sampled"], repeats, lambda w: w.quick_scale * 5)
+    lines = ["### Sampled mode against the default mode", "",
+             "Median of %d interleaved runs at 5x the quick scale; `MEMF_PROFILE=sampled` "
+             "(512 KiB mean sample interval)." % repeats, "",
+             "| workload | memf (s) | memf sampled (s) | ratio | peak RSS memf (MiB) | sampled (MiB) |",
+             "|---|---|---|---|---|---|"]
+    ratios = []
+    for w in workloads:
+        a, b = wall.get((w.name, "memf")), wall.get((w.name, "memf-sampled"))
+        if a and b:
+            ratios.append(b / a)
+            lines.append("| %s | %.3f | %.3f | %.2fx | %.1f | %.1f |" % (
+                w.name, a, b, b / a, rss[(w.name, "memf")] / 1024, rss[(w.name, "memf-sampled")] / 1024))
+        else:
+            lines.append("| %s | FAILED | | | | |" % w.name)
+    lines.append("| **geometric mean** | | | **%.3fx** | | |" % geomean(ratios))
+    return lines, geomean(ratios)
+
+
+def heaptrack_section(bench, workloads, repeats):
+    configs = ["memf", "memf-exact"] + (["heaptrack"] if os.path.exists(HEAPTRACK) else [])
+    wall, rss = measure_medians(bench, workloads, configs, repeats, lambda w: w.leak_scale)
+    lines = ["### Exact mode against heaptrack", "",
+             "Median of %d interleaved runs at the leak-check scales; heaptrack `-o FILE` records "
+             "every allocation too (its analysis, `heaptrack_print`, not included)." % repeats, "",
+             "| workload | memf (s) | memf exact (s) | heaptrack (s) | heaptrack / exact | peak RSS exact (MiB) | heaptrack (MiB) |",
+             "|---|---|---|---|---|---|---|"]
+    speedups, rss_ratios = [], []
+    for w in workloads:
+        m, e, h = (wall.get((w.name, c)) for c in ("memf", "memf-exact", "heaptrack"))
+        if not (m and e and h):
+            lines.append("| %s | FAILED | | | | | |" % w.name)
+            continue
+        speedups.append(h / e)
+        rss_ratios.append(rss[(w.name, "memf-exact")] / rss[(w.name, "heaptrack")])
+        lines.append("| %s | %.3f | %.3f | %.3f | %.1fx | %.1f | %.1f |" % (
+            w.name, m, e, h, h / e, rss[(w.name, "memf-exact")] / 1024, rss[(w.name, "heaptrack")] / 1024))
+    lines.append("| **geometric mean** | | | | **%.2fx** | exact / heaptrack: **%.2fx** | |" % (
+        geomean(speedups), geomean(rss_ratios)))
+    return lines, geomean(speedups), geomean(rss_ratios)
+
+
+def site_key(profile, site):
+    """Function and line of every frame; module and offset where the function is unknown."""
+    def frame(f):
+        return (f["function"], f["line"]) if f["function"] != "?" else (os.path.basename(f["module"]), f["offset"])
+    return tuple(frame(profile["frames"][i]) for i in site["stack"])
+
+
+def accuracy_section(tmp, memf, runs):
+    script = os.path.join(ROOT, "tools", "bench", "alloc_heavy.py")
+
+    def profile(mode, seed):
+        # The measuring wrapper (GNU time) runs under the preload too: the profile named after
+        # the python process is the one.
+        directory = os.path.join(tmp, "acc-%s-%d" % (mode, seed))
+        os.makedirs(directory, exist_ok=True)
+        env = clean_env()
+        env.update({"LD_PRELOAD": memf, "MEMF_PROFILE": mode, "MEMF_PROFILE_FILE": os.path.join(directory, "%p.json"),
+                    "PYTHONMALLOC": "malloc", "PYTHONHASHSEED": str(seed)})
+        run_measured([PYTHON, script, "0.5"], env, timeout=600)
+        for name in os.listdir(directory):
+            with open(os.path.join(directory, name)) as f:
+                p = json.load(f)
+            if os.path.basename(p["program"]).startswith("python"):
+                return p
+        raise RuntimeError("no profile of python3 in " + directory)
+
+    exact = profile("exact", 0)
+    by_key = {}
+    for s in exact["sites"]:
+        by_key.setdefault(site_key(exact, s), [0, 0])[0] += s["allocated_bytes"]
+    top = sorted(by_key.items(), key=lambda kv: -kv[1][0])[:10]
+    estimates = {k: [] for k, _ in top}
+    for seed in range(runs):
+        p = profile("sampled", 0)
+        sums = {}
+        for s in p["sites"]:
+            k = site_key(p, s)
+            sums[k] = sums.get(k, 0) + s["allocated_bytes"]
+        for k in estimates:
+            estimates[k].append(sums.get(k, 0))
+    lines = ["### Sampled estimates against exact figures", "",
+             "python3 `alloc_heavy.py 0.5` with `PYTHONMALLOC=malloc`: the 10 sites that allocated the most "
+             "bytes in an exact profile, and their estimates in %d sampled profiles (512 KiB) of the same "
+             "program; sites matched by stack (function and line of every frame)." % runs, "",
+             "| site (allocating function) | exact bytes | sampled: mean estimate | worst error |", "|---|---|---|---|"]
+    worst_all = 0.0
+    for k, (bytes_exact, _) in top:
+        ests = estimates[k]
+        mean = statistics.mean(ests)
+        worst = max(abs(e - bytes_exact) / bytes_exact for e in ests)
+        worst_all = max(worst_all, worst)
+        lines.append("| `%s` | %d | %.0f (%+.1f%%) | %.1f%% |" % (
+            "%s" % (k[0][0] if k else "(no stack)"), bytes_exact, mean, 100 * (mean - bytes_exact) / bytes_exact, 100 * worst))
+    lines.append("")
+    lines.append("Worst error of any of the top 10 sites in any run: **%.1f%%**." % (100 * worst_all))
+    return lines, worst_all
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--accuracy-runs", type=int, default=5)
+    ap.add_argument("--memf", default=os.path.join(ROOT, "build", "interpose", "libmemf.so"))
+    ap.add_argument("--only", help="comma-separated workloads for the overhead table")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    a.quick, a.no_warmup, a.scale, a.timeout = True, True, None, None
+    bench = ProfileBench(a)
+    try:
+        shutil.copy(a.memf, os.path.join(bench.tmp, "libmemf.so"))
+        a.memf = os.path.join(bench.tmp, "libmemf.so")
+        workloads = [WORKLOAD_BY_NAME[n] for n in a.only.split(",")] if a.only else list(WORKLOADS)
+        bench.programs = locate_programs(os.path.join(ROOT, "build"),
+                                         sorted({w.name for w in WORKLOADS if w.kind == "exe"}))
+        out = ["## Heap profile cost", "", "Command: `/usr/bin/python3 tools/bench/profile_cost.py %s`" %
+               " ".join(sys.argv[1:]), ""]
+        lines, sampled = overhead_section(bench, workloads, a.repeats)
+        out += lines + [""]
+        lines, speedup, rss_ratio = heaptrack_section(bench, [w for w in WORKLOADS if w.leak_scale], max(3, a.repeats - 2))
+        out += lines + [""]
+        lines, worst = accuracy_section(bench.tmp, a.memf, a.accuracy_runs)
+        out += lines + [""]
+        out += ["| target | measured | holds |", "|---|---|---|",
+                "| sampled mode ≤ 1.1× the default mode (geomean) | %.3fx | %s |" % (sampled, "yes" if sampled <= 1.1 else "**no**"),
+                "| exact mode ≥ 5× faster than heaptrack | %.2fx | %s |" % (speedup, "yes" if speedup >= 5 else "**no**"),
+                "| exact mode's peak RSS below heaptrack's | %.2fx | %s |" % (rss_ratio, "yes" if rss_ratio < 1 else "**no**"),
+                "| top 10 sites' sampled bytes within 10%% of exact | worst %.1f%% | %s |" % (100 * worst, "yes" if worst <= 0.10 else "**no**"),
+                ""]
+        text = "\n".join(out)
+        if a.out:
+            with open(a.out, "w") as f:
+                f.write(text)
+        print(text)
+    finally:
+        bench.close()
+
+
+if __name__ == "__main__":
+    main()
