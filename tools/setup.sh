@@ -17,6 +17,9 @@ packages=(
   libjemalloc2 libtcmalloc-minimal4 liblsan0 valgrind heaptrack hyperfine gnuplot-nox time libboost-dev
   # the fuzzing build (tests/fuzz): clang 14 and its libFuzzer and sanitizer runtimes
   clang-14 libclang-rt-14-dev
+  # the heap profile's consumers (tests/profile): pprof built from its source, profile.proto read
+  # with protoc and python3-protobuf, flame graph and timeline opened in headless Chromium
+  golang-go golang-github-google-pprof-dev protobuf-compiler python3-protobuf chromium fonts-dejavu-core
 )
 missing=()
 for package in "${packages[@]}"; do

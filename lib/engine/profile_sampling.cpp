@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 
+#include "os.hpp"
 #include "pool_arena.hpp"
 #include "size_classes.hpp"
 
@@ -24,11 +25,11 @@ __thread uint64_t t_rng MEMF_TLS = 0;
 __thread int64_t t_large_left MEMF_TLS = 0;
 __thread uint64_t t_large_allocations MEMF_TLS = 0;
 
-// Exp(1): -ln(u) for u uniform in (0, 1]. Every thread's generator starts from its own
-// address, so that threads do not sample in lockstep.
+// Exp(1): -ln(u) for u uniform in (0, 1]. Every thread's generator starts from its own address
+// and the clock, so that threads do not sample in lockstep and runs do not repeat one another.
 double exponential() {
   uint64_t& x = t_rng;
-  if (x == 0) x = (uint64_t(uintptr_t(&t_rng)) * 0x9e3779b97f4a7c15ull) | 1;
+  if (x == 0) x = ((uint64_t(uintptr_t(&t_rng)) ^ os::monotonic_ns()) * 0x9e3779b97f4a7c15ull) | 1;
   x ^= x << 13, x ^= x >> 7, x ^= x << 17;
   const double u = double((x >> 11) + 1) * (1.0 / 9007199254740992.0);
   return -std::log(u);

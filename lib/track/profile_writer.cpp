@@ -78,14 +78,28 @@ std::string program_path() {
   return n > 0 ? std::string(buffer, size_t(n)) : std::string("?");
 }
 
-void append_timeline(std::string& out) {
-  std::vector<TimelinePoint> points(kTimelinePoints);
-  points.resize(std::min(timeline_points(points.data(), points.size()), points.size()));
-  std::vector<TimelineEvent> events(kTimelineEvents);
-  events.resize(std::min(timeline_events(events.data(), events.size()), events.size()));
-  const char* names[kTimelineCategories];
-  const size_t name_count = std::min(timeline_category_names(names, kTimelineCategories), kTimelineCategories);
-  appendf(out, ",\n  \"timeline\": {\"interval\": %.6f, \"categories\": [", double(timeline_interval_ns()) / 1e9);
+// The timeline as it was when the profile was asked for (not the points the service thread adds
+// while the profile is symbolized and written).
+struct TimelineCopy {
+  std::vector<TimelinePoint> points = std::vector<TimelinePoint>(kTimelinePoints);
+  std::vector<TimelineEvent> events = std::vector<TimelineEvent>(kTimelineEvents);
+  const char* names[kTimelineCategories] = {};
+  size_t name_count = 0;
+  uint64_t interval_ns = 0;
+  TimelineCopy() {
+    points.resize(std::min(timeline_points(points.data(), points.size()), points.size()));
+    events.resize(std::min(timeline_events(events.data(), events.size()), events.size()));
+    name_count = std::min(timeline_category_names(names, kTimelineCategories), kTimelineCategories);
+    interval_ns = timeline_interval_ns();
+  }
+};
+
+void append_timeline(std::string& out, const TimelineCopy& copy) {
+  const std::vector<TimelinePoint>& points = copy.points;
+  const std::vector<TimelineEvent>& events = copy.events;
+  const char* const* names = copy.names;
+  const size_t name_count = copy.name_count;
+  appendf(out, ",\n  \"timeline\": {\"interval\": %.6f, \"categories\": [", double(copy.interval_ns) / 1e9);
   for (size_t i = 0; i < name_count; ++i) {
     if (i) out += ", ";
     append_json_string(out, names[i]);
@@ -132,6 +146,7 @@ __attribute__((constructor(MEMF_INIT_PROFILE))) void arm_profile() {
 std::string heap_profile_json(const char* reason) {
   InternalAllocations internal;
   timeline_tick(true);
+  const TimelineCopy timeline;
   heap_profile_snapshot_if_peak();
   const uint64_t now = os::monotonic_ns();
   const ProcessStats process = process_stats();
@@ -197,7 +212,7 @@ std::string heap_profile_json(const char* reason) {
   out += first ? "]" : "\n  ]";
   appendf(out, ",\n  \"peak\": {\"bytes\": %" PRIu64 ", \"time\": %.6f, \"process_peak_bytes\": %" PRIu64 "}",
           rounded(peak.bytes), seconds_since_start(peak.time_ns), process.peak_bytes);
-  append_timeline(out);
+  append_timeline(out, timeline);
   out += "\n}\n";
   return out;
 }

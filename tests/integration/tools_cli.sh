@@ -14,9 +14,9 @@ report_tool=$2 version=$3 root=$4
 note "--version: memf-run $version, memf-report $version"
 
 rc=0
-python3 "$report_tool" top x.json 2>"$WORK/top.err" || rc=$?
-[[ $rc == 2 ]] && grep -q "unknown command 'top' (commands: show, diff)" "$WORK/top.err" ||
-    fail "memf-report top x.json: status $rc: $(cat "$WORK/top.err")"
+python3 "$report_tool" tops x.json 2>"$WORK/top.err" || rc=$?
+[[ $rc == 2 ]] && grep -q "unknown command 'tops' (commands: show, diff, top, peak, flame, folded, timeline, pprof, dump)" "$WORK/top.err" ||
+    fail "memf-report tops x.json: status $rc: $(cat "$WORK/top.err")"
 python3 "$report_tool" 2>"$WORK/usage.err" || true
 grep -q "memf-report diff" "$WORK/usage.err" || fail "memf-report's usage does not list diff: $(cat "$WORK/usage.err")"
 note "memf-report: a mistyped command is named, the usage lists the commands"

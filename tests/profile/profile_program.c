@@ -4,6 +4,9 @@
  *   profile-program phases      the sites below, then exit
  *   profile-program wait        allocate, print "ready", wait for stdin to close, exit
  *   profile-program pressure    grow to 48 MiB in 1 MiB steps (under a limit: the timeline's events)
+ *   profile-program sites [MB]  ten sites of different block sizes, each allocating about MB
+ *                               megabytes (default 600) in blocks kept in a ring of 64: the
+ *                               sampled profile's estimates against the exact figures
  *
  * Each site is its own function, never inlined, so that its frame names it. */
 #include <stdio.h>
@@ -49,6 +52,29 @@ NOINLINE void site_after(void) {
   for (int i = 0; i < 1000; ++i) after[i] = malloc(100);
 }
 
+/* Allocates about `bytes` in blocks of `size`, each freed 64 allocations later. */
+static void churn(size_t size, size_t bytes) {
+  void* ring[64] = {0};
+  for (size_t i = 0, n = bytes / size; i < n; ++i) {
+    free(ring[i & 63]);
+    ring[i & 63] = malloc(size);
+  }
+  for (int i = 0; i < 64; ++i) free(ring[i]);
+}
+
+#define SITE(n, size) \
+  NOINLINE void site_##n##_##size(size_t bytes) { churn(size, bytes); }
+SITE(0, 16)
+SITE(1, 24)
+SITE(2, 40)
+SITE(3, 64)
+SITE(4, 100)
+SITE(5, 200)
+SITE(6, 500)
+SITE(7, 1000)
+SITE(8, 4000)
+SITE(9, 20000)
+
 static void free_all(void** blocks, int n) {
   for (int i = 0; i < n; ++i) free(blocks[i]);
 }
@@ -83,6 +109,20 @@ int main(int argc, char** argv) {
     while (read(0, buffer, sizeof buffer) > 0) {
     }
     free_all(kept, 2000);
+    return 0;
+  }
+  if (strcmp(mode, "sites") == 0) {
+    const size_t bytes = (size_t)(argc > 2 ? atof(argv[2]) : 600.0) * 1000000;
+    site_0_16(bytes);
+    site_1_24(bytes);
+    site_2_40(bytes);
+    site_3_64(bytes);
+    site_4_100(bytes);
+    site_5_200(bytes);
+    site_6_500(bytes);
+    site_7_1000(bytes);
+    site_8_4000(bytes);
+    site_9_20000(bytes);
     return 0;
   }
   if (strcmp(mode, "pressure") == 0) {
