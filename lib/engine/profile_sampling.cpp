@@ -44,7 +44,7 @@ bool engine_profile(ProfileMode mode, uint64_t mean_bytes, const ProfileHooks& h
   g_mean_bytes = mean_bytes ? mean_bytes : 1;
   g_hooks = hooks;
   __atomic_store_n(&g_profile_epoch, g_profile_epoch + 1, __ATOMIC_RELEASE);
-  __atomic_store_n(&g_profile_mode, mode, __ATOMIC_RELEASE);
+  __atomic_store_n(reinterpret_cast<uint8_t*>(&g_profile_mode), uint8_t(mode), __ATOMIC_RELEASE);
   return true;
 }
 
