@@ -174,6 +174,16 @@ def dump(tmp):
     check("memf" in stats and len(stats) > 40, "dump: stats answered with the summary")
     bad = json.loads(ask(sock_path, "nonsense"))
     check("error" in bad, "dump: an unknown request gets an error")
+    # The same through memf-report dump.
+    out = os.path.join(tmp, "dumped.json")
+    r = subprocess.run([sys.executable, ARGS.report, "dump", str(pid), "profile", "-o", out], capture_output=True, text=True)
+    check(r.returncode == 0 and json.load(open(out))["reason"] == "dump", "memf-report dump PID profile -o FILE")
+    r = subprocess.run([sys.executable, ARGS.report, "top", out], capture_output=True, text=True)
+    check(r.returncode == 0 and "site_kept" in r.stdout, "memf-report top reads the dumped profile")
+    r = subprocess.run([sys.executable, ARGS.report, "dump", str(pid), "stats"], capture_output=True, text=True)
+    check(r.returncode == 0 and f"pid {pid}" in r.stdout, "memf-report dump PID stats prints the summary")
+    r = subprocess.run([sys.executable, ARGS.report, "dump", str(os.getpid())], capture_output=True, text=True)
+    check(r.returncode == 2 and "does not answer dumps" in r.stderr, "memf-report dump of a process without MEMF_DUMP: exit 2")
     if os.geteuid() == 0:
         # Another user cannot reach it: the directory is closed to others.
         probe = ("import socket,sys\ns=socket.socket(socket.AF_UNIX)\n"
@@ -217,7 +227,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
     ap.add_argument("--program", required=True)
+    ap.add_argument("--report", required=True, help="tools/memf-report")
     ARGS = ap.parse_args()
+    ARGS.report = os.path.abspath(ARGS.report)
     ARGS.lib, ARGS.program = os.path.abspath(ARGS.lib), os.path.abspath(ARGS.program)
     with tempfile.TemporaryDirectory() as tmp:
         exact = exact_mode(tmp)

@@ -35,15 +35,35 @@ PROFILE_CONFIGS = {
 }
 
 
+HEAPTRACK_PRINT = "/usr/bin/heaptrack_print"
+
+
 class ProfileBench(Bench):
+    """memf's profile modes, and heaptrack with the time its analysis takes (heaptrack_print
+    turns its trace into the per-site figures memf's profile holds when the program ends)."""
+
     def config_env(self, config):
         if config == "heaptrack":
-            return Bench.config_env(self, config)
+            env = clean_env()
+            return env, [HEAPTRACK, "-o", os.path.join(self.tmp, "ht", "trace")]
         env = clean_env()
         env["LD_PRELOAD"] = self.args.memf
         env.update(PROFILE_CONFIGS[config])
         env["MEMF_PROFILE_FILE"] = os.path.join(self.tmp, "profile.json")
         return env, []
+
+
+    def measure(self, w, config, rep, scale, timeout):
+        run = Bench.measure(self, w, config, rep, scale, timeout)
+        if config == "heaptrack":
+            directory = os.path.join(self.tmp, "ht")
+            traces = [os.path.join(directory, f) for f in os.listdir(directory)] if os.path.isdir(directory) else []
+            if run.ok and traces and os.path.exists(HEAPTRACK_PRINT):
+                wall, _, _, _, status, _, _ = run_measured([HEAPTRACK_PRINT, "-f", traces[0]], clean_env(), timeout=timeout)
+                if status == "ok":
+                    self.analysis.setdefault(w.name, []).append(wall)
+            shutil.rmtree(directory, ignore_errors=True)
+        return run
 
 
 def medians(runs, field):
@@ -100,23 +120,29 @@ def overhead_section(bench, workloads, repeats):
 def heaptrack_section(bench, workloads, repeats):
     configs = ["memf", "memf-exact"] + (["heaptrack"] if os.path.exists(HEAPTRACK) else [])
     wall, rss = measure_medians(bench, workloads, configs, repeats, lambda w: w.leak_scale)
+    analysis = {(name, "heaptrack"): statistics.median(v) for name, v in bench.analysis.items()}
     lines = ["### Exact mode against heaptrack", "",
              "Median of %d interleaved runs at the leak-check scales; heaptrack `-o FILE` records "
-             "every allocation too (its analysis, `heaptrack_print`, not included)." % repeats, "",
-             "| workload | memf (s) | memf exact (s) | heaptrack (s) | heaptrack / exact | peak RSS exact (MiB) | heaptrack (MiB) |",
-             "|---|---|---|---|---|---|---|"]
-    speedups, rss_ratios = [], []
+             "every allocation too; its analysis, `heaptrack_print`, is timed apart." % repeats, "",
+             "| workload | memf (s) | memf exact (s) | heaptrack (s) | heaptrack / exact | + heaptrack_print (s) | both / exact | peak RSS exact (MiB) | heaptrack (MiB) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    speedups, with_analysis, rss_ratios = [], [], []
     for w in workloads:
         m, e, h = (wall.get((w.name, c)) for c in ("memf", "memf-exact", "heaptrack"))
         if not (m and e and h):
-            lines.append("| %s | FAILED | | | | | |" % w.name)
+            lines.append("| %s | FAILED | | | | | | | |" % w.name)
             continue
+        a = analysis.get((w.name, "heaptrack"), 0.0)
         speedups.append(h / e)
+        with_analysis.append((h + a) / e)
         rss_ratios.append(rss[(w.name, "memf-exact")] / rss[(w.name, "heaptrack")])
-        lines.append("| %s | %.3f | %.3f | %.3f | %.1fx | %.1f | %.1f |" % (
-            w.name, m, e, h, h / e, rss[(w.name, "memf-exact")] / 1024, rss[(w.name, "heaptrack")] / 1024))
-    lines.append("| **geometric mean** | | | | **%.2fx** | exact / heaptrack: **%.2fx** | |" % (
-        geomean(speedups), geomean(rss_ratios)))
+        lines.append("| %s | %.3f | %.3f | %.3f | %.1fx | %.3f | %.1fx | %.1f | %.1f |" % (
+            w.name, m, e, h, h / e, a, (h + a) / e, rss[(w.name, "memf-exact")] / 1024, rss[(w.name, "heaptrack")] / 1024))
+    lines.append("| **geometric mean** | | | | **%.2fx** | | **%.2fx** | exact / heaptrack: **%.2fx** | |" % (
+        geomean(speedups), geomean(with_analysis), geomean(rss_ratios)))
+    lines += ["", "memf's exact time includes writing the symbolized profile at exit; heaptrack's run writes a "
+              "compressed trace, which `heaptrack_print -f TRACE` analyses into per-site figures (the *both* "
+              "column). The *heaptrack / exact* column is the comparison the target is judged by."]
     return lines, geomean(speedups), geomean(rss_ratios)
 
 
@@ -247,6 +273,7 @@ def main():
     a = ap.parse_args()
     a.quick, a.no_warmup, a.scale, a.timeout = True, True, None, None
     bench = ProfileBench(a)
+    bench.analysis = {}
     try:
         shutil.copy(a.memf, os.path.join(bench.tmp, "libmemf.so"))
         a.memf = os.path.join(bench.tmp, "libmemf.so")
