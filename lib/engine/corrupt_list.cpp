@@ -20,12 +20,7 @@ void report_corrupt_block(const void* block, unsigned cls, const char* operation
 bool next_free_of_class(const FreeBlock* block, unsigned cls, FreeBlock** next) {
   FreeBlock* after;
   if (!follow_link(block, &after)) return false;
-  if (after) {
-    const size_t granule = pool_granule(after);
-    if (granule >= g_pool.granules || g_pool.slot_states[granule] == kSlotNone ||
-        g_pool.slab_classes[granule >> (kSlabShift - 4)] != cls)
-      return false;
-  }
+  if (after && !is_block_start_of_class(after, cls)) return false;
   *next = after;
   return true;
 }

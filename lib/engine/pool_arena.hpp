@@ -78,6 +78,13 @@ MEMF_ALWAYS_INLINE void make_free(FreeBlock* block, const FreeBlock* next) { mak
 MEMF_ALWAYS_INLINE bool follow_link(const FreeBlock* block, FreeBlock** next) {
   return follow_link(g_pool.free_key, block, next);
 }
+// Whether p is the start of a carved block of class cls, free or not (a link read from a free
+// block must be one before it is followed).
+MEMF_ALWAYS_INLINE bool is_block_start_of_class(const void* p, unsigned cls) {
+  const size_t granule = pool_granule(p);
+  return granule < g_pool.granules && g_pool.slot_states[granule] != kSlotNone &&
+         g_pool.slab_classes[granule >> (kSlabShift - 4)] == cls;
+}
 // Whether p is the start of a pool block the program holds (false for anything else: outside
 // the range, misaligned, not a block start, free).
 MEMF_ALWAYS_INLINE bool pool_block_live(const void* p) {

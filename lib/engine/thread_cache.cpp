@@ -309,10 +309,7 @@ namespace {
 // child may see a bin's head and count from before a push or pop and a block's words from after.
 unsigned checked_bin_length(unsigned cls, FreeBlock* head, unsigned count) {
   unsigned length = 0;
-  const size_t granule = pool_granule(head);
-  if (!head || granule >= g_pool.granules || g_pool.slot_states[granule] == kSlotNone ||
-      g_pool.slab_classes[granule >> (kSlabShift - 4)] != cls)
-    return 0;
+  if (!head || !is_block_start_of_class(head, cls)) return 0;
   for (FreeBlock* block = head; block && length < count; ++length)
     if (!next_free_of_class(block, cls, &block)) break;
   return length;
