@@ -28,6 +28,10 @@ WORKLOADS = [
     Workload("cxx_churn", "exe",
              "new/delete (sized), std::map<int,std::string>, string building, shared_ptr, vector growth",
              0.1, leak_scale=0.5),
+    Workload("cxx_containers", "exe",
+             "std::map<std::string, std::vector<int>> and std::unordered_map<int, std::string> of 20k entries, "
+             "a 4-level std::shared_ptr tree, built and destroyed, 150 rounds",
+             0.1),
     Workload("xthread", "exe",
              "producer allocates 16-256 B, consumer thread frees, batches of 16384, 19.7M blocks",
              0.1),
@@ -55,7 +59,7 @@ WORKLOADS = [
 ]
 WORKLOAD_BY_NAME = {w.name: w for w in WORKLOADS}
 EXE_SOURCES = {
-    "small_churn": "small_churn.c", "cxx_churn": "cxx_churn.cpp", "xthread": "xthread.c",
+    "small_churn": "small_churn.c", "cxx_churn": "cxx_churn.cpp", "cxx_containers": "cxx_containers.cpp", "xthread": "xthread.c",
     "larson": "larson.c", "realloc_growth": "realloc_growth.c", "large": "large.c",
     "huge": "huge.c", "fragmentation": "fragmentation.c", "instructions": "instructions.c",
 }
