@@ -92,15 +92,18 @@ unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
   return got;
 }
 
-void central_return(unsigned cls, FreeBlock* chain, unsigned count) {
+void central_return(unsigned cls, FreeBlock* chain, unsigned count, bool checked) {
   CentralClass& central = g_central[cls];
   const FreeBlock* corrupt = nullptr;
+  const uintptr_t key = g_pool.free_key;
   {
     LockGuard guard(central.lock);
     for (unsigned i = 0; i < count && chain; ++i) {
       FreeBlock* block = chain;
       // The chain's last block may link on to blocks that are not the caller's: not followed.
-      if (!(i + 1 < count ? next_free_of_class(block, cls, &chain) : block_is_free(block))) {
+      if (checked) {
+        chain = i + 1 < count ? link_of(key, block) : nullptr;
+      } else if (!(i + 1 < count ? next_free_of_class(block, cls, &chain) : block_is_free(block))) {
         corrupt = block;  // it and the rest of the chain stay counted as used by their slabs
         break;
       }

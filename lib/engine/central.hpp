@@ -40,7 +40,9 @@ bool central_push_batch(unsigned cls, FreeBlock* first);
 // linked by next; returns how many (0 when the range is exhausted).
 unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain);
 // Returns `count` blocks linked by next to their slabs; slabs left with no block out are released.
-void central_return(unsigned cls, FreeBlock* chain, unsigned count);
+// checked: the caller has just checked every link of the chain, with no program code run since,
+// so the links are followed without checking them again.
+void central_return(unsigned cls, FreeBlock* chain, unsigned count, bool checked = false);
 
 // Defragmentation: one block of cls from the fullest partial slab other than `avoid` (which may be
 // null); nullptr when no such slab has a free block, or it is not fuller than `avoid` (moving

@@ -274,7 +274,9 @@ void thread_cache_overflow(unsigned cls) {
   bin.room = int32_t(batch) - 1;
   make_free(last, nullptr);
   cache->moved_out[cls] += batch;
-  give_back(cls, first, batch);
+  // Every link of the batch was checked just above: it goes to the transfer stack, or to the
+  // slabs without a second check.
+  if (!central_push_batch(cls, first)) central_return(cls, first, batch, true);
   publish_usage(cache, cls);
 }
 
