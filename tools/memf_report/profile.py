@@ -93,7 +93,9 @@ def site_key(profile, site):
 def describe_stack(frames, depth):
     if not frames:
         return "(no allocation stack recorded)"
-    shown = [f"{frame_name(f)} ({frame_place(f)})" for f in frames[:depth]]
+    # A frame without a function is named by its module already.
+    shown = [frame_name(f) if (f.get("function") or "?") == "?" else f"{frame_name(f)} ({frame_place(f)})"
+             for f in frames[:depth]]
     return " <- ".join(shown) + (" <- ..." if len(frames) > depth else "")
 
 
