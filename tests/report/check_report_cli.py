@@ -334,7 +334,8 @@ ERRORS = [
     (["diff", "one.json", "demo.json"], "memf-report: cannot diff a leak report (one.json) with a heap profile (demo.json)"),
     (["top", "-n", "0", "demo.json"], "memf-report top: --top and --frames take a positive number"),
     (["top"], "memf-report top: the following arguments are required: PROFILE.json"),
-    (["tops", "demo.json"], "memf-report: unknown command 'tops' (commands: "),
+    (["tops", "demo.json"], "memf-report: unknown command 'tops' (commands: show, diff, top, peak, flame, folded, timeline, "
+     "pprof, dump); see memf-report --help"),
 ] + [([command, "one.json"], "memf-report: one.json is a leak report, not a heap profile")
      for command in ("top", "peak", "flame", "folded", "timeline", "pprof")]
 
