@@ -2,10 +2,12 @@
 """memf-report's commands on the demo profile of make_profile.py, whose figures are known: the
 exact text of top, peak, show, folded and diff, the ordering of top by every measure, the
 files flame, timeline and pprof write (names, structure, nothing fetched from outside), two
-leak reports still shown and diffed as before, the bash completion, and for every kind of bad
-input one line on stderr and exit status 2. Needs nothing but Python and bash.
+leak reports still shown and diffed as before, the bash completion, for every kind of bad input
+one line on stderr and exit status 2, and the examples of docs/profiling.md. Needs nothing but
+Python and bash.
 
-    check_report_cli.py --report tools/memf-report --make-profile tests/report/make_profile.py
+    check_report_cli.py --report tools/memf-report --make-profile tests/report/make_profile.py \
+        --completion tools/completion/memf-report --docs docs/profiling.md
 """
 import gzip
 import json
@@ -390,9 +392,30 @@ def completion():
           "completion: JSON files after a command")
 
 
+def docs_examples():
+    """Each `$ memf-report ...` example of docs/profiling.md's memf-report section prints what it
+    shows (its lines, '...' standing for any)."""
+    with open(ARGS.docs, encoding="utf-8") as f:
+        text = f.read()
+    section = text[text.index("## memf-report"):text.index("\n## ", text.index("## memf-report") + 1)]
+    leak_report("leaks.json", 2)
+    examples = 0
+    for block in re.findall(r"```\n(.*?)```", section, re.S):
+        lines = block.splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("$ memf-report ") and "&&" not in line]
+        for k, i in enumerate(starts):
+            shown = lines[i + 1:starts[k + 1] if k + 1 < len(starts) else len(lines)]
+            r = report(*lines[i].split()[2:])
+            printed = (r.stdout + r.stderr).splitlines()
+            missing = [line for line in shown if line != "..." and line not in printed]
+            check(not missing, f"docs/profiling.md: {lines[i][2:]}", "\n".join(missing))
+            examples += 1
+    check(examples >= 6, f"docs/profiling.md: {examples} examples checked")
+
+
 def main():
     global ARGS, TMP
-    ARGS = arguments("--completion")
+    ARGS = arguments("--completion", "--docs")
     with tempfile.TemporaryDirectory() as tmp:
         TMP = tmp
         make_profile(ARGS, "demo", os.path.join(tmp, "demo.json"))
@@ -409,6 +432,7 @@ def main():
         errors()
         usage()
         completion()
+        docs_examples()
     finish()
 
 
