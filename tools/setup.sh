@@ -17,9 +17,11 @@ packages=(
   libjemalloc2 libtcmalloc-minimal4 liblsan0 valgrind heaptrack hyperfine gnuplot-nox time libboost-dev
   # the fuzzing build (tests/fuzz): clang 14 and its libFuzzer and sanitizer runtimes
   clang-14 libclang-rt-14-dev
-  # the heap profile's consumers (tests/profile): pprof built from its source, profile.proto read
-  # with protoc and python3-protobuf, flame graph and timeline opened in headless Chromium
-  golang-go golang-github-google-pprof-dev protobuf-compiler python3-protobuf chromium fonts-dejavu-core
+  # the heap profile's consumers (tests/profile, tests/report): the pprof tool built offline from
+  # its Debian source and the two Go packages it imports, profile.proto read with protoc and
+  # python3-protobuf, flame graph and timeline opened in headless Chromium
+  golang-go golang-github-google-pprof-dev golang-github-chzyer-readline-dev
+  golang-github-ianlancetaylor-demangle-dev protobuf-compiler python3-protobuf chromium fonts-dejavu-core
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -8,15 +8,13 @@ import argparse
 import gzip
 import json
 import os
-import shutil
-import struct
 import subprocess
 import sys
 import tempfile
-import zlib
 
-PROTO_DIR = "/usr/share/gocode/src/github.com/google/pprof/proto"
-GOPATH = "/usr/share/gocode"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "report"))
+import consumers  # noqa: E402  (tests/report: pprof, protoc's classes, Chromium, PNG)
+
 failures = []
 
 
@@ -74,10 +72,10 @@ def text_views(path, profile, sampled_path):
     for args, message in ((["top", "missing.json"], "cannot read missing.json"),
                           (["top", "notjson.json"], "is not JSON"),
                           (["top", leak], "is a leak report, not a heap profile"),
-                          (["diff", path, leak], "cannot diff a heap profile with a leak report"),
-                          (["flame", "--by", "nothing", path], "invalid choice")):
+                          (["diff", path, leak], "with a leak report"),
+                          (["flame", "--by", "nothing", path], "unknown measure")):
         r = report(*args, expect=2)
-        check(r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) <= 2,
+        check(r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1,
               f"memf-report {args[0]} {args[-1]}: exit 2 with '{message}'")
     for command in ("top", "peak", "flame", "folded", "timeline", "pprof", "dump", "diff", "show"):
         r = report(command, "--help")
@@ -85,21 +83,11 @@ def text_views(path, profile, sampled_path):
                                      "usage: memf-report [" + command in r.stdout), f"{command} --help")
 
 
-def protoc_module():
-    out = os.path.join(TMP, "proto")
-    os.makedirs(out, exist_ok=True)
-    subprocess.run(["protoc", f"--proto_path={PROTO_DIR}", f"--python_out={out}", os.path.join(PROTO_DIR, "profile.proto")],
-                   check=True)
-    sys.path.insert(0, out)
-    import profile_pb2  # noqa: E402
-    return profile_pb2
-
-
 def pprof_views(path, profile):
     out = os.path.join(TMP, "p.pb.gz")
     r = report("pprof", "-o", out, path)
     check(r.returncode == 0 and os.path.exists(out), "pprof: file written")
-    pb = protoc_module().Profile()
+    pb = consumers.profile_pb2(os.path.join(TMP, "proto")).Profile()
     pb.ParseFromString(gzip.open(out).read())
     strings = pb.string_table
     types = [(strings[t.type], strings[t.unit]) for t in pb.sample_type]
@@ -121,10 +109,7 @@ def pprof_views(path, profile):
     check(peak_line.line[0].line > 0, "pprof: lines carry source line numbers")
     check(strings[pb.mapping[0].filename] == profile["program"], "pprof: the program is the first mapping")
     # The pprof tool itself, built from Debian's source (golang-github-google-pprof-dev).
-    tool = os.path.join(ARGS.cache, "pprof")
-    if not os.path.exists(tool):
-        env = dict(os.environ, GOPATH=GOPATH, GO111MODULE="off", GOCACHE=os.path.join(ARGS.cache, "gocache"), GOFLAGS="")
-        subprocess.run(["go", "build", "-o", tool, "github.com/google/pprof"], env=env, check=True)
+    tool = consumers.build_pprof(ARGS.cache)
     r = subprocess.run([tool, "-top", "-sample_index=alloc_space", out], capture_output=True, text=True)
     total = sum(s["allocated_bytes"] for s in profile["sites"])
     check(r.returncode == 0 and "site_peak" in r.stdout and "site_temporary" in r.stdout and "Type: alloc_space" in r.stdout,
@@ -135,55 +120,8 @@ def pprof_views(path, profile):
     check(r.returncode == 0 and "site_after" in r.stdout and "main" in r.stdout, "pprof tool: -traces shows site_after's stack")
 
 
-def png_colours(path):
-    """Distinct colours of a PNG (8-bit RGB or RGBA, as Chromium writes them) and the non-white share."""
-    data = open(path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width = 8, b"", 0
-    while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
-        if kind == b"IHDR":
-            width, height, depth, ctype = struct.unpack(">IIBB", body[:10])
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    raw = zlib.decompress(idat)
-    channels = 4 if ctype == 6 else 3
-    stride = width * channels
-    prev = bytearray(stride)
-    colours, non_white, row_start = set(), 0, 0
-    for _ in range(height):
-        f = raw[row_start]
-        line = bytearray(raw[row_start + 1:row_start + 1 + stride])
-        for i in range(stride):
-            a = line[i - channels] if i >= channels else 0
-            b = prev[i]
-            c = prev[i - channels] if i >= channels else 0
-            if f == 1:
-                line[i] = (line[i] + a) & 255
-            elif f == 2:
-                line[i] = (line[i] + b) & 255
-            elif f == 3:
-                line[i] = (line[i] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        for i in range(0, stride, channels * 4):
-            px = bytes(line[i:i + 3])
-            colours.add(px)
-            if px != b"\xff\xff\xff":
-                non_white += 1
-        prev = line
-        row_start += 1 + stride
-    return colours, non_white / (width * height / 4)
-
-
 def chromium(*args):
-    return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--user-data-dir=" + os.path.join(TMP, "chrome")] + list(args),
-                          capture_output=True, text=True, timeout=120)
+    return consumers.chromium(os.path.join(TMP, "chrome"), *args)
 
 
 def browser_views(path, profile):
@@ -197,7 +135,7 @@ def browser_views(path, profile):
         chromium(f"--screenshot={shot}", f"--window-size={size}", "file://" + page)
         check(os.path.exists(shot), f"chromium: screenshot of {os.path.basename(page)}")
         if os.path.exists(shot):
-            colours, share = png_colours(shot)
+            colours, share = consumers.png_colours(consumers.png_pixels(shot))
             check(len(colours) >= 8 and share > 0.05,
                   f"chromium: {os.path.basename(page)} renders ({len(colours)} colours, {100 * share:.0f}% not white)")
     dom = chromium("--dump-dom", "file://" + flame).stdout
@@ -235,8 +173,10 @@ def main():
     for name in ("lib", "program", "report", "cache"):
         setattr(ARGS, name, os.path.abspath(getattr(ARGS, name)))
     os.makedirs(ARGS.cache, exist_ok=True)
-    for tool in ("chromium", "protoc", "go"):
-        check(shutil.which(tool) is not None, f"{tool} is installed (tools/setup.sh installs it)")
+    try:
+        consumers.require("chromium", "protoc", "go")
+    except consumers.Missing as e:
+        check(False, str(e))
     with tempfile.TemporaryDirectory() as tmp:
         TMP = tmp
         path, profile = make_profile("exact", "exact.json")

@@ -9,7 +9,8 @@
    target: at least 5x faster, less memory).
 3. Accuracy: the ten sites of tests/profile's `profile-program sites` in an exact profile
    against the estimates of sampled profiles (each site allocates --site-megabytes MB).
-4. memf-report's commands on a generated profile of 5000 sites and 30000 frames.
+4. memf-report's commands on a generated profile of 5000 sites and 30000 frames
+   (tests/report/time_report.py).
 Writes a Markdown section (stdout, or --out). Python 3 standard library only; reuses membench.
 """
 
@@ -197,66 +198,14 @@ def accuracy_section(tmp, memf, runs, program, megabytes):
     return lines, worst_all
 
 
-def big_profile(path, sites=5000, frames=30000, depth=24, points=4096):
-    """A profile the size of a large program's: `sites` stacks of `depth` frames drawn from
-    `frames` distinct ones, 1 GB allocated in millions of blocks, a full timeline."""
-    import random
-    rng = random.Random(7)
-    frame_list = [{"function": "function_%d" % i, "module": "/usr/lib/libbig%d.so" % (i % 40), "offset": 4096 + i * 16,
-                   "file": "/src/big/file_%d.c" % (i % 700), "line": 1 + i % 900, "pc": 0x7f0000000000 + i * 16,
-                   "inlined": i % 11 == 0} for i in range(frames)]
-    site_list = []
-    for i in range(sites):
-        blocks = rng.randint(1, 2000)
-        size = rng.choice((16, 32, 48, 64, 128, 256, 1024, 4096))
-        freed = rng.randint(0, blocks)
-        site_list.append({"stack": [rng.randrange(frames) for _ in range(depth)], "allocations": blocks,
-                          "allocated_bytes": blocks * size, "frees": freed, "freed_bytes": freed * size,
-                          "live": blocks - freed, "live_bytes": (blocks - freed) * size, "peak": blocks // 2,
-                          "peak_bytes": blocks // 2 * size, "temporary": freed // 3})
-    total = sum(s["allocated_bytes"] for s in site_list)
-    scale = 1e9 / total
-    for s in site_list:
-        for k in ("allocations", "allocated_bytes", "frees", "freed_bytes", "live", "live_bytes", "peak", "peak_bytes",
-                  "temporary"):
-            s[k] = int(s[k] * scale)
-    profile = {"memf_profile": 1, "program": "/usr/bin/big", "pid": 1, "reason": "exit", "mode": "exact",
-               "sample_bytes": 0, "duration": 60.0,
-               "totals": {"allocations": sum(s["allocations"] for s in site_list), "allocated_bytes": int(1e9),
-                          "frees": 0, "freed_bytes": 0, "live_blocks": 0, "live_bytes": 0, "peak_bytes": int(2e8),
-                          "peak_time": 30.0, "temporary": 0},
-               "categories": [{"name": "Unknown", "current_bytes": 0, "peak_bytes": 0, "allocations": 0}],
-               "frames": frame_list, "sites": site_list, "peak": {"bytes": int(2e8), "time": 30.0, "process_peak_bytes": int(2e8)},
-               "timeline": {"interval": 0.015, "categories": ["Unknown", "cache"],
-                            "points": [[i * 0.015, i * 40000, i * 50000, [i * 30000, i * 10000]] for i in range(points)],
-                            "events": [{"time": i * 6.0, "kind": "pressure", "detail": "level moderate"} for i in range(10)]}}
-    with open(path, "w") as f:
-        json.dump(profile, f)
-    return profile
-
-
 def render_section(tmp):
-    path = os.path.join(tmp, "big.json")
-    profile = big_profile(path)
-    tool = os.path.join(ROOT, "tools", "memf-report")
-    lines = ["### Rendering a large profile", "",
-             "A generated profile of %d sites (stacks of 24 frames from %d distinct frames), %.1f million "
-             "allocations of 1 GB in all, %d timeline points (%.1f MB of JSON); each command once, wall time:" %
-             (len(profile["sites"]), len(profile["frames"]), profile["totals"]["allocations"] / 1e6,
-              len(profile["timeline"]["points"]), os.path.getsize(path) / 1e6), "",
-             "| command | seconds | output |", "|---|---|---|"]
-    import time
-    worst = 0.0
-    for args, out in ((["top"], None), (["peak"], None), (["folded"], None), (["flame", "-o", "big.svg"], "big.svg"),
-                      (["timeline", "-o", "big.html"], "big.html"), (["pprof", "-o", "big.pb.gz"], "big.pb.gz"),
-                      (["diff", path], None)):
-        t0 = time.perf_counter()
-        r = subprocess.run([PYTHON, tool] + args + [path], cwd=tmp, capture_output=True)
-        seconds = time.perf_counter() - t0
-        worst = max(worst, seconds)
-        size = "%.1f MB" % (os.path.getsize(os.path.join(tmp, out)) / 1e6) if out and r.returncode == 0 else (
-            "%d lines" % r.stdout.count(b"\n") if r.returncode == 0 else "FAILED")
-        lines.append("| `memf-report %s` | %.2f | %s |" % (" ".join(args[:1]), seconds, size))
+    """tests/report/time_report.py's table: memf-report's commands timed on its large profile."""
+    r = subprocess.run([PYTHON, os.path.join(ROOT, "tests", "report", "time_report.py"),
+                        "--report", os.path.join(ROOT, "tools", "memf-report"), "--python", PYTHON],
+                       cwd=tmp, capture_output=True, text=True)
+    lines = ["### Rendering a large profile", ""] + r.stdout.rstrip("\n").splitlines()
+    seconds = [float(row.split("|")[2]) for row in lines if row.startswith("| `memf-report")]
+    worst = max(seconds) if seconds and r.returncode == 0 else float("inf")
     lines += ["", "Slowest: **%.2f s**." % worst]
     return lines, worst
 
@@ -298,7 +247,7 @@ def main():
                 "| exact mode ≥ 5× faster than heaptrack | %.2fx | %s |" % (speedup, "yes" if speedup >= 5 else "**no**"),
                 "| exact mode's peak RSS below heaptrack's | %.2fx | %s |" % (rss_ratio, "yes" if rss_ratio < 1 else "**no**"),
                 "| top 10 sites' sampled bytes within 10%% of exact | worst %.1f%% | %s |" % (100 * worst, "yes" if worst <= 0.10 else "**no**"),
-                "| memf-report renders a 1 GB, thousands-of-sites profile in seconds | slowest command %.1f s | %s |" % (
+                "| memf-report renders a 5000-site, 30000-frame profile in seconds | slowest command %.1f s | %s |" % (
                     slowest, "yes" if slowest < 10 else "**no**"),
                 ""]
         text = "\n".join(out)

@@ -28,13 +28,14 @@ function place(g, x, w) {
   g.style.display = w < 0.1 ? 'none' : '';
 }
 function zoom(target) {
+  // The frame fills the width, what it called spreads above it; its callers stay below, dimmed
+  // (click one to zoom out to it); everything else is hidden.
   var tx = attr(target, 'data-x'), tw = attr(target, 'data-w'), depth = attr(target, 'data-d');
-  var scale = (W - 2 * X0) / tw;
+  var scale = (W - 2 * X0) / tw, e = 1e-6;
   all().forEach(function (g) {
     var x = attr(g, 'data-x'), w = attr(g, 'data-w'), d = attr(g, 'data-d');
-    var inside = x >= tx - 1e-9 && x + w <= tx + tw + 1e-9;
-    if (d < depth) { place(g, X0, W - 2 * X0); g.style.opacity = inside ? 0.6 : 0; if (!inside) g.style.display = 'none'; }
-    else if (inside) { place(g, X0 + (x - tx) * scale, w * scale); g.style.opacity = 1; }
+    if (d < depth && x <= tx + e && x + w >= tx + tw - e) { place(g, X0, W - 2 * X0); g.style.opacity = 0.6; }
+    else if (d >= depth && x >= tx - e && x + w <= tx + tw + e) { place(g, X0 + (x - tx) * scale, w * scale); g.style.opacity = 1; }
     else g.style.display = 'none';
   });
 }
@@ -42,7 +43,9 @@ function reset() { all().forEach(function (g) { place(g, attr(g, 'data-x'), attr
 function search(term) {
   if (term === null) return;
   var re; try { re = new RegExp(term); } catch (e) { re = null; }
-  var covered = [], total = attr(document.getElementById('root'), 'data-w');
+  var root = document.getElementById('root');
+  if (!root) return;
+  var covered = [], total = attr(root, 'data-w');
   all().forEach(function (g) {
     var r = g.querySelector('rect');
     var hit = term !== '' && re && re.test(g.getAttribute('data-name'));
@@ -57,6 +60,8 @@ function search(term) {
 document.getElementById('search').addEventListener('click', function () { search(prompt('Search frames (regular expression)', '')); });
 document.getElementById('reset').addEventListener('click', function () { reset(); search(''); });
 all().forEach(function (g) { g.addEventListener('click', function (e) { if (g.id === 'root') reset(); else zoom(g); e.stopPropagation(); }); });
+// file.svg#search=REGEXP opens with that search done.
+if (location.hash.indexOf('#search=') === 0) search(decodeURIComponent(location.hash.substring(8)));
 document.addEventListener('keydown', function (e) { if ((e.ctrlKey || e.metaKey) && e.key === 'f') { e.preventDefault(); search(prompt('Search frames (regular expression)', '')); } });
 """
 
@@ -115,5 +120,8 @@ def render(profile, measure, title):
                    f'data-d="{depth}" data-fill="{fill}"><title>{escape(tip)}</title>'
                    f'<rect x="{x:.3f}" y="{y}" width="{w:.3f}" height="{ROW - 1}" fill="{fill}" rx="2"/>'
                    f'<text x="{x + 3:.3f}" y="{y + ROW - 5}">{escape(label)}</text></g>\n')
+    if not layers:
+        out.append(f'<text x="{WIDTH / 2}" y="{PAD_TOP + ROW}" text-anchor="middle">no {escape(MEASURES[measure][2])} '
+                   'in this profile</text>\n')
     out.append("<script><![CDATA[" + SCRIPT % {"width": WIDTH} + "]]></script>\n</svg>\n")
     return "".join(out)

@@ -41,9 +41,17 @@ def check_profile(document, path):
         raise ProfileError(f"{path} is not a memf heap profile (no \"memf_profile\")")
     if document["memf_profile"] != 1:
         raise ProfileError(f"{path} is a heap profile of format {document['memf_profile']}; this memf-report reads format 1")
-    for key in ("frames", "sites", "totals"):
-        if key not in document:
-            raise ProfileError(f"{path} is not a complete heap profile (no \"{key}\")")
+    for key, kind in (("frames", list), ("sites", list), ("totals", dict)):
+        if not isinstance(document.get(key), kind):
+            raise ProfileError(f"{path} is not a complete heap profile (no \"{key}\" {kind.__name__})")
+    frames = document["frames"]
+    if not all(isinstance(f, dict) for f in frames):
+        raise ProfileError(f"{path}: a frame that is not an object")
+    count = len(frames)
+    for n, site in enumerate(document["sites"]):
+        stack = site.get("stack") if isinstance(site, dict) else None
+        if not isinstance(stack, list) or not all(type(i) is int and 0 <= i < count for i in stack):
+            raise ProfileError(f"{path}: site {n} has no stack or one that names frames not in \"frames\" ({count})")
     document.setdefault("timeline", {"interval": 0, "categories": [], "points": [], "events": []})
     document.setdefault("categories", [])
     document.setdefault("peak", {"bytes": 0, "time": 0})
@@ -93,7 +101,9 @@ def site_key(profile, site):
 def describe_stack(frames, depth):
     if not frames:
         return "(no allocation stack recorded)"
-    shown = [f"{frame_name(f)} ({frame_place(f)})" for f in frames[:depth]]
+    # A frame without a function is named by its module already.
+    shown = [frame_name(f) if (f.get("function") or "?") == "?" else f"{frame_name(f)} ({frame_place(f)})"
+             for f in frames[:depth]]
     return " <- ".join(shown) + (" <- ..." if len(frames) > depth else "")
 
 

@@ -19,7 +19,9 @@ def rows_table(out, headings, rows):
 def summary_lines(profile, path):
     t = profile["totals"]
     mode = profile.get("mode", "?")
-    sampling = f", one sample per {human_bytes(profile.get('sample_bytes', 0))} on average" if mode == "sampled" else ""
+    sample = profile.get("sample_bytes", 0)
+    sampling = (f", sample_bytes {sample} (one sample per {human_bytes(sample)} allocated on average)" if mode == "sampled"
+                else f", sample_bytes {sample} (every allocation recorded)")
     peak = profile.get("peak", {})
     return [
         f"memf heap profile {path}: pid {profile.get('pid', '?')}, {profile.get('program', '?')} "
@@ -46,20 +48,37 @@ def site_rows(profile, sites, depth):
 
 
 SITE_HEADINGS = ["allocated", "blocks", "live", "at peak", "temporary", "site"]
+# Every figure of a site: bytes and blocks allocated, freed, live, at the peak; temporaries.
+FIGURES = [("allocated", "allocated_bytes", True), ("blocks", "allocations", False),
+           ("freed", "freed_bytes", True), ("blocks", "frees", False),
+           ("live", "live_bytes", True), ("blocks", "live", False),
+           ("at peak", "peak_bytes", True), ("blocks", "peak", False),
+           ("temporary", "temporary", False)]
+
+
+def counted(n):
+    return f"{n} site" if n == 1 else f"{n} sites"
+
+
+def shown(count, n):
+    return f"all {counted(n)}" if n <= count else f"top {count} of {counted(n)}"
 
 
 def top(profile, path, measure, count, depth, out):
     for line in summary_lines(profile, path):
         print(line, file=out)
+    key = measure_key(measure)
     sites = sorted_sites(profile, measure)
-    total = sum(s.get(measure_key(measure), 0) for s in sites)
-    print(f"\ntop {count} sites by {measure} ({MEASURES[measure][2]}; {format_value(total, measure)} in "
-          f"{len(sites)} sites):", file=out)
-    rows = site_rows(profile, sites[:count], depth)
-    for row, s in zip(rows, sites[:count]):
-        share = 100.0 * s.get(measure_key(measure), 0) / total if total else 0
-        row.insert(0, f"{share:.1f}%")
-    rows_table(out, ["share"] + SITE_HEADINGS, rows)
+    total = sum(s.get(key, 0) for s in sites)
+    print(f"\n{shown(count, len(sites))} by {measure} ({MEASURES[measure][2]}; {format_value(total, measure)} in all):",
+          file=out)
+    rows = []
+    for s in sites[:count]:
+        share = 100.0 * s.get(key, 0) / total if total else 0
+        rows.append([f"{share:.1f}%"] + [human_bytes(s.get(k, 0)) if is_bytes else f"{s.get(k, 0):,}"
+                                        for _, k, is_bytes in FIGURES] +
+                    [describe_stack(site_stack(profile, s), depth)])
+    rows_table(out, ["share"] + [h for h, _, _ in FIGURES] + ["site"], rows)
 
 
 def peak(profile, path, count, depth, out):
@@ -67,12 +86,13 @@ def peak(profile, path, count, depth, out):
         print(line, file=out)
     sites = sorted_sites(profile, "peak_space")
     p = profile.get("peak", {})
-    print(f"\nat the peak ({human_bytes(p.get('bytes', 0))} at {p.get('time', 0):.2f} s; the process's peak "
-          f"{human_bytes(p.get('process_peak_bytes', profile['totals'].get('peak_bytes', 0)))}), top {count} of "
-          f"{len(sites)} sites:", file=out)
-    rows_table(out, ["at peak", "blocks", "site"],
-               [[human_bytes(s.get("peak_bytes", 0)), f"{s.get('peak', 0):,}", describe_stack(site_stack(profile, s), depth)]
-                for s in sites[:count]])
+    total = sum(s.get("peak_bytes", 0) for s in sites)
+    print(f"\nat the peak snapshot ({human_bytes(p.get('bytes', 0))} live in the sites at {p.get('time', 0):.3f} s; "
+          f"the process's peak {human_bytes(p.get('process_peak_bytes', profile['totals'].get('peak_bytes', 0)))} "
+          f"at {profile['totals'].get('peak_time', 0):.3f} s): {shown(count, len(sites))}", file=out)
+    rows_table(out, ["share", "at peak", "blocks", "site"],
+               [[f"{100.0 * s.get('peak_bytes', 0) / total:.1f}%", human_bytes(s.get("peak_bytes", 0)),
+                 f"{s.get('peak', 0):,}", describe_stack(site_stack(profile, s), depth)] for s in sites[:count]])
 
 
 def show(profile, path, count, depth, out):
@@ -80,7 +100,7 @@ def show(profile, path, count, depth, out):
         print(line, file=out)
     for measure in ("alloc_space", "peak_space", "inuse_space"):
         sites = sorted_sites(profile, measure)
-        print(f"\ntop {count} sites by {measure} (of {len(sites)}):", file=out)
+        print(f"\n{shown(count, len(sites))} by {measure}:", file=out)
         rows_table(out, SITE_HEADINGS, site_rows(profile, sites[:count], depth))
     cats = sorted(profile.get("categories", []), key=lambda c: -c.get("peak_bytes", 0))
     if cats:
@@ -117,10 +137,10 @@ def diff(old, new, old_path, new_path, measure, count, depth, out):
     shrank = sorted((r for r in rows if r[0] < 0), key=lambda r: r[0])
 
     def table(title, items):
-        print(f"\n{title} (top {count} of {len(items)}):", file=out)
-        rows_table(out, ["change", "old", "new", "site"],
-                   [[("+" if d > 0 else "-") + format_value(abs(d), measure), format_value(a, measure),
-                     format_value(b, measure),
+        print(f"\n{title} ({shown(count, len(items))}):", file=out)
+        rows_table(out, ["change", "growth", "old", "new", "site"],
+                   [[("+" if d > 0 else "-") + format_value(abs(d), measure), f"{100.0 * d / a:+.1f}%" if a else "new",
+                     format_value(a, measure), format_value(b, measure),
                      describe_stack(stack, depth) + (" (new)" if fresh else " (gone)" if gone else "")]
                     for d, a, b, stack, fresh, gone in items[:count]])
     table("sites that grew", grew)
