@@ -96,15 +96,22 @@ void record_pool_block(void* block, unsigned cls, size_t requested, bool profile
   }
 }
 
-// The heap profile's record of a pool block being freed or resized, if it has one: cleared, and
-// the profile told. tag: the block's state byte.
-void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag) {
-  if (tag != kSlotProfiled && (g_profile_mode == ProfileMode::kOff || tag == kCategoryUnknown)) return;
+// The heap profile's record of the live pool block p (its state byte: tag), or nullptr when the
+// profile does not record it: only blocks marked kSlotProfiled, or tagged ones while profiling,
+// can carry one.
+SlotInfo* profile_record(const void* p, uint8_t tag) {
+  if (tag != kSlotProfiled && (g_profile_mode == ProfileMode::kOff || tag == kCategoryUnknown)) return nullptr;
   SlotInfo* info = slot_info(p);
-  if (!info || !(info->requested & kSlotInfoProfiled)) return;
+  return info && (info->requested & kSlotInfoProfiled) ? info : nullptr;
+}
+
+// The heap profile's record of a pool block being freed or resized, if it has one: cleared, and
+// the profile told.
+void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag) {
+  SlotInfo* info = profile_record(p, tag);
+  if (!info) return;
   info->requested &= ~kSlotInfoProfiled;
-  const uint8_t category = tag == kSlotProfiled ? kCategoryUnknown : tag;
-  profile_note_freed({p, info->requested, kSizeClasses[cls].size, info->stack_id, category});
+  profile_note_freed({p, info->requested, kSizeClasses[cls].size, info->stack_id, slot_category(tag)});
 }
 
 // A block of class cls for this thread: from its cache (setting the cache up on the thread's
@@ -280,19 +287,15 @@ void* engine_realloc(void* p, size_t size) {
     // Stay in place unless the block would be less than half used.
     if (size <= old_usable && size >= old_usable / 2) {
       const uint8_t tag = slot_state(p);
-      if (MEMF_UNLIKELY(tag == kSlotProfiled || (g_profile_mode != ProfileMode::kOff && tag != kCategoryUnknown))) {
+      if (SlotInfo* info = profile_record(p, tag); MEMF_UNLIKELY(info != nullptr)) {
         // Recorded as the free of the old size and an allocation of the new one, at this call.
-        SlotInfo* info = slot_info(p);
-        if (info && (info->requested & kSlotInfoProfiled)) {
-          const unsigned cls = g_pool.slab_classes[slab_index(p)];
-          unrecord_pool_block(p, cls, tag);
-          const uint32_t stack = profile_stack(size);
-          info->stack_id = stack;
-          info->requested = uint32_t(size) | kSlotInfoProfiled;
-          const uint8_t category = tag == kSlotProfiled ? kCategoryUnknown : tag;
-          profile_note_allocated({p, size, kSizeClasses[cls].size, stack, category});
-          return p;
-        }
+        const unsigned cls = g_pool.slab_classes[slab_index(p)];
+        unrecord_pool_block(p, cls, tag);
+        const uint32_t stack = profile_stack(size);
+        info->stack_id = stack;
+        info->requested = uint32_t(size) | kSlotInfoProfiled;
+        profile_note_allocated({p, size, kSizeClasses[cls].size, stack, slot_category(tag)});
+        return p;
       }
       if (MEMF_UNLIKELY(g_record_all))
         if (SlotInfo* info = slot_info(p)) info->requested = uint32_t(size);

@@ -42,7 +42,7 @@ __attribute__((no_sanitize("thread"))) size_t heap_walk(LiveBlockVisitor visit, 
       const char* block = data + size_t(slot) * info.size;
       const uint8_t tag = slot_state(block);
       if (tag == kSlotNone || block_is_free(block)) continue;
-      LiveBlock live{uintptr_t(block), info.size, 0, tag == kSlotProfiled ? kCategoryUnknown : tag, false};
+      LiveBlock live{uintptr_t(block), info.size, 0, slot_category(tag), false};
       // A record is current while every allocation is recorded, or when the profile marked it.
       if (const SlotInfo* record = slot_info(block)) {
         if (g_record_all || (record->requested & kSlotInfoProfiled)) {

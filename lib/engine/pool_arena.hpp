@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "accounting.hpp"
 #include "compiler.hpp"
 #include "free_mark.hpp"
 #include "size_classes.hpp"
@@ -39,6 +40,8 @@ constexpr uint8_t kSlotAllocated = 1;
 // An untagged block the heap profile records (profile_sampling.hpp): its free misses the fast
 // path, and the free is recorded too. Above every category tag (accounting.hpp).
 constexpr uint8_t kSlotProfiled = 255;
+// The category tag of a live block whose state byte is state.
+MEMF_ALWAYS_INLINE uint8_t slot_category(uint8_t state) { return state == kSlotProfiled ? kCategoryUnknown : state; }
 
 struct SlotInfo;
 

@@ -29,11 +29,6 @@ namespace {
 
 std::string process_category_name(uint8_t tag) { return category_name(tag); }
 
-void warn(const std::string& text) {
-  const std::string line = "memf: warning: " + text + "\n";
-  os::write_stderr(line.data(), line.size());
-}
-
 
 Suppressions load_configured_suppressions() {
   Suppressions suppressions;
@@ -44,9 +39,9 @@ Suppressions load_configured_suppressions() {
     const std::string why = errno == EINVAL  ? std::string("not a regular file")
                             : errno == EFBIG ? "larger than " + std::to_string(kMaxSuppressionsBytes >> 20) + " MiB"
                                              : std::string(strerror(errno));
-    warn(std::string("cannot read MEMF_SUPPRESSIONS file ") + path + ": " + why);
+    report_warning(std::string("cannot read MEMF_SUPPRESSIONS file ") + path + ": " + why);
   }
-  for (const std::string& problem : problems) warn(std::string("MEMF_SUPPRESSIONS ") + path + " " + problem);
+  for (const std::string& problem : problems) report_warning(std::string("MEMF_SUPPRESSIONS ") + path + " " + problem);
   return suppressions;
 }
 
@@ -74,15 +69,6 @@ bool scan_and_report(LeakReport* report, ReportProcess* process, bool resolve_re
 
 constinit std::atomic<bool> g_exit_check_done{false};
 
-void write_all(int fd, const std::string& text) {
-  for (size_t done = 0; fd >= 0 && done < text.size();) {
-    const ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += size_t(n);
-  }
-}
-
 }  // namespace
 
 void run_exit_leak_check() {
@@ -95,16 +81,16 @@ void run_exit_leak_check() {
   LeakReport report;
   ReportProcess process;
   if (!scan_and_report(&report, &process, config().report_path[0] != 0, live_stack_bottom)) {
-    warn("leak check skipped: no memory for the scan");
+    report_warning("leak check skipped: no memory for the scan");
     errno = saved_errno;
     return;
   }
-  write_all(fd, format_leak_text(report, TextReportOptions{process.exe, process.pid, config().show_possible},
+  write_text(fd, format_leak_text(report, TextReportOptions{process.exe, process.pid, config().show_possible},
                                  process_category_name));
   if (config().report_path[0] != 0) {
     const std::string path = expand_report_path(config().report_path, process.pid);
     if (write_report_file(path, format_leak_json(report, process, process_category_name)) != 0)
-      warn("cannot write MEMF_REPORT " + path + ": " +
+      report_warning("cannot write MEMF_REPORT " + path + ": " +
            (errno == ELOOP ? std::string("it is a symbolic link, not followed") : std::string(strerror(errno))));
   }
   if (report.fails() && config().leak_exitcode != 0) {

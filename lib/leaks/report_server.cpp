@@ -19,6 +19,7 @@
 #include "os.hpp"
 #include "profile_timeline.hpp"
 #include "profile_writer.hpp"
+#include "report_file.hpp"
 #include "stats_report.hpp"
 #include "tracker.hpp"
 
@@ -31,21 +32,16 @@ constinit int g_listen_fd = -1;
 constinit pid_t g_owner_pid = 0;
 constinit char g_socket_path[108] = {};
 
-void warn(const std::string& text) {
-  const std::string line = "memf: warning: " + text + "\n";
-  os::write_stderr(line.data(), line.size());
-}
-
 // /tmp/memf-<uid>, made if missing; usable only when it is a directory of ours with mode 0700.
 bool prepare_directory(std::string* dir) {
   *dir = "/tmp/memf-" + std::to_string(geteuid());
   if (mkdir(dir->c_str(), 0700) != 0 && errno != EEXIST) {
-    warn("cannot create " + *dir + " for memf-report dump: " + strerror(errno));
+    report_warning("cannot create " + *dir + " for memf-report dump: " + strerror(errno));
     return false;
   }
   struct stat st;
   if (lstat(dir->c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
-    warn(*dir + " is not a directory of this user's closed to others; memf-report dump is off");
+    report_warning(*dir + " is not a directory of this user's closed to others; memf-report dump is off");
     return false;
   }
   return true;
@@ -63,7 +59,7 @@ bool open_socket() {
   memcpy(address.sun_path, path.c_str(), path.size() + 1);
   unlink(path.c_str());  // a socket left by an earlier process of this pid
   if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(fd, 4) != 0) {
-    warn("cannot listen on " + path + " for memf-report dump: " + strerror(errno));
+    report_warning("cannot listen on " + path + " for memf-report dump: " + strerror(errno));
     close(fd);
     return false;
   }
@@ -75,15 +71,6 @@ bool open_socket() {
 
 void remove_socket_at_exit() {
   if (g_listen_fd >= 0 && g_owner_pid == getpid()) unlink(g_socket_path);
-}
-
-void write_all(int fd, const std::string& text) {
-  for (size_t done = 0; done < text.size();) {
-    const ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += size_t(n);
-  }
 }
 
 // One connection: the peer must be this user (or root); one request line, one answer.
@@ -111,7 +98,7 @@ void serve(int client) {
     InternalAllocations internal;
     answer = report_server_answer(line);
   }
-  write_all(client, answer);
+  write_text(client, answer);
 }
 
 void* service_main(void*) {

@@ -125,15 +125,13 @@ void append_timeline(std::string& out, const TimelineCopy& copy) {
 }
 
 void write_at_exit() {
+  InternalAllocations internal;
   const std::string path = heap_profile_path();
-  std::string line;
-  {
-    InternalAllocations internal;
-    if (heap_profile_write(path.c_str(), "exit") == 0)
-      line = "memf: heap profile written to " + path + " (read it with: memf-report top " + path + ")\n";
-    else
-      line = "memf: warning: cannot write the heap profile to " + path + ": " + strerror(errno) + "\n";
+  if (heap_profile_write(path.c_str(), "exit") != 0) {
+    report_warning("cannot write the heap profile to " + path + ": " + strerror(errno));
+    return;
   }
+  const std::string line = "memf: heap profile written to " + path + " (read it with: memf-report top " + path + ")\n";
   os::write_stderr(line.data(), line.size());
 }
 

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "os.hpp"
+
 namespace memf {
 
 std::string expand_report_path(std::string_view pattern, long pid) {
@@ -26,19 +28,32 @@ std::string expand_report_path(std::string_view pattern, long pid) {
 int write_report_file(const std::string& path, const std::string& data) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0) return -1;
-  for (size_t done = 0; done < data.size();) {
-    const ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int saved = n < 0 ? errno : EIO;
-      close(fd);
-      errno = saved;
-      return -1;
-    }
-    done += size_t(n);
+  if (!write_text(fd, data)) {
+    const int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
   }
   if (close(fd) != 0) return -1;
   return 0;
+}
+
+bool write_text(int fd, const std::string& text) {
+  for (size_t done = 0; done < text.size();) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
+    done += size_t(n);
+  }
+  return true;
+}
+
+void report_warning(const std::string& text) {
+  const std::string line = "memf: warning: " + text + "\n";
+  os::write_stderr(line.data(), line.size());
 }
 
 }  // namespace memf

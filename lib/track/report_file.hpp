@@ -1,4 +1,5 @@
-// Files memf writes reports to (the leak report, the heap profile).
+// Where memf's reports go: files (the leak report, the heap profile), descriptors (the report on
+// stderr, a dump's socket), and its warning lines.
 #pragma once
 #include <string>
 #include <string_view>
@@ -12,5 +13,12 @@ std::string expand_report_path(std::string_view pattern, long pid);
 // link is not followed (ELOOP): another user's link in /tmp must not make a report overwrite
 // the file it points to.
 int write_report_file(const std::string& path, const std::string& data);
+
+// Writes all of text to fd, retrying short writes and EINTR. False (errno set) when a write fails
+// or writes nothing.
+bool write_text(int fd, const std::string& text);
+
+// One line "memf: warning: <text>" on the stream memf reports to (os::write_stderr).
+void report_warning(const std::string& text);
 
 }  // namespace memf

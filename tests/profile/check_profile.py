@@ -15,13 +15,8 @@ import sys
 import tempfile
 import time
 
-failures = []
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what)
-    if not condition:
-        failures.append(what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "report"))
+from checks import check, finish  # noqa: E402  (tests/report: one line per check, the exit status)
 
 
 def run(args, env_extra, cwd):
@@ -239,8 +234,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         dump(tmp)
         pressure_marks(tmp)
-    print(f"{len(failures)} failures")
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":

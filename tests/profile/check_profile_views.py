@@ -15,13 +15,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "report"))
 import consumers  # noqa: E402  (tests/report: pprof, protoc's classes, Chromium, PNG)
 
-failures = []
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what)
-    if not condition:
-        failures.append(what)
+from checks import check, finish  # noqa: E402  (tests/report: one line per check, the exit status)
 
 
 def report(*args, expect=0):
@@ -184,8 +178,7 @@ def main():
         text_views(path, profile, sampled_path)
         pprof_views(path, profile)
         browser_views(path, profile)
-    print(f"{len(failures)} failures")
-    sys.exit(1 if failures else 0)
+    finish()
 
 
 if __name__ == "__main__":
