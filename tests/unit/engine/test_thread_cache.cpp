@@ -40,7 +40,7 @@ TEST_CASE("a bin refilled and drained in bursts grows to its cap; a free-only bi
   CacheBin& bin = t_cache.bins[cls];
   REQUIRE(bin.max == info.cache_max);
   REQUIRE(info.cache_cap > info.cache_max);
-  const size_t burst = info.cache_cap;  // 512 blocks of 64 B
+  const size_t burst = info.cache_cap;  // 2048 blocks of 64 B
   std::vector<void*> blocks(burst);
   auto one_round = [&] {
     for (void*& p : blocks) p = engine_malloc(64);
@@ -48,7 +48,8 @@ TEST_CASE("a bin refilled and drained in bursts grows to its cap; a free-only bi
   };
   one_round();
   REQUIRE(bin.max == info.cache_max + info.batch);  // one refill-then-overflow cycle: one batch
-  for (int round = 0; round < 40; ++round) one_round();
+  // A batch per round: (2048 - 128) / 32 = 60 rounds.
+  for (int round = 0; round < 80; ++round) one_round();
   REQUIRE(bin.max == info.cache_cap);
   // The whole burst now stays in the cache: a round moves nothing in from the centre.
   const uint64_t moved_in = bin.moved_in;
