@@ -443,6 +443,14 @@ def built_text(s):
     return text + ")"
 
 
+def rate_rules_text(rated):
+    """'larsonN, larsonN-sized: rule; ...' for the tests measured by their rate."""
+    by_rule = {}
+    for t in rated:
+        by_rule.setdefault(t.rate[1], []).append(t.test)
+    return "; ".join("%s: %s" % (", ".join(tests), rule) for rule, tests in by_rule.items())
+
+
 def mbench_intro(d):
     s = d.mbench
     rated = [t for t in s.tests if t.rate]
@@ -458,8 +466,7 @@ def mbench_intro(d):
     if rated:
         intro += ("except for the tests marked †, which run for a fixed time and print a "
                   "rate: for them, as in bench.sh, it is a relative time computed from that "
-                  "rate (%s). "
-                  % "; ".join("%s: %s" % (t.test, t.rate[1]) for t in rated))
+                  "rate (%s). " % rate_rules_text(rated))
     else:
         intro += "as in bench.sh. "
     intro += ("Peak RSS is GNU time's `%%M`, as bench.sh's rss column. The fastest peer is "
@@ -491,7 +498,8 @@ def mbench_section(d):
     out += table_head(hdr)
     for t in d.mbench.tests:
         n = t.test
-        row = [n + (" †" if t.rate else ""), "`%s`" % t.shown_args(d.mbench.procs)]
+        args = t.shown_args(d.mbench.procs)
+        row = [n + (" †" if t.rate else ""), "`%s`" % args if args else "none"]
         row += [mbench_cell(d, n, c) for c in d.configs]
         if with_ratio:
             best = d.fastest_all.get(n)
