@@ -6,12 +6,14 @@ round robin, R times; the report gives median wall time and median peak
 RSS per cell, memf's ratio to each peer, geometric means, instruction
 counts per malloc+free pair under callgrind, the cost of memf's leak-check
 mode next to LeakSanitizer and heaptrack, and whether the performance
-targets hold.  Python 3 standard library only.
+targets hold.  With --mimalloc-bench DIR it also runs mimalloc-bench, the field's standard
+allocator suite, from a checkout of it, the same way.  Python 3 standard library only.
 
     /usr/bin/python3 tools/bench/run.py --quick            # smoke run
     /usr/bin/python3 tools/bench/run.py                    # full run
     /usr/bin/python3 tools/bench/run.py --only huge,xthread --allocators glibc,memf
     /usr/bin/python3 tools/bench/run.py --peer memf_before=/tmp/before/libmemf.so
+    /usr/bin/python3 tools/bench/run.py --mimalloc-bench ~/src/mimalloc-bench --only mbench
 
 This file reads the command line and runs the phases; the work is done by the
 membench package beside it (membench/__init__.py lists its modules).
@@ -22,9 +24,12 @@ import datetime
 import json
 import os
 import sys
+import time
 
 from membench.bench import Bench, instr_configs
 from membench.common import PYTHON, ROOT, SQLITE, VALGRIND, log
+from membench.mbench import (TESTS as MB_TESTS, MbError, Suite, check_checkout, machine_procs,
+                             select_tests)
 from membench.measure import SETTLE_BUSY, loadavg
 from membench.peers import HEAPTRACK, LSAN, PEER_NAMES, PEERS, file_info, parse_peers, private_copy
 from membench.report import write_report
@@ -36,7 +41,8 @@ def build_parser():
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: small iteration counts, 2 repeats")
     ap.add_argument("--only", help="comma-separated workloads (default: all): " +
-                    ",".join(w.name for w in WORKLOADS))
+                    ",".join(w.name for w in WORKLOADS) + ",instructions; and 'mbench' for "
+                    "the mimalloc-bench suite (--only mbench: the suite alone)")
     ap.add_argument("--allocators", default="glibc,mimalloc,jemalloc,tcmalloc,memf",
                     help="comma-separated subset of glibc,mimalloc,jemalloc,tcmalloc,memf "
                          "(and of the --peer names, to place them; unlisted ones come last)")
@@ -72,6 +78,18 @@ def build_parser():
                     help="before each timed run wait up to this many seconds for the CPUs "
                          "to be quiet (under %d%%%% busy); default 10, quick 0"
                     % (100 * SETTLE_BUSY))
+    ap.add_argument("--mimalloc-bench", metavar="DIR", default=None,
+                    help="also run the mimalloc-bench suite from this checkout of its "
+                         "repository (programs built from DIR/bench with cmake if no build "
+                         "is found)")
+    ap.add_argument("--mb-tests", default=None,
+                    help="comma-separated mimalloc-bench tests (default: all but "
+                         "cache-thrash1): " + ",".join(t.test for t in MB_TESTS))
+    ap.add_argument("--mb-procs", type=int, default=None,
+                    help="the suite's procs (default: nproc, as its bench.sh)")
+    ap.add_argument("--mb-build-dir", default=None,
+                    help="where the suite's programs are, or are built (default: DIR/out/bench "
+                         "or DIR/bench/out if it has them, else a directory under /tmp)")
     ap.add_argument("--settle-total", type=float, default=300.0,
                     help="at most this many seconds of such waiting in the whole run "
                          "(default 300)")
@@ -110,6 +128,7 @@ class Plan:
     def __init__(self, ap, a, build_dir):
         self.build_dir = build_dir
         self.workloads, self.do_instr = select_workloads(ap, a)
+        self.mbench = select_mbench(ap, a)
         self.configs = select_configs(ap, a)
         self.leak_workloads, self.leak_configs = select_leak(ap, a, self.workloads, self.configs)
         self.pool_program = os.path.join(build_dir, "tools", "bench", "pool_bench")
@@ -120,13 +139,46 @@ def select_workloads(ap, a):
     """(workloads, whether to count instructions) from --only."""
     if a.only:
         names = [x.strip() for x in a.only.split(",") if x.strip()]
-        bad = [n for n in names if n not in WORKLOAD_BY_NAME and n != "instructions"]
+        bad = [n for n in names if n not in WORKLOAD_BY_NAME and n not in ("instructions",
+                                                                           "mbench")]
         if bad:
             ap.error("unknown workload(s): %s" % ", ".join(bad))
     else:
         names = [w.name for w in WORKLOADS] + ["instructions"]
     workloads = [WORKLOAD_BY_NAME[n] for n in names if n in WORKLOAD_BY_NAME]
     return workloads, "instructions" in names and not a.no_instructions
+
+
+def select_mbench(ap, a):
+    """The mimalloc-bench Suite to run (None if not asked for): --mimalloc-bench, unless --only
+    leaves out 'mbench'."""
+    only = [x.strip() for x in (a.only or "").split(",")]
+    if not a.mimalloc_bench:
+        given = [option for option, value in (("--mb-tests", a.mb_tests),
+                                              ("--mb-procs", a.mb_procs),
+                                              ("--mb-build-dir", a.mb_build_dir))
+                 if value is not None] + (["--only mbench"] if "mbench" in only else [])
+        if given:
+            ap.error("%s: needs --mimalloc-bench DIR" % ", ".join(given))
+        return None
+    if a.only and "mbench" not in only:
+        log("note: --only does not list mbench, so the mimalloc-bench suite is not run")
+        return None
+    procs = a.mb_procs if a.mb_procs is not None else machine_procs()
+    if procs < 1:
+        ap.error("--mb-procs must be at least 1")
+    try:
+        tests = select_tests(a.mb_tests, procs)
+    except ValueError as e:
+        ap.error(str(e))
+    if not tests:
+        ap.error("no mimalloc-bench test selected")
+    suite = Suite(os.path.expanduser(a.mimalloc_bench), tests, procs, a.mb_build_dir)
+    try:
+        check_checkout(suite.checkout, tests)
+    except MbError as e:
+        ap.error("--mimalloc-bench: %s" % e)
+    return suite
 
 
 def select_configs(ap, a):
@@ -203,6 +255,11 @@ def prepare_programs(bench, a, plan):
     if plan.do_instr and not os.path.exists(VALGRIND):
         log("warning: valgrind not found; skipping instruction counts")
         plan.do_instr = False
+    if plan.mbench:
+        plan.mbench.locate()
+        log("mimalloc-bench: %d tests, procs %d, programs in %s"
+            % (len(plan.mbench.tests), plan.mbench.procs, plan.mbench.program_dir))
+        bench.mbench = plan.mbench
 
 
 def run_phases(bench, a, plan):
@@ -212,6 +269,10 @@ def run_phases(bench, a, plan):
     instr = None
     if plan.workloads:
         bench.timing_phase(plan.workloads, plan.configs)
+    if plan.mbench:
+        t0 = time.time()
+        bench.timing_phase(plan.mbench.tests, plan.configs)
+        plan.mbench.seconds = time.time() - t0
     if plan.do_instr:
         instr = bench.instruction_phase(instr_configs(plan.configs))
     if plan.leak_workloads:
@@ -221,7 +282,8 @@ def run_phases(bench, a, plan):
     bench.validate()
     finished = datetime.datetime.now(datetime.timezone.utc)
     return write_report(bench, plan.workloads, plan.configs, instr, plan.leak_workloads,
-                        plan.leak_configs, started, finished, load_before, loadavg())
+                        plan.leak_configs, started, finished, load_before, loadavg(),
+                        mbench=plan.mbench)
 
 
 def main():
@@ -236,7 +298,12 @@ def main():
 
     bench = Bench(a)
     prepare_libraries(bench, a, plan.configs)
-    prepare_programs(bench, a, plan)
+    try:
+        prepare_programs(bench, a, plan)
+    except MbError as e:
+        bench.close()
+        log("run.py: mimalloc-bench: %s" % e)
+        return 1
     try:
         report = run_phases(bench, a, plan)
     finally:

@@ -35,8 +35,10 @@ def rotated_plan(repeats, workloads, configs):
 
 
 def run_log_text(r):
-    return "%7.3f s %8.1f MiB %s" % (r.wall, r.maxrss_kib / 1024.0,
-                                      "" if r.ok else "** " + r.status + " **")
+    rated = r.score is not None and r.score != r.wall    # a suite test measured by its rate
+    return "%7.3f s %8.1f MiB %s%s" % (r.wall, r.maxrss_kib / 1024.0,
+                                        "relative time %.3f s " % r.score if rated else "",
+                                        "" if r.ok else "** " + r.status + " **")
 
 
 def callgrind_total(outf):
@@ -77,6 +79,7 @@ class Bench:
         self.loads = []         # 1-minute load average before each timed run
         self.busy = []          # CPU use by other processes just before each timed run
         self.settle_waited = 0.0
+        self.mbench = None      # the mimalloc-bench Suite, when it is run
 
     def close(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -103,7 +106,20 @@ class Bench:
                     {"PYTHONMALLOC": "malloc", "PYTHONDONTWRITEBYTECODE": "1"}, None)
         if w.kind == "sqlite":
             return [SQLITE, ":memory:"], {}, self.sql_script(scale)
+        if w.kind == "mbench":
+            argv, stdin_path = self.mbench.command(w)
+            return argv, {}, stdin_path
         raise ValueError(w.kind)
+
+    def workdir(self, w):
+        """The working directory of a run: the suite's programs run in a scratch directory
+        (rptest writes a file there), the others where the runner was started."""
+        if w.kind != "mbench":
+            return None
+        if not self.mbench.workdir:
+            self.mbench.workdir = os.path.join(self.tmp, "mbench")
+            os.makedirs(self.mbench.workdir, exist_ok=True)
+        return self.mbench.workdir
 
     def preload_of(self, config):
         """The library an allocator config preloads (None for glibc); KeyError if unknown."""
@@ -142,7 +158,12 @@ class Bench:
         env, prefix = self.config_env(config)
         env.update(extra)
         wall, user, sys_t, maxrss, status, stdout, stderr = run_measured(
-            prefix + argv, env, stdin_path, timeout)
+            prefix + argv, env, stdin_path, timeout, cwd=self.workdir(w))
+        score = None
+        if w.kind == "mbench":
+            score = w.relative_time(stdout) if w.rate else wall
+            if score is None and status == "ok":
+                status = "no rate in its output"
         report = None
         if config == "memf-leak" and rep == 0:
             # Proof that the check runs, from one more run, untimed: a clean process writes
@@ -160,7 +181,7 @@ class Bench:
                   stderr_tail=stderr[-1500:],
                   final_rss_kib=int(final) if final is not None else None,
                   signature=output_signature(w, stdout) if w.deterministic else None,
-                  leak_report=os.path.exists(report) if report else None)
+                  leak_report=os.path.exists(report) if report else None, score=score)
         return run
 
     def validate(self):
@@ -315,6 +336,8 @@ class Bench:
         return results, variants
 
     def scale(self, w):
+        if w.kind == "mbench":
+            return 1.0     # the suite's arguments are bench.sh's
         if self.args.scale is not None:
             return self.args.scale
         return w.quick_scale if self.args.quick else 1.0

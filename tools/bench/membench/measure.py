@@ -22,7 +22,8 @@ SETTLE_BUSY = 0.15   # fraction of all CPUs busy that counts as "quiet"
 class Run:
     __slots__ = ("workload", "config", "rep", "scale", "wall", "user", "sys", "maxrss_kib",
                  "status", "stdout", "stderr_tail", "final_rss_kib", "signature",
-                 "leak_report")  # memf-leak runs: whether memf wrote its JSON report at exit
+                 "leak_report",  # memf-leak runs: whether memf wrote its JSON report at exit
+                 "score")        # mimalloc-bench runs: the figure compared (see mbench.py)
 
     def __init__(self, **kw):
         for k in self.__slots__:

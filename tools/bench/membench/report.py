@@ -14,7 +14,7 @@ from .machine import machine_facts
 from .measure import SETTLE_BUSY
 from .peers import LSAN, LSAN_ENV, MEMF_LEAK_ENV, PEER_NAMES, versions
 from .stats import (cell_text, cells_for, count_note, fmt_mib, fmt_ratio, fmt_time, geomean,
-                    med, ratio, unusable_text)
+                    gm_text, med, ratio, unusable_text)
 from .workloads import parse_kv
 
 
@@ -31,13 +31,18 @@ class ReportData:
     """What the sections need: the cells of runs and the figures derived from them."""
 
     def __init__(self, bench, workloads, configs, instr, leak_workloads, leak_configs,
-                 started, finished, load_before, load_after):
+                 started, finished, load_before, load_after, mbench=None):
         self.bench = bench
         self.a = bench.args
         self.cells = cells_for(bench.runs)
         self.lcells = cells_for(bench.runs, "leak:")
+        self.mbcells = cells_for(bench.runs, "mb:")
         self.workloads = workloads
         self.names = [w.name for w in workloads]
+        # The mimalloc-bench suite's tests, compared with the peers like the workloads.
+        self.mbench = mbench
+        self.mb_names = [t.test for t in mbench.tests] if mbench else []
+        self.rows = self.names + self.mb_names
         self.configs = configs
         extra = [p.name for p in getattr(self.a, "extra_peers", [])]
         # glibc and the Debian peers; the fastest of them and the targets are about these only.
@@ -56,11 +61,18 @@ class ReportData:
         self.leak = LeakFigures(self) if leak_workloads else None
 
     def derive_ratios(self):
-        """memf's ratios: to the fastest Debian peer (ratio_best), to each peer (time_ratios),
-        and in peak RSS to mimalloc and the extra peers (rss_ratios[peer][workload])."""
-        self.fastest = self.fastest_peers() if self.has_memf and self.peers else {}
-        self.ratio_best = {n: ratio(self.wall(n, "memf"), best[0])
+        """memf's ratios: to the fastest Debian peer (ratio_best) and to the fastest of all
+        peers (ratio_best_all), on the workloads and the suite's tests; to each peer
+        (time_ratios), and in peak RSS to mimalloc and the extra peers
+        (rss_ratios[peer][workload]), on the workloads."""
+        self.fastest = self.fastest_peers(self.peers) if self.has_memf and self.peers else {}
+        self.ratio_best = {n: ratio(self.figure(n, "memf"), best[0])
                            for n, best in self.fastest.items()}
+        self.fastest_all = self.fastest
+        if self.extras and self.has_memf:
+            self.fastest_all = self.fastest_peers(self.all_peers)
+        self.ratio_best_all = {n: ratio(self.figure(n, "memf"), best[0])
+                               for n, best in self.fastest_all.items()}
         self.time_ratios = {}
         if self.has_memf:
             self.time_ratios = {(n, p): ratio(self.wall(n, "memf"), self.wall(n, p))
@@ -75,11 +87,18 @@ class ReportData:
     def wall(self, name, config):
         return med(self.cells, name, config)
 
-    def fastest_peers(self):
-        """{workload: (median time, peer)} of the fastest Debian peer, where one has a figure."""
+    def figure(self, name, config):
+        """The median a workload or suite test is compared on (its wall time, or the suite's
+        relative time where a test prints a rate)."""
+        if name in self.mb_names:
+            return med(self.mbcells, name, config, "score")
+        return self.wall(name, config)
+
+    def fastest_peers(self, peers):
+        """{workload or test: (median, peer)} of the fastest of peers, where one has a figure."""
         out = {}
-        for n in self.names:
-            pv = [(self.wall(n, p), p) for p in self.peers if self.wall(n, p) is not None]
+        for n in self.rows:
+            pv = [(self.figure(n, p), p) for p in peers if self.figure(n, p) is not None]
             if pv:
                 out[n] = min(pv)
         return out
@@ -161,6 +180,48 @@ def intro_section(d):
         "(glibc: nothing preloaded); the workload programs are the same binaries for all. "
         "A run that crashes, exits non-zero, times out, or prints a result different from "
         "the other allocators' is reported as FAILED and left out of every ratio." % a.repeats)
+    out.append("")
+    return out
+
+
+def headline_row(d, label, ratios, fastest):
+    """One line of the headline: geometric means over the workloads, the suite's tests and
+    both, and the worst ratio."""
+    groups = [d.names, d.mb_names] if d.mb_names and d.names else []
+    row = [label] + [gm_text([ratios.get(n) for n in g]) for g in groups]
+    every = [ratios.get(n) for n in d.rows]
+    have = [v for v in every if v is not None]
+    row.append("**%s**%s" % (fmt_ratio(geomean(have)), count_note(len(have), len(every))))
+    have = [(v, n) for n, v in ratios.items() if v is not None]
+    if have:
+        worst = max(have)
+        row.append("%s %s (%s)" % (worst[1], fmt_ratio(worst[0]), fastest[worst[1]][1]))
+    else:
+        row.append("–")
+    return table_row(row)
+
+
+def headline_section(d):
+    """memf against the fastest peer on each workload and suite test: geometric mean and worst."""
+    if not (d.has_memf and d.all_peers):
+        return []
+    out = ["## Summary: memf against the fastest peer", ""]
+    what = "memf's %d workloads" % len(d.names) if d.names else ""
+    if d.mb_names:
+        what += (" and " if what else "") + ("the %d mimalloc-bench tests" % len(d.mb_names))
+    out += ["On each of %s, memf's median time divided by the fastest peer's on it (lower is "
+            "better; below 1.00× memf is the fastest). A workload where memf, or every peer, "
+            "failed has no figure and is left out (the count says so); the worst case names the "
+            "workload and the peer." % what, ""]
+    both = bool(d.mb_names and d.names)
+    out += table_head(["peers compared"] + (["geometric mean, memf's workloads",
+                                             "geometric mean, mimalloc-bench"] if both else []) +
+                      ["geometric mean" + (", all" if both else ""), "worst"])
+    if d.peers:
+        out.append(headline_row(d, "packaged: " + ", ".join(d.peers), d.ratio_best, d.fastest))
+    if d.extras:
+        out.append(headline_row(d, "all: %s" % ", ".join(d.all_peers), d.ratio_best_all,
+                                d.fastest_all))
     out.append("")
     return out
 
@@ -368,6 +429,98 @@ def final_rss_section(d):
 
 
 # --------------------------------------------------------------------------
+# mimalloc-bench
+
+def built_text(s):
+    """How the suite's programs came to be, when this run built them."""
+    if not s.built_now:
+        return ""
+    text = " (built by this run with cmake"
+    if s.placeholders:
+        text += ("; the checkout lacks %s, which the suite's build-bench-env.sh downloads for "
+                 "tests not run here, and empty files stood in for them so that cmake would "
+                 "configure" % ", ".join("`%s`" % p for p in s.placeholders))
+    return text + ")"
+
+
+def rate_rules_text(rated):
+    """'larsonN, larsonN-sized: rule; ...' for the tests measured by their rate."""
+    by_rule = {}
+    for t in rated:
+        by_rule.setdefault(t.rate[1], []).append(t.test)
+    return "; ".join("%s: %s" % (", ".join(tests), rule) for rule, tests in by_rule.items())
+
+
+def mbench_intro(d):
+    s = d.mbench
+    rated = [t for t in s.tests if t.rate]
+    intro = ("[mimalloc-bench](https://github.com/daanx/mimalloc-bench) from the checkout `%s` "
+             "(%s), its programs from `%s`%s. Each test is a row of the suite's `bench.sh` "
+             "with its program and arguments for procs = %d (bench.sh takes `nproc`); run from a "
+             "scratch directory under every allocator (`LD_PRELOAD`), interleaved round robin "
+             "with the order rotated each round as above, median of %d runs%s. The figure is "
+             "the process's wall time, lower is better, "
+             % (s.checkout, s.revision(), s.program_dir,
+                built_text(s), s.procs, d.a.repeats,
+                "; the suite's runs took %.1f minutes" % (s.seconds / 60.0) if s.seconds else ""))
+    if rated:
+        intro += ("except for the tests marked †, which run for a fixed time and print a "
+                  "rate: for them, as in bench.sh, it is a relative time computed from that "
+                  "rate (%s). " % rate_rules_text(rated))
+    else:
+        intro += "as in bench.sh. "
+    intro += ("Peak RSS is GNU time's `%%M`, as bench.sh's rss column. The fastest peer is "
+              "chosen among %s." % ("all peers, the extra ones included" if d.extras
+                                    else "glibc and the packaged peers"))
+    return intro
+
+
+def mbench_cell(d, name, config):
+    cell = d.mbcells.get((name, config))
+    bad = unusable_text(cell)
+    if bad:
+        return bad
+    return "%s s, %s MiB" % (fmt_time(cell.med("score")), fmt_mib(cell.med("maxrss_kib")))
+
+
+def mbench_section(d):
+    if not d.mbench:
+        return []
+    out = ["## mimalloc-bench", "", mbench_intro(d), "",
+           "Each allocator's cell: median time (s), median peak RSS (MiB).", ""]
+    with_ratio = d.has_memf and d.all_peers
+    debian_too = with_ratio and d.extras and d.peers
+    hdr = ["test", "args"] + d.configs
+    if with_ratio:
+        hdr += ["fastest peer", "memf ÷ fastest peer"]
+    if debian_too:
+        hdr += ["memf ÷ fastest packaged peer"]
+    out += table_head(hdr)
+    for t in d.mbench.tests:
+        n = t.test
+        args = t.shown_args(d.mbench.procs)
+        row = [n + (" †" if t.rate else ""), "`%s`" % args if args else "none"]
+        row += [mbench_cell(d, n, c) for c in d.configs]
+        if with_ratio:
+            best = d.fastest_all.get(n)
+            row += ["%s (%s)" % (best[1], fmt_time(best[0])) if best else "–",
+                    fmt_ratio(d.ratio_best_all.get(n))]
+        if debian_too:
+            best = d.fastest.get(n)
+            row.append("%s (%s)" % (fmt_ratio(d.ratio_best.get(n)), best[1]) if best else "–")
+        out.append(table_row(row))
+    if with_ratio:
+        lists = [[d.ratio_best_all.get(n) for n in d.mb_names]]
+        if debian_too:
+            lists.append([d.ratio_best.get(n) for n in d.mb_names])
+        out.append(geomean_row(len(d.configs) + 2, lists))
+    out += ["", "What the tests do:", ""]
+    out += ["- %s: %s" % (t.test, t.desc) for t in d.mbench.tests]
+    out.append("")
+    return out
+
+
+# --------------------------------------------------------------------------
 # Instructions
 
 def instructions_intro(d):
@@ -482,7 +635,7 @@ def complete(vals):
 
 
 def target_time_vs_mimalloc(d):
-    if "mimalloc" not in d.peers:
+    if "mimalloc" not in d.peers or not d.names:
         return []
     vals = [d.time_ratios.get((n, "mimalloc")) for n in d.names]
     g = geomean(vals) if complete(vals) else None
@@ -494,9 +647,9 @@ def target_time_vs_mimalloc(d):
 def target_worst_workload(d):
     if not d.peers:
         return []
-    vals = [d.ratio_best.get(n) for n in d.names]
+    vals = [d.ratio_best.get(n) for n in d.rows]
     if not complete(vals):
-        bad = [n for n in d.names if d.ratio_best.get(n) is None]
+        bad = [n for n in d.rows if d.ratio_best.get(n) is None]
         return ["| no workload worse than 1.2× the fastest peer | no figure for: %s | **no** |"
                 % ", ".join(bad)]
     worst = max((v, n) for n, v in d.ratio_best.items() if v is not None)
@@ -516,7 +669,7 @@ def target_instructions(d):
 
 
 def target_rss(d):
-    if "mimalloc" not in d.configs:
+    if "mimalloc" not in d.configs or not d.names:
         return []
     vals = list(d.rss_ratios["mimalloc"].values())
     g = geomean(vals) if complete(vals) else None
@@ -562,7 +715,11 @@ TARGETS = [target_time_vs_mimalloc, target_worst_workload, target_instructions, 
 def targets_section(d):
     if not d.has_memf:
         return []
-    out = ["## Targets", ""] + table_head(["target", "measured", "holds"])
+    out = ["## Targets", ""]
+    if d.mb_names:
+        out += ["The worst-workload row counts the mimalloc-bench tests too; the other rows "
+                "are about memf's workloads.", ""]
+    out += table_head(["target", "measured", "holds"])
     for target in TARGETS:
         out += target(d)
     out.append("")
@@ -725,17 +882,22 @@ def notes_section(d):
     return [ELSEWHERE]
 
 
-SECTIONS = [intro_section, machine_section, workloads_section, time_section,
+SECTIONS = [intro_section, headline_section, machine_section, workloads_section, time_section,
             peer_ratio_section, glibc_geomean_section, cpu_section, rss_section,
-            final_rss_section, instructions_section, leak_section, targets_section,
-            pools_section, charts_section, spread_section, failures_section, notes_section]
+            final_rss_section, mbench_section, instructions_section, leak_section,
+            targets_section, pools_section, charts_section, spread_section, failures_section,
+            notes_section]
+# The sections about memf's own workloads, left out when only the suite ran.
+WORKLOAD_SECTIONS = {workloads_section, time_section, peer_ratio_section, glibc_geomean_section,
+                     cpu_section, rss_section, charts_section, spread_section, notes_section}
 
 
 def write_report(bench, workloads, configs, instr, leak_workloads, leak_configs,
-                 started, finished, load_before, load_after):
+                 started, finished, load_before, load_after, mbench=None):
     d = ReportData(bench, workloads, configs, instr, leak_workloads, leak_configs,
-                   started, finished, load_before, load_after)
+                   started, finished, load_before, load_after, mbench)
     lines = []
     for section in SECTIONS:
-        lines += section(d)
+        if d.names or section not in WORKLOAD_SECTIONS:
+            lines += section(d)
     return "\n".join(lines)

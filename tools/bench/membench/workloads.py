@@ -128,6 +128,8 @@ TOOL_LINE = re.compile(r"heaptrack|^starting application|^NOTE:|^\s|^$", re.IGNO
 
 def output_signature(workload, stdout):
     """The part of a workload's output that must not depend on the allocator."""
+    if workload.kind == "mbench":
+        return workload.signature(stdout)
     if workload.kind in ("exe", "python"):
         return parse_kv(stdout, "checksum")
     return "\n".join(l for l in stdout.splitlines() if not TOOL_LINE.search(l))
