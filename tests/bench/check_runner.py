@@ -367,6 +367,27 @@ def check_options(tmp):
           "run.py --help lists the suite's options", r.stdout)
 
 
+def check_peer_versions(tmp):
+    """A peer built by build_peers.sh is named by the version it recorded beside its build."""
+    from membench.peers import parse_peers
+    build = os.path.join(tmp, "peers", "mimalloc3", "build")
+    os.makedirs(build)
+    lib = os.path.join(build, "libmimalloc.so.3.4")
+    with open(lib, "wb") as f:
+        f.write(b"\x7fELF not really a library")
+    with open(os.path.join(build, "..", "VERSION"), "w") as f:
+        f.write("v3.4.3\n")
+    peer = parse_peers(["mimalloc3=" + lib])[0]
+    peer.prepare(tmp)
+    check(peer.version == "v3.4.3" and "v3.4.3 (recorded by build_peers.sh)" in peer.version_text(),
+          "a --peer built by build_peers.sh reports the version it recorded", peer.version_text())
+    os.remove(os.path.join(build, "..", "VERSION"))
+    peer = parse_peers(["mimalloc3=" + lib])[0]
+    peer.prepare(tmp)
+    check(peer.version == "3.4" and "(from the file name)" in peer.version_text(),
+          "without that record, the version comes from the file name", peer.version_text())
+
+
 def check_bench_sh(checkout):
     """Our command lines against the checkout's bench.sh, for procs = 2."""
     script = os.path.join(checkout or "", "bench.sh")
@@ -406,6 +427,7 @@ def main():
         check_placeholders(tmp)
         check_measure(tmp)
         check_options(tmp)
+        check_peer_versions(tmp)
     check_report()
     check_bench_sh(ARGS.mimalloc_bench)
     finish()

@@ -110,6 +110,19 @@ def version_from_name(path):
     return max(found, key=lambda v: (v.count("."), len(v)), default=None)
 
 
+def version_from_build(path):
+    """What tools/bench/build_peers.sh recorded beside the build: the git description of the ref
+    it built, in NAME/VERSION, one level above the library's build directory."""
+    build_dir = os.path.dirname(os.path.realpath(path))
+    version_file = os.path.join(os.path.dirname(build_dir), "VERSION")
+    try:
+        with open(version_file) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    return text if text and len(text) < 80 and "\n" not in text else None
+
+
 def version_from_strings(path, stems):
     """A version found among the printable strings of the file (as strings(1) shows them)."""
     with open(path, "rb") as f:
@@ -163,12 +176,15 @@ class ExtraPeer:
         self.sha256 = file_digest(self.path)
         self.size = os.path.getsize(self.path)
         self.package, self.package_version = package_of(self.path)
+        from_build = version_from_build(self.path)
         from_name = version_from_name(self.path)
         from_strings = None
         if not from_name or "." not in from_name:   # none, or only a major number
             from_strings = version_from_strings(os.path.realpath(self.path),
                                                 library_stems(self.name, self.path))
-        if from_strings:
+        if from_build:
+            self.version, self.version_from = from_build, "recorded by build_peers.sh"
+        elif from_strings:
             self.version, self.version_from = from_strings, "found by `strings`"
         elif from_name:
             self.version, self.version_from = from_name, "from the file name"
