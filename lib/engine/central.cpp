@@ -15,26 +15,10 @@ FreeBlock* central_pop_batch(unsigned cls) {
   return static_cast<FreeBlock*>(first);
 }
 
-namespace {
-
-struct ShelfLimits {
-  uint32_t batches[kNumClasses];
-};
-constexpr ShelfLimits make_shelf_limits() {
-  ShelfLimits limits{};
-  for (unsigned cls = 0; cls < kNumClasses; ++cls) limits.batches[cls] = shelf_batches(kSizeClasses[cls]);
-  return limits;
-}
-constexpr ShelfLimits kShelfLimits = make_shelf_limits();
-
-}  // namespace
-
 bool central_push_batch(unsigned cls, FreeBlock* first) {
   CentralClass& central = g_central[cls];
-  const uint32_t limit = kShelfLimits.batches[cls];
-  if (central.transfer.count() >= limit) return false;
+  if (central.transfer.full()) return false;
   LockGuard guard(central.transfer_lock);
-  if (central.transfer.count() >= limit) return false;
   void* batch = first;
   return central.transfer.push(central.transfer_storage, &batch);
 }

@@ -20,23 +20,11 @@
 
 namespace memf {
 
-// What a class's transfer stack may park: about kShelfBytes, and from 16 to 256 batches. Small
-// classes' batches are small (32 blocks of 16 B are 512 B), and a producer thread whose blocks
-// another thread frees moves thousands of them per burst: with 16 batches most of that traffic
-// went through the slabs (walking cold lists under the class lock); large classes keep the 16
-// batches (512 KiB) they had.
-constexpr size_t kShelfBytes = size_t(512) << 10;
-constexpr uint32_t kShelfMaxBatches = 256;
-constexpr uint32_t shelf_batches(const SizeClassInfo& info) {
-  return blocks_per_batch(size_t(info.batch) * info.size, kShelfBytes, kShelfBatches, kShelfMaxBatches);
-}
-
 struct alignas(64) CentralClass {
   SpinLock transfer_lock;  // a leaf: nothing else is locked while it is held
   // Under transfer_lock; its count is read without it as a hint (empty or full) and for statistics.
-  // Holds up to kShelfMaxBatches; central_push_batch keeps it within the class's shelf_batches().
-  BatchShelf transfer{1, kShelfMaxBatches};
-  void* transfer_storage[kShelfMaxBatches] = {};  // the shelf's words: each batch's first block
+  BatchShelf transfer{1, kShelfBatches};
+  void* transfer_storage[kShelfBatches] = {};  // the shelf's words: each batch's first block
   alignas(64) SpinLock lock;
   SlabList<SlabMeta> partial{kSlabPartial};  // slabs with free or uncarved slots
 };

@@ -68,33 +68,19 @@ FreeBlock* chain_of(const std::vector<FreeBlock*>& blocks, size_t from, size_t t
 }
 }  // namespace
 
-TEST_CASE("a class's transfer stack parks about kShelfBytes: 16 to 256 batches") {
-  // 16 B blocks: batches of 32 blocks (512 B), 256 of them; 8 KiB blocks: 4 blocks (32 KiB), 16.
-  REQUIRE(shelf_batches(kSizeClasses[size_to_class(16)]) == kShelfMaxBatches);
-  REQUIRE(shelf_batches(kSizeClasses[size_to_class(8192)]) == kShelfBatches);
-  for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    const SizeClassInfo& info = kSizeClasses[cls];
-    const uint32_t batches = shelf_batches(info);
-    REQUIRE(batches >= kShelfBatches);
-    REQUIRE(batches <= kShelfMaxBatches);
-    if (batches > kShelfBatches) REQUIRE(size_t(batches) * info.batch * info.size <= kShelfBytes);
-  }
-}
-
-TEST_CASE("the transfer stack holds its class's shelf_batches, refuses more and gives back the last pushed first") {
+TEST_CASE("the transfer stack holds kShelfBatches batches, refuses more and gives back the last pushed first") {
   REQUIRE(pool_init());
   const unsigned cls = size_to_class(160);
   const unsigned batch = kSizeClasses[cls].batch;
-  const uint32_t shelf = shelf_batches(kSizeClasses[cls]);
   central_flush_transfers();
   std::vector<FreeBlock*> firsts;
-  for (uint32_t b = 0; b < shelf; ++b) {
+  for (uint32_t b = 0; b < kShelfBatches; ++b) {
     FreeBlock* chain = nullptr;
     REQUIRE(central_take(cls, batch, &chain) == batch);
     REQUIRE(central_push_batch(cls, chain));
     firsts.push_back(chain);
   }
-  REQUIRE(central_stats(cls).transfer_blocks == size_t(shelf) * batch);
+  REQUIRE(central_stats(cls).transfer_blocks == size_t(kShelfBatches) * batch);
   FreeBlock* extra = nullptr;
   REQUIRE(central_take(cls, batch, &extra) == batch);
   REQUIRE_FALSE(central_push_batch(cls, extra));  // full: nothing done, the caller keeps it
@@ -103,7 +89,7 @@ TEST_CASE("the transfer stack holds its class's shelf_batches, refuses more and 
   REQUIRE(blocks_of(firsts.back()).size() == batch);  // the batch's links were not touched
   central_return(cls, firsts.back(), batch);
   // The flush returns every parked batch's blocks to their slabs, and says how many.
-  REQUIRE(central_flush_transfers() == size_t(shelf - 1) * batch);
+  REQUIRE(central_flush_transfers() == size_t(kShelfBatches - 1) * batch);
   REQUIRE(central_stats(cls).transfer_blocks == 0);
   REQUIRE(central_pop_batch(cls) == nullptr);
 }
