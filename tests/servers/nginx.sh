@@ -66,6 +66,8 @@ EOF
     local master=$!
     STARTED_PIDS+=("$master")
     wait_until 30 "nginx ($mode) answering" curl -sS --max-time 5 -o /dev/null "http://127.0.0.1:$port/small.bin"
+    # The first worker may answer before the master has forked the second (a loaded machine).
+    wait_until 10 "nginx ($mode) forking its 2 workers" bash -c "[[ \$(pgrep -c -P $master) -ge 2 ]]"
     local workers
     workers=$(pgrep -P "$master" | tr '\n' ' ')
     [[ $(wc -w <<<"$workers") == 2 ]] || fail "nginx ($mode): expected 2 worker processes, found '$workers'"
