@@ -92,6 +92,22 @@ unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
   return got;
 }
 
+unsigned central_take_slab_list(unsigned cls, unsigned least, unsigned most, FreeBlock** chain) {
+  CentralClass& central = g_central[cls];
+  LockGuard guard(central.lock);
+  if (central.partial.empty()) return 0;
+  SlabMeta* slab = &g_pool.slabs[central.partial.head()];
+  // Blocks carved and not out of the slab are exactly those on its list (drop_free_list keeps
+  // this true after a corrupted list).
+  const unsigned on_list = slab->carved - slab->used;
+  if (!slab->free || on_list < least || on_list > most) return 0;
+  *chain = slab->free;
+  slab->free = nullptr;
+  slab->used += on_list;
+  if (slab->carved == slab->capacity) central.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
+  return on_list;
+}
+
 void central_return(unsigned cls, FreeBlock* chain, unsigned count, bool checked) {
   CentralClass& central = g_central[cls];
   const FreeBlock* corrupt = nullptr;

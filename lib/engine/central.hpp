@@ -39,6 +39,10 @@ bool central_push_batch(unsigned cls, FreeBlock* first);
 // Takes up to `wanted` blocks from the class's slabs (carving or acquiring slabs as needed),
 // linked by next; returns how many (0 when the range is exhausted).
 unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain);
+// Takes the whole free list of the class's first partial slab, linked by next, when it holds
+// between `least` (>= 1) and `most` blocks, without reading any of them: the caller's bin checks
+// each block's link as it hands the block out. Returns how many (0: nothing taken).
+unsigned central_take_slab_list(unsigned cls, unsigned least, unsigned most, FreeBlock** chain);
 // Returns `count` blocks linked by next to their slabs; slabs left with no block out are released.
 // checked: the caller has just checked every link of the chain, with no program code run since,
 // so the links are followed without checking them again.

@@ -233,11 +233,17 @@ void* thread_cache_refill(unsigned cls) {
   if (!admit_allocation(size_t(kSizeClasses[cls].batch) * kSizeClasses[cls].size)) return nullptr;
   FreeBlock* chain;
   unsigned count;
+  const unsigned batch = kSizeClasses[cls].batch;
   for (;;) {
     chain = central_pop_batch(cls);
-    count = kSizeClasses[cls].batch;
+    count = batch;
+    // A slab's whole list when it is at least half a batch and fits the bin: handed over without
+    // reading a block. A refill that walked it instead would read each block's link one after
+    // the other, lines freed long before (cold), where the bin reads each one as it hands it out,
+    // while the program runs. Shorter lists are gathered across slabs by central_take.
+    if (!chain) count = central_take_slab_list(cls, (batch + 1) / 2, uint32_t(bin.max) + 1, &chain);
     if (!chain) {
-      count = central_take(cls, kSizeClasses[cls].batch, &chain);
+      count = central_take(cls, batch, &chain);
       if (count == 0) return nullptr;
     }
     if (next_free_of_class(chain, cls, &bin.head)) break;

@@ -214,3 +214,59 @@ TEST_CASE("defragmentation's questions: a slab is sparse below the partial slabs
   REQUIRE(central_take_densest(cls, slab_of(chain)) == nullptr);
   central_return(cls, chain, 5);
 }
+
+TEST_CASE("central_take_slab_list hands over the first partial slab's whole list, only when its length is within the bounds") {
+  REQUIRE(pool_init());
+  const unsigned cls = size_to_class(512);
+  const uint32_t capacity = kSizeClasses[cls].capacity;  // 128
+  REQUIRE(central_stats(cls).partial_slabs == 0);
+  FreeBlock* chain = nullptr;
+  REQUIRE(central_take(cls, capacity, &chain) == capacity);
+  std::vector<FreeBlock*> blocks = blocks_of(chain);
+  SlabMeta* slab = slab_of(blocks[0]);
+  // 30 of the full slab's blocks back: its list holds exactly those.
+  central_return(cls, chain_of(blocks, 10, 40), 30);
+  REQUIRE(slab->list == kSlabPartial);
+  FreeBlock* taken = nullptr;
+  REQUIRE(central_take_slab_list(cls, 31, 100, &taken) == 0);  // shorter than asked for
+  REQUIRE(central_take_slab_list(cls, 1, 29, &taken) == 0);    // longer than allowed
+  REQUIRE(taken == nullptr);
+  REQUIRE(slab->used == capacity - 30);
+  REQUIRE(slab->free != nullptr);
+
+  // Within the bounds: the whole list, every block of it once; the slab is full again.
+  REQUIRE(central_take_slab_list(cls, 30, 30, &taken) == 30);
+  std::vector<FreeBlock*> got = blocks_of(taken);
+  REQUIRE(std::set<FreeBlock*>(got.begin(), got.end()) == std::set<FreeBlock*>(blocks.begin() + 10, blocks.begin() + 40));
+  REQUIRE(got.size() == 30);
+  REQUIRE(slab->free == nullptr);
+  REQUIRE(slab->used == capacity);
+  REQUIRE(slab->list == kSlabFull);
+  REQUIRE(central_stats(cls).partial_slabs == 0);
+  REQUIRE(central_take_slab_list(cls, 1, 100, &taken) == 0);  // no partial slab left
+
+  // The list is not read: a block on it that fails its check is handed over all the same (the
+  // bin that takes it checks each block as it hands it out).
+  central_return(cls, chain_of(blocks, 10, 40), 30);
+  blocks[20]->link = 0x4141414141414141;
+  REQUIRE(central_take_slab_list(cls, 1, 100, &taken) == 30);
+  REQUIRE(slab->used == capacity);
+
+  // A slab with uncarved slots stays partial, and the next take carves where it left off.
+  central_return(cls, chain_of(blocks, 0, capacity), capacity);  // rewrites every pair
+  REQUIRE(slab->used == 0);
+  REQUIRE(central_take(cls, 8, &chain) == 8);
+  std::vector<FreeBlock*> carved = blocks_of(chain);
+  SlabMeta* fresh = slab_of(carved[0]);
+  central_return(cls, chain_of(carved, 0, 4), 4);
+  REQUIRE(central_take_slab_list(cls, 1, 100, &taken) == 4);
+  REQUIRE(fresh->free == nullptr);
+  REQUIRE(fresh->list == kSlabPartial);
+  FreeBlock* next = nullptr;
+  REQUIRE(central_take(cls, 1, &next) == 1);
+  REQUIRE(reinterpret_cast<char*>(next) == slab_data(fresh) + 8 * size_t(kSizeClasses[cls].size));
+  central_return(cls, taken, 4);
+  central_return(cls, chain_of(carved, 4, 8), 4);
+  central_return(cls, next, 1);
+  REQUIRE(central_stats(cls).partial_slabs == 0);
+}

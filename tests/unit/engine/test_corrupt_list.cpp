@@ -161,6 +161,55 @@ TEST_CASE("a slab's free list is checked as it is taken, and a corrupted one kee
   misuse_test::set_on_error("abort");
 }
 
+TEST_CASE("a slab's list a refill takes whole is checked as the bin hands it out: the corrupted block is reported, never handed out") {
+  misuse_test::set_on_error("report");
+  REQUIRE(engine_malloc(kSize) != nullptr);  // the thread is set up
+  constexpr size_t kListSize = 640;         // a class no other test here uses
+  const unsigned cls = size_to_class(kListSize);
+  const SizeClassInfo& info = kSizeClasses[cls];
+  thread_cache_flush_current();
+  CacheBin& bin = t_cache.bins[cls];
+  REQUIRE(bin.head == nullptr);
+  // A fresh slab, all of it out; then most of it back, one block at a time, so that its list
+  // holds more than a batch and no more than the bin.
+  FreeBlock* chain = nullptr;
+  REQUIRE(central_take(cls, info.capacity, &chain) == info.capacity);
+  std::vector<FreeBlock*> blocks;
+  for (FreeBlock* b = chain; b; b = link_of(g_pool.free_key, b)) blocks.push_back(b);
+  const size_t on_list = std::min<size_t>(size_t(bin.max) + 1, info.capacity - 1);
+  REQUIRE(on_list > info.batch);
+  for (size_t i = 0; i < on_list; ++i) {
+    make_free(blocks[i], nullptr);
+    central_return(cls, blocks[i], 1);
+  }
+  SlabMeta* slab = slab_of(blocks[0]);
+  REQUIRE(slab->free == blocks[on_list - 1]);
+  // Half-way down the list (the last returned comes first), a use after free.
+  FreeBlock* bad = blocks[on_list / 2];
+  std::memset(bad, 0x22, 16);
+  const uint64_t moved_in = bin.moved_in;
+  std::vector<void*> got;
+  std::string err;
+  while (err.empty() && got.size() < on_list) {
+    err = misuse_test::stderr_of([&] { got.push_back(engine_malloc(kListSize)); });
+  }
+  // One refill took the whole list, bad block and all, without reading it ...
+  REQUIRE(bin.moved_in - moved_in >= on_list);
+  REQUIRE(got.size() >= on_list - on_list / 2);  // ... and the blocks before the bad one were handed out
+  // The malloc that reached it reported it; the blocks from there on are never handed out.
+  REQUIRE(err.find("memf: error: heap corruption detected in malloc(): free block at 0x") == 0);
+  for (void* p : got) REQUIRE(p != bad);
+  std::set<void*> listed(blocks.begin() + on_list / 2 + 1, blocks.begin() + on_list);  // before it
+  for (void* p : got) REQUIRE((listed.count(p) == 1 || slab_of(p) != slab));
+  REQUIRE(slab->used == info.capacity);  // the dropped ones stay counted as used
+  for (void* p : got) engine_free(p);
+  for (size_t i = on_list; i < blocks.size(); ++i) {
+    make_free(blocks[i], nullptr);
+    central_return(cls, blocks[i], 1);
+  }
+  misuse_test::set_on_error("abort");
+}
+
 TEST_CASE("a link that checks out but leads out of the class is refused on the slow paths") {
   REQUIRE(engine_malloc(kSize) != nullptr);
   const unsigned cls = size_to_class(kSize);
