@@ -225,6 +225,25 @@ bool answer_drain_request() {
   return true;
 }
 
+// The longest slab list a refill of cls may take whole: what the (empty) bin holds, or more
+// when it may grow that far (within the class's cap and the thread's growth budget, as grow_bin).
+uint32_t whole_list_limit(const ThreadCache& cache, unsigned cls) {
+  const SizeClassInfo& info = kSizeClasses[cls];
+  const uint32_t max = uint32_t(cache.bins[cls].max);
+  uint32_t limit = max + (kMaxCacheGrowth - cache.grown_bytes) / info.size;
+  if (limit > info.cache_cap) limit = info.cache_cap > max ? info.cache_cap : max;
+  return limit + 1;
+}
+
+// A refill took `count` blocks into an empty bin: it grows if they are more than it holds.
+void grow_bin_to(ThreadCache& cache, unsigned cls, uint32_t count) {
+  CacheBin& bin = cache.bins[cls];
+  if (count <= uint32_t(bin.max) + 1) return;
+  const uint32_t growth = count - 1 - uint32_t(bin.max);
+  cache.grown_bytes += growth * kSizeClasses[cls].size;
+  bin.max += int32_t(growth);
+}
+
 }  // namespace
 
 void* thread_cache_refill(unsigned cls) {
@@ -237,11 +256,15 @@ void* thread_cache_refill(unsigned cls) {
   for (;;) {
     chain = central_pop_batch(cls);
     count = batch;
-    // A slab's whole list when it is at least half a batch and fits the bin: handed over without
-    // reading a block. A refill that walked it instead would read each block's link one after
-    // the other, lines freed long before (cold), where the bin reads each one as it hands it out,
-    // while the program runs. Shorter lists are gathered across slabs by central_take.
-    if (!chain) count = central_take_slab_list(cls, (batch + 1) / 2, uint32_t(bin.max) + 1, &chain);
+    // A slab's whole list when it is at least half a batch and the bin holds it or may grow to:
+    // handed over without reading a block. A refill that walked it instead would read each
+    // block's link one after the other, lines freed long before or by another core, under the
+    // class lock, where the bin reads each one as it hands it out, while the program runs.
+    // Shorter lists are gathered across slabs by central_take.
+    if (!chain) {
+      count = central_take_slab_list(cls, (batch + 1) / 2, whole_list_limit(t_cache, cls), &chain);
+      if (chain) grow_bin_to(t_cache, cls, count);
+    }
     if (!chain) {
       count = central_take(cls, batch, &chain);
       if (count == 0) return nullptr;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -31,6 +32,44 @@ TEST_CASE("a thread cache drains batches to the centre and blocks are reused") {
   for (int i = 0; i < 4000; ++i) again.push_back(engine_malloc(64));
   REQUIRE(pool_arena_stats().slabs_never_used == never_used);
   for (void* p : again) engine_free(p);
+}
+
+TEST_CASE("a refill takes a slab's whole free list, the bin growing to hold it within the class's cap") {
+  const unsigned cls = size_to_class(96);  // no test before this one uses it
+  const SizeClassInfo& info = kSizeClasses[cls];
+  engine_release_memory();  // bins back at their initial size, nothing parked
+  CacheBin& bin = t_cache.bins[cls];
+  REQUIRE(bin.max == info.cache_max);
+  REQUIRE(bin.count() == 0);
+  // A fresh slab, all of it out; then 600 of its blocks back: one list longer than the bin holds.
+  FreeBlock* chain = nullptr;
+  REQUIRE(central_take(cls, info.capacity, &chain) == info.capacity);
+  std::vector<FreeBlock*> blocks;
+  for (FreeBlock* b = chain; b; b = link_of(g_pool.free_key, b)) blocks.push_back(b);
+  const uint32_t on_list = 600;
+  REQUIRE(on_list > uint32_t(bin.max) + 1);
+  REQUIRE(on_list <= uint32_t(info.cache_cap) + 1);
+  for (uint32_t i = 0; i < on_list; ++i) {
+    make_free(blocks[i], nullptr);
+    central_return(cls, blocks[i], 1);
+  }
+  const uint64_t moved_in = bin.moved_in;
+  std::vector<void*> got{engine_malloc(96)};
+  // One refill moved the whole list in; the bin grew to hold the rest of it.
+  REQUIRE(bin.moved_in - moved_in == on_list);
+  REQUIRE(bin.max == int32_t(on_list - 1));
+  REQUIRE(bin.count() == on_list - 1);
+  REQUIRE(slab_of(got[0])->free == nullptr);
+  for (uint32_t i = 1; i < on_list; ++i) got.push_back(engine_malloc(96));
+  REQUIRE(bin.moved_in - moved_in == on_list);  // all from the bin
+  REQUIRE(std::set<void*>(got.begin(), got.end()) == std::set<void*>(blocks.begin(), blocks.begin() + on_list));
+  for (void* p : got) engine_free(p);
+  for (uint32_t i = on_list; i < blocks.size(); ++i) {
+    make_free(blocks[i], nullptr);
+    central_return(cls, blocks[i], 1);
+  }
+  engine_release_memory();
+  REQUIRE(bin.max == info.cache_max);  // a flush puts it back
 }
 
 TEST_CASE("a bin refilled and drained in bursts grows to its cap; a free-only bin does not; a flush resets") {
