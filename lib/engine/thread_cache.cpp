@@ -122,21 +122,35 @@ void flush(ThreadCache* cache, bool keep_room) {
 // What bins of one thread may grow by in all (beyond their initial sizes).
 constexpr uint32_t kMaxCacheGrowth = uint32_t(1) << 20;
 
+// Blocks the bin of cls may still grow by: within the class's cap and the thread's budget.
+uint32_t bin_growth_room(const ThreadCache& cache, unsigned cls) {
+  const SizeClassInfo& info = kSizeClasses[cls];
+  const uint32_t max = uint32_t(cache.bins[cls].max);
+  const uint32_t by_cap = max < info.cache_cap ? info.cache_cap - max : 0;
+  const uint32_t by_budget = (kMaxCacheGrowth - cache.grown_bytes) / info.size;
+  return by_cap < by_budget ? by_cap : by_budget;
+}
+
+// Grows the bin of cls by `blocks` (at most its bin_growth_room).
+void grow_bin_by(ThreadCache& cache, unsigned cls, uint32_t blocks) {
+  CacheBin& bin = cache.bins[cls];
+  cache.grown_bytes += blocks * kSizeClasses[cls].size;
+  bin.max += int32_t(blocks);
+  bin.room += int32_t(blocks);
+}
+
 // The bin of cls holds max + 1 blocks. If it was refilled since its last overflow, the thread is
 // allocating and freeing bursts larger than the bin: grow it by a batch (within the class's cap
 // and the thread's budget) instead of draining, so that the next burst stays in the cache.
 // True when it grew.
 bool grow_bin(ThreadCache* cache, unsigned cls) {
   CacheBin& bin = cache->bins[cls];
-  const SizeClassInfo& info = kSizeClasses[cls];
   const uint32_t moved_in = uint32_t(bin.moved_in);
   if (moved_in == cache->moved_in_at_overflow[cls]) return false;
   cache->moved_in_at_overflow[cls] = moved_in;
-  const uint32_t bytes = uint32_t(info.batch) * info.size;
-  if (bin.max + info.batch > info.cache_cap || cache->grown_bytes + bytes > kMaxCacheGrowth) return false;
-  cache->grown_bytes += bytes;
-  bin.max += info.batch;
-  bin.room += info.batch;
+  const unsigned batch = kSizeClasses[cls].batch;
+  if (bin_growth_room(*cache, cls) < batch) return false;
+  grow_bin_by(*cache, cls, batch);
   return true;
 }
 
@@ -225,25 +239,6 @@ bool answer_drain_request() {
   return true;
 }
 
-// The longest slab list a refill of cls may take whole: what the (empty) bin holds, or more
-// when it may grow that far (within the class's cap and the thread's growth budget, as grow_bin).
-uint32_t whole_list_limit(const ThreadCache& cache, unsigned cls) {
-  const SizeClassInfo& info = kSizeClasses[cls];
-  const uint32_t max = uint32_t(cache.bins[cls].max);
-  uint32_t limit = max + (kMaxCacheGrowth - cache.grown_bytes) / info.size;
-  if (limit > info.cache_cap) limit = info.cache_cap > max ? info.cache_cap : max;
-  return limit + 1;
-}
-
-// A refill took `count` blocks into an empty bin: it grows if they are more than it holds.
-void grow_bin_to(ThreadCache& cache, unsigned cls, uint32_t count) {
-  CacheBin& bin = cache.bins[cls];
-  if (count <= uint32_t(bin.max) + 1) return;
-  const uint32_t growth = count - 1 - uint32_t(bin.max);
-  cache.grown_bytes += growth * kSizeClasses[cls].size;
-  bin.max += int32_t(growth);
-}
-
 }  // namespace
 
 void* thread_cache_refill(unsigned cls) {
@@ -262,8 +257,9 @@ void* thread_cache_refill(unsigned cls) {
     // class lock, where the bin reads each one as it hands it out, while the program runs.
     // Shorter lists are gathered across slabs by central_take.
     if (!chain) {
-      count = central_take_slab_list(cls, (batch + 1) / 2, whole_list_limit(t_cache, cls), &chain);
-      if (chain) grow_bin_to(t_cache, cls, count);
+      const uint32_t holds = uint32_t(bin.max) + 1;  // the bin is empty
+      count = central_take_slab_list(cls, (batch + 1) / 2, holds + bin_growth_room(t_cache, cls), &chain);
+      if (count > holds) grow_bin_by(t_cache, cls, count - holds);  // its room is set below
     }
     if (!chain) {
       count = central_take(cls, batch, &chain);
