@@ -11,6 +11,7 @@
 #include "central.hpp"
 #include "engine.hpp"
 #include "release.hpp"
+#include "engine/slab_test_util.hpp"
 
 using namespace memf;
 
@@ -51,15 +52,7 @@ TEST_CASE("the transfer stack hands out each batch once under contention") {
 }
 
 namespace {
-// The blocks of a chain, in order.
-std::vector<FreeBlock*> blocks_of(FreeBlock* chain) {
-  std::vector<FreeBlock*> blocks;
-  for (; chain; chain = link_of(g_pool.free_key, chain)) {
-    REQUIRE(block_is_free(chain));
-    blocks.push_back(chain);
-  }
-  return blocks;
-}
+using slab_test::blocks_of;
 // Links blocks[from, to) into a chain.
 FreeBlock* chain_of(const std::vector<FreeBlock*>& blocks, size_t from, size_t to) {
   for (size_t i = from; i + 1 < to; ++i) make_free(blocks[i], blocks[i + 1]);
@@ -220,9 +213,7 @@ TEST_CASE("central_take_slab_list hands over the first partial slab's whole list
   const unsigned cls = size_to_class(512);
   const uint32_t capacity = kSizeClasses[cls].capacity;  // 128
   REQUIRE(central_stats(cls).partial_slabs == 0);
-  FreeBlock* chain = nullptr;
-  REQUIRE(central_take(cls, capacity, &chain) == capacity);
-  std::vector<FreeBlock*> blocks = blocks_of(chain);
+  std::vector<FreeBlock*> blocks = slab_test::take_whole_slab(cls);
   SlabMeta* slab = slab_of(blocks[0]);
   // 30 of the full slab's blocks back: its list holds exactly those.
   central_return(cls, chain_of(blocks, 10, 40), 30);
@@ -255,6 +246,7 @@ TEST_CASE("central_take_slab_list hands over the first partial slab's whole list
   // A slab with uncarved slots stays partial, and the next take carves where it left off.
   central_return(cls, chain_of(blocks, 0, capacity), capacity);  // rewrites every pair
   REQUIRE(slab->used == 0);
+  FreeBlock* chain = nullptr;
   REQUIRE(central_take(cls, 8, &chain) == 8);
   std::vector<FreeBlock*> carved = blocks_of(chain);
   SlabMeta* fresh = slab_of(carved[0]);

@@ -13,6 +13,7 @@
 #include "central.hpp"
 #include "core/misuse_test_util.hpp"
 #include "corrupt_list.hpp"
+#include "engine/slab_test_util.hpp"
 #include "engine.hpp"
 #include "thread_cache.hpp"
 
@@ -130,10 +131,7 @@ TEST_CASE("a slab's free list is checked as it is taken, and a corrupted one kee
   // The first stays out, so that its slab is not released when the others come back.
   FreeBlock* kept = blocks.front();
   blocks.erase(blocks.begin());
-  for (FreeBlock* b : blocks) {
-    make_free(b, nullptr);
-    central_return(cls, b, 1);
-  }
+  slab_test::give_back_one_by_one(cls, blocks, 0, blocks.size());
   // The last returned heads its slab's list: overwrite it.
   SlabMeta* slab = slab_of(blocks.back());
   REQUIRE(slab->free == blocks.back());
@@ -172,16 +170,10 @@ TEST_CASE("a slab's list a refill takes whole is checked as the bin hands it out
   REQUIRE(bin.head == nullptr);
   // A fresh slab, all of it out; then most of it back, one block at a time, so that its list
   // holds more than a batch and no more than the bin.
-  FreeBlock* chain = nullptr;
-  REQUIRE(central_take(cls, info.capacity, &chain) == info.capacity);
-  std::vector<FreeBlock*> blocks;
-  for (FreeBlock* b = chain; b; b = link_of(g_pool.free_key, b)) blocks.push_back(b);
+  const std::vector<FreeBlock*> blocks = slab_test::take_whole_slab(cls);
   const size_t on_list = std::min<size_t>(size_t(bin.max) + 1, info.capacity - 1);
   REQUIRE(on_list > info.batch);
-  for (size_t i = 0; i < on_list; ++i) {
-    make_free(blocks[i], nullptr);
-    central_return(cls, blocks[i], 1);
-  }
+  slab_test::give_back_one_by_one(cls, blocks, 0, on_list);
   SlabMeta* slab = slab_of(blocks[0]);
   REQUIRE(slab->free == blocks[on_list - 1]);
   // Half-way down the list (the last returned comes first), a use after free.
@@ -203,10 +195,7 @@ TEST_CASE("a slab's list a refill takes whole is checked as the bin hands it out
   for (void* p : got) REQUIRE((listed.count(p) == 1 || slab_of(p) != slab));
   REQUIRE(slab->used == info.capacity);  // the dropped ones stay counted as used
   for (void* p : got) engine_free(p);
-  for (size_t i = on_list; i < blocks.size(); ++i) {
-    make_free(blocks[i], nullptr);
-    central_return(cls, blocks[i], 1);
-  }
+  slab_test::give_back_one_by_one(cls, blocks, on_list, blocks.size());
   misuse_test::set_on_error("abort");
 }
 

@@ -14,6 +14,7 @@
 #include "central.hpp"
 #include "engine.hpp"
 #include "release.hpp"
+#include "engine/slab_test_util.hpp"
 
 using namespace memf;
 
@@ -42,17 +43,11 @@ TEST_CASE("a refill takes a slab's whole free list, the bin growing to hold it w
   REQUIRE(bin.max == info.cache_max);
   REQUIRE(bin.count() == 0);
   // A fresh slab, all of it out; then 600 of its blocks back: one list longer than the bin holds.
-  FreeBlock* chain = nullptr;
-  REQUIRE(central_take(cls, info.capacity, &chain) == info.capacity);
-  std::vector<FreeBlock*> blocks;
-  for (FreeBlock* b = chain; b; b = link_of(g_pool.free_key, b)) blocks.push_back(b);
+  const std::vector<FreeBlock*> blocks = slab_test::take_whole_slab(cls);
   const uint32_t on_list = 600;
   REQUIRE(on_list > uint32_t(bin.max) + 1);
   REQUIRE(on_list <= uint32_t(info.cache_cap) + 1);
-  for (uint32_t i = 0; i < on_list; ++i) {
-    make_free(blocks[i], nullptr);
-    central_return(cls, blocks[i], 1);
-  }
+  slab_test::give_back_one_by_one(cls, blocks, 0, on_list);
   const uint64_t moved_in = bin.moved_in;
   std::vector<void*> got{engine_malloc(96)};
   // One refill moved the whole list in; the bin grew to hold the rest of it.
@@ -64,10 +59,7 @@ TEST_CASE("a refill takes a slab's whole free list, the bin growing to hold it w
   REQUIRE(bin.moved_in - moved_in == on_list);  // all from the bin
   REQUIRE(std::set<void*>(got.begin(), got.end()) == std::set<void*>(blocks.begin(), blocks.begin() + on_list));
   for (void* p : got) engine_free(p);
-  for (uint32_t i = on_list; i < blocks.size(); ++i) {
-    make_free(blocks[i], nullptr);
-    central_return(cls, blocks[i], 1);
-  }
+  slab_test::give_back_one_by_one(cls, blocks, on_list, blocks.size());
   engine_release_memory();
   REQUIRE(bin.max == info.cache_max);  // a flush puts it back
 }
