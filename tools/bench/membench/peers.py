@@ -176,19 +176,23 @@ class ExtraPeer:
         self.sha256 = file_digest(self.path)
         self.size = os.path.getsize(self.path)
         self.package, self.package_version = package_of(self.path)
+        self.version, self.version_from = self.find_version()
+        self.preload = private_copy(self.path, os.path.join(tmpdir, "peers", self.name))
+
+    def find_version(self):
+        """(version, where it came from), most trusted source first; (None, None) if none."""
         from_build = version_from_build(self.path)
+        if from_build:
+            return from_build, "recorded by build_peers.sh"
         from_name = version_from_name(self.path)
-        from_strings = None
         if not from_name or "." not in from_name:   # none, or only a major number
             from_strings = version_from_strings(os.path.realpath(self.path),
                                                 library_stems(self.name, self.path))
-        if from_build:
-            self.version, self.version_from = from_build, "recorded by build_peers.sh"
-        elif from_strings:
-            self.version, self.version_from = from_strings, "found by `strings`"
-        elif from_name:
-            self.version, self.version_from = from_name, "from the file name"
-        self.preload = private_copy(self.path, os.path.join(tmpdir, "peers", self.name))
+            if from_strings:
+                return from_strings, "found by `strings`"
+        if from_name:
+            return from_name, "from the file name"
+        return None, None
 
     def version_text(self):
         parts = []
