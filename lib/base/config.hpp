@@ -23,6 +23,7 @@ struct Config {
   uint64_t purge_delay_ms;     // MEMF_PURGE_DELAY: how long an empty slab stays committed
   size_t huge_threshold;       // MEMF_HUGE_THRESHOLD: from this size blocks are whole mappings
   size_t huge_cache_bytes;     // MEMF_HUGE_CACHE: freed mappings kept for reuse, in bytes
+  bool huge_pages;             // MEMF_HUGE_PAGES: huge blocks' mappings advised for transparent huge pages (off)
   OnError on_error;            // MEMF_ON_ERROR
   bool leak_check;             // MEMF_LEAK_CHECK
   bool show_possible;          // MEMF_SHOW_POSSIBLE: the text report lists possibly lost blocks too

@@ -33,6 +33,13 @@ void purge(void* p, size_t bytes) {
   errno = saved;
 }
 
+bool advise_huge_pages(void* p, size_t bytes) {
+  int saved = errno;
+  const bool ok = madvise(p, bytes, MADV_HUGEPAGE) == 0;
+  errno = saved;
+  return ok;
+}
+
 void* remap(void* p, size_t old_bytes, size_t new_bytes) {
   void* q = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE);
   return q == MAP_FAILED ? nullptr : q;

@@ -15,6 +15,9 @@ void* map(size_t bytes);
 void unmap(void* p, size_t bytes);
 // Gives the pages back to the OS; the range stays mapped and reads as zero afterwards.
 void purge(void* p, size_t bytes);
+// Asks for transparent huge pages on a range (MADV_HUGEPAGE): whether it gets them is the
+// system's THP mode's decision; false if the kernel refused the advice.
+bool advise_huge_pages(void* p, size_t bytes);
 // Grows or moves a mapping (mremap); nullptr on failure.
 void* remap(void* p, size_t old_bytes, size_t new_bytes);
 

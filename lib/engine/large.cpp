@@ -124,6 +124,7 @@ bool table_remove(const void* p, LargeRecord* record) { return table_find(p, rec
 
 constexpr unsigned kMappingCacheSlots = 32;
 constexpr size_t kMaxMimallocAlignment = size_t(64) << 10;
+constexpr size_t kHugePageBytes = size_t(2) << 20;  // x86-64's transparent huge page
 // What the cache may keep however little is live (glibc's largest mmap threshold is the same 32
 // MiB): a program that frees its one big buffer and allocates another keeps its pages. Above it,
 // the cache holds at most as much as the live mappings (and MEMF_HUGE_CACHE): `sort -S 100M`,
@@ -168,6 +169,34 @@ void cache_decay(uint64_t now_ns) {
       ++i;
     }
   }
+}
+
+// Alignment above a page: map alignment extra bytes and trim both ends (fresh, so zero).
+void* mapping_alloc_aligned(size_t need, size_t alignment, size_t* mapped) {
+  if (need + alignment < need) return nullptr;
+  char* raw = static_cast<char*>(os::map(need + alignment));
+  if (!raw) return nullptr;
+  char* aligned = reinterpret_cast<char*>(round_up(uintptr_t(raw), alignment));
+  if (aligned > raw) os::unmap(raw, size_t(aligned - raw));
+  size_t tail = size_t(raw + need + alignment - (aligned + need));
+  if (tail) os::unmap(aligned + need, tail);
+  *mapped = need;
+  return aligned;
+}
+
+// With MEMF_HUGE_PAGES=1, a fresh mapping of at least a huge page starts on a huge-page boundary
+// and is advised for transparent huge pages: written page by page, a 25 MiB block then takes 13
+// faults instead of 6,400. Off by default: on the benchmark machine the same run took 0.058 s or
+// 0.19 s depending on where the kernel found its huge pages, against 0.08-0.10 s without
+// (design.md), and a block touched sparsely is made resident 2 MiB at a time. The advice stays
+// with the mapping through the cache and mremap; the system's THP mode still decides.
+void* fresh_mapping(size_t need, size_t alignment, size_t* mapped) {
+  const bool huge_pages = config().huge_pages && need >= kHugePageBytes;
+  if (huge_pages && alignment < kHugePageBytes) alignment = kHugePageBytes;
+  void* p = alignment <= kPageSize ? os::map(need) : mapping_alloc_aligned(need, alignment, mapped);
+  *mapped = need;
+  if (p && huge_pages) os::advise_huge_pages(p, need);
+  return p;
 }
 
 // The smallest cached mapping of at least need bytes is reused as it is (its pages are resident;
@@ -216,22 +245,7 @@ void* mapping_alloc(size_t need, bool zero, size_t* mapped) {
       return reused;
     }
   }
-  void* fresh = os::map(need);  // fresh anonymous memory is zero
-  *mapped = need;
-  return fresh;
-}
-
-// Alignment above a page: map alignment extra bytes and trim both ends (fresh, so zero).
-void* mapping_alloc_aligned(size_t need, size_t alignment, size_t* mapped) {
-  if (need + alignment < need) return nullptr;
-  char* raw = static_cast<char*>(os::map(need + alignment));
-  if (!raw) return nullptr;
-  char* aligned = reinterpret_cast<char*>(round_up(uintptr_t(raw), alignment));
-  if (aligned > raw) os::unmap(raw, size_t(aligned - raw));
-  size_t tail = size_t(raw + need + alignment - (aligned + need));
-  if (tail) os::unmap(aligned + need, tail);
-  *mapped = need;
-  return aligned;
+  return fresh_mapping(need, kPageSize, mapped);  // fresh anonymous memory is zero
 }
 
 void mapping_free(void* address, size_t bytes) {
@@ -277,7 +291,7 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, ui
     size_t mapped = 0;
     // A mapping is at least a page, so that even a zero-byte block has an address of its own.
     const size_t need = size == 0 ? kPageSize : round_up(size, kPageSize);
-    p = alignment <= kPageSize ? mapping_alloc(need, zero, &mapped) : mapping_alloc_aligned(need, alignment, &mapped);
+    p = alignment <= kPageSize ? mapping_alloc(need, zero, &mapped) : fresh_mapping(need, alignment, &mapped);
     if (!p) return nullptr;
     record.kind = LargeKind::kMapping;
     record.usable = mapped;

@@ -49,9 +49,12 @@ TEST_CASE("known variables are parsed") {
   Config config = parse({"PATH=/bin", "MEMF_POOL_LIMIT=1K", "MEMF_ON_ERROR=report", "MEMF_PURGE_DELAY=250",
                          "MEMF_HUGE_CACHE=64M", "MEMF_HUGE_THRESHOLD=2M", "MEMF_STACKS=all", "MEMF_STACK_DEPTH=16",
                          "MEMF_LEAK_CHECK=1", "MEMF_LIMIT=512M", "MEMF_LEAK_EXITCODE=3", "MEMF_STATS=1",
-                         "MEMF_REPORT=/tmp/r-%p.json", "MEMF_STACK_SAMPLE=256K", "MEMF_UNWIND=precise"},
+                         "MEMF_REPORT=/tmp/r-%p.json", "MEMF_STACK_SAMPLE=256K", "MEMF_UNWIND=precise",
+                         "MEMF_HUGE_PAGES=1"},
                         warnings);
   REQUIRE(warnings.lines.empty());
+  REQUIRE_FALSE(default_config().huge_pages);
+  REQUIRE(config.huge_pages);
   REQUIRE(config.stack_sample_bytes == size_t(256) << 10);
   REQUIRE(config.precise_stacks);
   REQUIRE(config.pool_limit == 1024);
@@ -73,9 +76,10 @@ TEST_CASE("unknown names and bad values warn once each and keep the defaults") {
   const Config defaults = default_config();
   Config config = parse({"MEMF_POOL_LIMIT=100000", "MEMF_ON_ERROR=explode", "MEMF_TYPO=1", "MEMF_STACK_DEPTH=0",
                          "MEMF_PURGE_DELAY=soon", "MEMF_LIMIT=lots", "MEMF_STACKS=some", "MEMF_STACK_SAMPLE=0",
-                         "MEMF_UNWIND=dwarf"},
+                         "MEMF_UNWIND=dwarf", "MEMF_HUGE_PAGES=maybe"},
                         warnings);
-  REQUIRE(warnings.lines.size() == 9);
+  REQUIRE(warnings.lines.size() == 10);
+  REQUIRE(config.huge_pages == defaults.huge_pages);
   REQUIRE_FALSE(config.precise_stacks);
   REQUIRE(config.stack_sample_bytes == defaults.stack_sample_bytes);
   for (const std::string& line : warnings.lines) REQUIRE(line.rfind("memf: warning: ", 0) == 0);

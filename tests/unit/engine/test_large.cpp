@@ -1,9 +1,14 @@
 // The large path in-process: mimalloc blocks, whole mappings and their cache, the block table.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -13,6 +18,32 @@
 #include "release.hpp"
 
 using namespace memf;
+
+namespace {
+
+// The VmFlags line of the mapping (/proc/self/smaps) that holds p; empty if none does.
+std::string mapping_flags(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  while (std::getline(smaps, line)) {
+    unsigned long begin = 0, end = 0;
+    char dash = 0;
+    std::istringstream header(line);
+    if (header >> std::hex >> begin >> dash >> end && dash == '-' && line.find(':') > line.find(' ')) {
+      inside = uintptr_t(p) >= begin && uintptr_t(p) < end;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line + " ";
+    }
+  }
+  return "";
+}
+
+bool advised_huge(const void* p) { return mapping_flags(p).find(" hg ") != std::string::npos; }
+
+bool system_has_thp() { return access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0; }
+
+}  // namespace
 
 TEST_CASE("blocks above the pool limit are large blocks with a record") {
   for (size_t size : {kMaxPoolSize + 1, size_t(20000), size_t(100000), size_t(1) << 20, size_t(5) << 20}) {
@@ -154,6 +185,49 @@ TEST_CASE("a cached mapping not reused within a second is unmapped at the next h
   REQUIRE(large_stats().mapping_cache_misses == before.mapping_cache_misses + 1);
   REQUIRE(large_stats().cached_mappings == 0);
   engine_free(other);
+  large_release_cache();
+}
+
+TEST_CASE("with MEMF_HUGE_PAGES=1 fresh huge mappings start on a huge page and are advised for THP") {
+  if (!system_has_thp()) {
+    WARN("skipped: this kernel has no transparent huge pages (/sys/kernel/mm/transparent_hugepage)");
+    return;
+  }
+  large_release_cache();
+  g_config.huge_pages = true;
+  void* block = engine_malloc((size_t(5) << 20) + 12345);
+  REQUIRE(block != nullptr);
+  REQUIRE(uintptr_t(block) % (size_t(2) << 20) == 0);
+  REQUIRE_FALSE(mapping_flags(block).empty());
+  REQUIRE(advised_huge(block));
+  // Reused from the cache, and grown by mremap, it keeps the advice.
+  engine_free(block);
+  block = engine_malloc(size_t(5) << 20);
+  REQUIRE(advised_huge(block));
+  block = engine_realloc(block, size_t(40) << 20);
+  REQUIRE(advised_huge(block));
+  engine_free(block);
+  // A larger alignment is kept; a mapping under a huge page is left alone.
+  void* aligned = engine_aligned_alloc(size_t(8) << 20, size_t(3) << 20);
+  REQUIRE(uintptr_t(aligned) % (size_t(8) << 20) == 0);
+  REQUIRE(advised_huge(aligned));
+  void* small = engine_aligned_alloc(size_t(1) << 20, size_t(1) << 20);
+  REQUIRE_FALSE(mapping_flags(small).empty());
+  REQUIRE_FALSE(advised_huge(small));
+  engine_free(aligned);
+  engine_free(small);
+  large_release_cache();
+  g_config.huge_pages = false;
+}
+
+TEST_CASE("by default huge mappings are left without the huge-page advice") {
+  large_release_cache();
+  REQUIRE_FALSE(config().huge_pages);
+  void* block = engine_malloc(size_t(6) << 20);
+  REQUIRE(block != nullptr);
+  REQUIRE_FALSE(mapping_flags(block).empty());
+  REQUIRE_FALSE(advised_huge(block));
+  engine_free(block);
   large_release_cache();
 }
 
