@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "stderr_stream.hpp"
@@ -38,6 +39,22 @@ bool advise_huge_pages(void* p, size_t bytes) {
   const bool ok = madvise(p, bytes, MADV_HUGEPAGE) == 0;
   errno = saved;
   return ok;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+namespace {
+// Set once the kernel has refused the advice as unknown: no more calls that cannot succeed.
+constinit std::atomic<bool> g_populate_unsupported{false};
+}  // namespace
+
+void populate(void* p, size_t bytes) {
+  if (g_populate_unsupported.load(std::memory_order_relaxed)) return;
+  int saved = errno;
+  if (madvise(p, bytes, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+    g_populate_unsupported.store(true, std::memory_order_relaxed);
+  errno = saved;
 }
 
 void* remap(void* p, size_t old_bytes, size_t new_bytes) {

@@ -1,6 +1,7 @@
 #include "central.hpp"
 
 #include "corrupt_list.hpp"
+#include "os.hpp"
 
 namespace memf {
 
@@ -40,6 +41,26 @@ struct ChainBuilder {
   }
 };
 
+// Carving writes every block's free mark, so a fresh or purged slab's pages are faulted in one
+// after another as its blocks go out. Before a carve reaches pages not yet resident, they are
+// populated with one system call, at least kCarveAheadPages at a time (the rest of the slab at
+// most): on these machines a page fault costs more than its share of the call. `fragmentation`
+// took 56,841 page faults -> 20,331 and 0.179 -> 0.166 s (design.md). The pages ahead of the
+// cursor that are populated early are at most 3, so a small program's RSS barely moves.
+constexpr unsigned kCarveAheadPages = 4;
+constexpr unsigned kSlabPages = unsigned(kSlabSize / kPageSize);
+void fault_in_ahead(SlabMeta& slab, size_t carved_end) {
+  const unsigned end_page = unsigned(round_up(carved_end, kPageSize) / kPageSize);
+  if (end_page <= slab.pages_ready) return;
+  unsigned upto = slab.pages_ready + kCarveAheadPages;
+  if (upto < end_page) upto = end_page;
+  if (upto > kSlabPages) upto = kSlabPages;
+  // A single page costs one fault either way.
+  if (upto - slab.pages_ready >= 2)
+    os::populate(slab_data(&slab) + size_t(slab.pages_ready) * kPageSize, size_t(upto - slab.pages_ready) * kPageSize);
+  slab.pages_ready = uint8_t(upto);
+}
+
 }  // namespace
 
 unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
@@ -74,6 +95,7 @@ unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
         char* cursor = slab_data(slab) + size_t(slab->carved) * info.size;
         unsigned carve = slab->capacity - slab->carved;
         if (carve > wanted - got) carve = wanted - got;
+        fault_in_ahead(*slab, (size_t(slab->carved) + carve) * info.size);
         // A carved block becomes a block start (its state byte) and free (its mark, once linked).
         for (unsigned i = 0; i < carve; ++i, cursor += info.size) {
           FreeBlock* block = reinterpret_cast<FreeBlock*>(cursor);

@@ -76,8 +76,10 @@ bool pool_init() {
 SlabMeta* slab_acquire(unsigned size_class) {
   LockGuard guard(g_arena_lock);
   SlabMeta* slab = nullptr;
+  bool resident = false;
   if (!g_empty.empty()) {
     slab = &g_pool.slabs[g_empty.pop_front(g_pool.slabs, kSlabFull)];
+    resident = true;
     // Its blocks' state bytes are still set (purged slabs read back zeros).
     memset(slab_states(slab), kSlotNone, kSlabStateBytes);
   } else if (!g_purged.empty()) {
@@ -93,6 +95,7 @@ SlabMeta* slab_acquire(unsigned size_class) {
   slab->carved = 0;
   slab->capacity = info.capacity;
   slab->size_class = uint8_t(size_class);
+  slab->pages_ready = resident ? uint8_t(kSlabSize / kPageSize) : 0;
   slab->list = kSlabFull;
   slab->prev = slab->next = kNoSlab;
   g_pool.slab_classes[slab_number(slab)] = uint8_t(size_class);

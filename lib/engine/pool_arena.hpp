@@ -24,6 +24,9 @@ enum SlabState : uint8_t { kSlabUnused = 0, kSlabFull, kSlabPartial, kSlabEmpty,
 struct SlabMeta : SlabRecord {
   uint16_t capacity;
   uint8_t size_class;
+  // Pages from the slab's start known to be resident: 0 for a fresh or purged slab, all of them
+  // for one recycled while its pages were still committed (central.cpp's carve-ahead).
+  uint8_t pages_ready;
   uint64_t empty_since_ns;
 };
 static_assert(sizeof(SlabMeta) == 48, "slab metadata layout");

@@ -2,8 +2,11 @@
 // blocks from slabs and returning them, the class's partial list, and what defragmentation asks
 // of it (the densest other slab, whether a slab is sparse).
 #include <catch2/catch.hpp>
+#include <sys/mman.h>
 
 #include <atomic>
+#include <fstream>
+#include <string>
 #include <set>
 #include <thread>
 #include <vector>
@@ -138,6 +141,67 @@ TEST_CASE("central_take carves a fresh slab in address order; central_return mov
   REQUIRE(slab->list == kSlabEmpty);
   REQUIRE(central_stats(cls).partial_slabs == 0);
   REQUIRE(pool_arena_stats().slabs_in_use == start.slabs_in_use);
+}
+
+namespace {
+
+// Which of a slab's pages are resident (mincore), as a string of 0s and 1s.
+std::string resident_pages(SlabMeta* slab) {
+  unsigned char pages[kSlabSize / 4096];
+  REQUIRE(mincore(slab_data(slab), kSlabSize, pages) == 0);
+  std::string out;
+  for (unsigned char page : pages) out += (page & 1) ? '1' : '0';
+  return out;
+}
+
+// With THP "always" the kernel may fault in a whole 2 MiB at the first touch.
+bool thp_always() {
+  std::ifstream file("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(file, modes);
+  return modes.find("[always]") != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("carving a fresh slab faults its pages in a few at a time ahead of the cursor") {
+  REQUIRE(pool_init());
+  if (thp_always()) {
+    WARN("skipped: transparent huge pages are 'always' here, so the kernel decides residency");
+    return;
+  }
+  const unsigned cls = size_to_class(32);
+  const SizeClassInfo& info = kSizeClasses[cls];
+  REQUIRE(central_stats(cls).partial_slabs == 0);
+  pool_purge_all();  // no committed empty slab left: the next one comes with no page resident
+  FreeBlock* chain = nullptr;
+  REQUIRE(central_take(cls, 1, &chain) == 1);
+  std::vector<FreeBlock*> blocks = blocks_of(chain);
+  SlabMeta* slab = slab_of(blocks[0]);
+  // One block carved (32 bytes on page 0): pages 0-3 are populated together, the rest not yet.
+  REQUIRE(resident_pages(slab) == "1111000000000000");
+  REQUIRE(slab->pages_ready == 4);
+  // Carving onto page 4 populates the next four.
+  const unsigned to_page_4 = unsigned(4 * 4096 / info.size);
+  FreeBlock* more = nullptr;
+  REQUIRE(central_take(cls, to_page_4, &more) == to_page_4);
+  REQUIRE(resident_pages(slab) == "1111111100000000");
+  // The whole slab carved: every page resident, and ready for the slab's next use.
+  const unsigned rest = info.capacity - 1 - to_page_4;
+  FreeBlock* last = nullptr;
+  REQUIRE(central_take(cls, rest, &last) == rest);
+  REQUIRE(resident_pages(slab) == "1111111111111111");
+  REQUIRE(slab->pages_ready == 16);
+  central_return(cls, chain, 1);
+  central_return(cls, more, to_page_4);
+  central_return(cls, last, rest);
+  REQUIRE(slab->list == kSlabEmpty);
+  // Recycled while still committed: its pages are known resident, nothing to populate.
+  FreeBlock* again = nullptr;
+  REQUIRE(central_take(cls, 1, &again) == 1);
+  REQUIRE(slab_of(again) == slab);
+  REQUIRE(slab->pages_ready == 16);
+  central_return(cls, again, 1);
 }
 
 TEST_CASE("central_take spans slabs when one does not hold enough") {
