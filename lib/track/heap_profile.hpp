@@ -46,6 +46,11 @@ void heap_profile_snapshot_if_peak();
 double heap_profile_weight(size_t sampling_size);
 // Sites whose record could not be kept (the site table full): their figures go to site 0.
 uint64_t heap_profile_sites_dropped();
+// Threads' tables of pending sums: in use by live threads, and kept from exited ones for reuse.
+struct ProfileThreadTables {
+  size_t in_use, spare;
+};
+ProfileThreadTables heap_profile_thread_tables();
 
 // Tests: forgets every figure (the engine's hooks stay).
 void heap_profile_reset_for_test();

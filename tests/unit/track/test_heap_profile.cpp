@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <thread>
 #include <vector>
 
 #include "allocation_stacks.hpp"
@@ -96,4 +97,34 @@ TEST_CASE("large blocks are sampled by bytes and their peak is snapshotted") {
   REQUIRE(s.live_bytes < 1);
   REQUIRE(s.peak_bytes > 40e6 * (1 - 1.0 / 64) * 0.97);
   REQUIRE(heap_profile_peak().snapshots > 0);
+}
+
+TEST_CASE("a thread's pending sums reach the sites at its exit and its table serves the next thread") {
+  start_once();
+  std::vector<void*> own;
+  large_site(own, 10);  // this thread's table is registered
+  for (void* p : own) engine_free(p);
+  heap_profile_reset_for_test();
+  const ProfileThreadTables before = heap_profile_thread_tables();
+  REQUIRE(before.in_use >= 1);
+  for (int t = 0; t < 8; ++t) {
+    size_t in_use_inside = 0;
+    std::thread([&in_use_inside] {
+      std::vector<void*> kept;
+      large_site(kept, 250);
+      for (void* p : kept) engine_free(p);
+      in_use_inside = heap_profile_thread_tables().in_use;  // this thread's own table registered
+    }).join();
+    REQUIRE(in_use_inside == before.in_use + 1);
+    // The exited thread's table is a spare now; no thread used more than one new table.
+    const ProfileThreadTables after = heap_profile_thread_tables();
+    REQUIRE(after.in_use == before.in_use);
+    REQUIRE(after.spare + after.in_use <= before.spare + before.in_use + 1);
+    REQUIRE(after.spare >= 1);
+  }
+  // 2000 blocks of 20000 B, all counted through tables that are no longer any thread's.
+  const SiteFigures s = sum_sites(20000);
+  REQUIRE(s.allocations == Approx(2000).epsilon(0.03));
+  REQUIRE(s.frees == Approx(s.allocations).epsilon(0.001));
+  REQUIRE(s.live_bytes < 1);
 }
