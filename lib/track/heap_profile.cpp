@@ -45,8 +45,15 @@ struct PendingSite {
   uint32_t events;
   uint64_t allocations, allocated_bytes, frees, freed_bytes, temporary;
 };
+// Each thread's table also remembers the site index of the stacks it saw last (direct-mapped by
+// stack id; an index never changes once given): site_index asks the stack depot for the stack's
+// record, a call and dependent loads from shared lines, on every event otherwise.
+constexpr unsigned kSiteCacheShift = 8;
+constexpr unsigned kSiteCacheSlots = 1u << kSiteCacheShift;
 struct PendingSites {
   PendingSite slots[kPendingSlots];
+  uint32_t cached_stack[kSiteCacheSlots];  // 0 with site 0 when empty: site_index(0) is 0 too
+  uint32_t cached_site[kSiteCacheSlots];
   int64_t live_bytes;  // not yet in g_live_bytes
   PendingSites* next;  // registered threads' tables (or the spare ones)
   PendingSites* prev;
@@ -153,11 +160,10 @@ void flush_at_thread_exit() {
   t_pending = nullptr;
 }
 
-// The calling thread's table, registered on its first use; nullptr when no memory could be had
-// for one (the caller then adds to the shared sites directly).
-PendingSites* this_thread_pending() {
-  PendingSites* pending = t_pending;
-  if (MEMF_LIKELY(pending != nullptr)) return pending;
+// Registers a table for the calling thread; nullptr when no memory could be had for one (the
+// caller then adds to the shared sites directly).
+MEMF_NOINLINE PendingSites* register_this_thread() {
+  PendingSites* pending = nullptr;
   {
     LockGuard guard(g_pending_lock);
     pending = g_spare_tables;
@@ -175,6 +181,21 @@ PendingSites* this_thread_pending() {
   t_pending = pending;
   thread_exit_arm();
   return pending;
+}
+
+MEMF_ALWAYS_INLINE PendingSites* this_thread_pending() {
+  PendingSites* pending = t_pending;
+  return MEMF_LIKELY(pending != nullptr) ? pending : register_this_thread();
+}
+
+// The site of stack_id, through the thread's cache.
+MEMF_ALWAYS_INLINE uint32_t cached_site_index(PendingSites& pending, uint32_t stack_id) {
+  const unsigned slot = (stack_id * 0x9e3779b1u) >> (32 - kSiteCacheShift);
+  if (MEMF_LIKELY(pending.cached_stack[slot] == stack_id)) return pending.cached_site[slot];
+  const uint32_t index = site_index(stack_id);
+  pending.cached_stack[slot] = stack_id;
+  pending.cached_site[slot] = index;
+  return index;
 }
 
 // The slot of site index in the calling thread's table, emptied for it if another site had it.
@@ -298,14 +319,13 @@ Weighted weigh(const ProfileEvent& event) {
 void heap_profile_allocated(const ProfileEvent& event) {
   if (!g_sites) return;
   const auto [blocks, bytes] = weigh(event);
-  const uint32_t index = site_index(event.stack_id);
   PendingSites* table = this_thread_pending();
   if (MEMF_UNLIKELY(!table)) {
-    add_unbuffered(index, {blocks, bytes, 0, 0, 0}, int64_t(bytes));
+    add_unbuffered(site_index(event.stack_id), {blocks, bytes, 0, 0, 0}, int64_t(bytes));
     return;
   }
   PendingSites& pending = *table;
-  PendingSite& slot = pending_slot(pending, index);
+  PendingSite& slot = pending_slot(pending, cached_site_index(pending, event.stack_id));
   slot.allocations += blocks;
   slot.allocated_bytes += bytes;
   if (++slot.events >= kFlushEvents) flush_slot(slot);
@@ -323,14 +343,13 @@ void heap_profile_allocated(const ProfileEvent& event) {
 void heap_profile_freed(const ProfileEvent& event) {
   if (!g_sites) return;
   const auto [blocks, bytes] = weigh(event);
-  const uint32_t index = site_index(event.stack_id);
   PendingSites* table = this_thread_pending();
   if (MEMF_UNLIKELY(!table)) {
-    add_unbuffered(index, {0, 0, blocks, bytes, 0}, -int64_t(bytes));
+    add_unbuffered(site_index(event.stack_id), {0, 0, blocks, bytes, 0}, -int64_t(bytes));
     return;
   }
   PendingSites& pending = *table;
-  PendingSite& slot = pending_slot(pending, index);
+  PendingSite& slot = pending_slot(pending, cached_site_index(pending, event.stack_id));
   slot.frees += blocks;
   slot.freed_bytes += bytes;
   if (event.block == t_last_block) {
