@@ -5,6 +5,7 @@
 #include "fork.hpp"
 #include "os.hpp"
 #include "stack_capture.hpp"
+#include "thread_exit.hpp"
 
 namespace memf {
 
@@ -153,9 +154,15 @@ StackId StackDepot::insert_locked(uint64_t hash, const uintptr_t* frames, unsign
   return id;
 }
 
+uint64_t StackDepot::hash_of(const uintptr_t* frames, unsigned depth) { return hash_frames(frames, depth); }
+
 StackId StackDepot::put(const uintptr_t* frames, unsigned depth) {
   if (depth == 0 || frames == nullptr) return 0;
   if (depth > kMaxStackDepth) depth = kMaxStackDepth;
+  return put_hashed(hash_frames(frames, depth), frames, depth);
+}
+
+StackId StackDepot::put_hashed(uint64_t hash, const uintptr_t* frames, unsigned depth) {
   if (MEMF_UNLIKELY(!ready_.load(std::memory_order_acquire))) {
     LockGuard guard(lock_);
     if (!ready_.load(std::memory_order_relaxed) && !init_locked(kDefaultStackDepotBytes)) {
@@ -163,7 +170,6 @@ StackId StackDepot::put(const uintptr_t* frames, unsigned depth) {
       return 0;
     }
   }
-  const uint64_t hash = hash_frames(frames, depth);
   std::atomic<StackId>& bucket = buckets_[hash & bucket_mask_];
   const StackId head = bucket.load(std::memory_order_acquire);
   StackId id = 0;
@@ -228,18 +234,101 @@ void StackDepot::destroy() {
 
 namespace {
 constinit StackDepot g_depot;
+
+// Each thread's memo of the stacks it put last, direct-mapped by hash: a stack put again (an
+// allocation site in a loop) is answered without reading the depot's shared bucket and record
+// lines. An entry is trusted on its 64-bit hash, depth and innermost frame all matching. The
+// memo is not in static TLS (glibc zeroes that for every new thread): it is mapped on the
+// thread's first put and passed on to the next thread at its exit.
+constexpr unsigned kMemoShift = 7;
+struct PutMemo {
+  struct Entry {
+    uint64_t hash;
+    uintptr_t innermost;
+    uint32_t depth;
+    StackId id;  // 0: empty
+  } entries[1u << kMemoShift];
+  PutMemo* next_spare;
+};
+__thread PutMemo* t_memo MEMF_TLS = nullptr;
+__thread bool t_memo_retired MEMF_TLS = false;  // the thread's exit handler has run
+constinit PutMemo* g_spare_memos = nullptr;  // under g_memo_lock
+constinit size_t g_memos_mapped = 0;         // under g_memo_lock
+constinit SpinLock g_memo_lock;
+
+void retire_memo() {
+  t_memo_retired = true;
+  PutMemo* memo = t_memo;
+  if (!memo) return;
+  t_memo = nullptr;
+  LockGuard guard(g_memo_lock);
+  memo->next_spare = g_spare_memos;
+  g_spare_memos = memo;
+}
+
+// The calling thread's memo, nullptr when it cannot have one (no memory, or past its exit).
+MEMF_NOINLINE PutMemo* take_memo() {
+  if (t_memo_retired) return nullptr;
+  PutMemo* memo = nullptr;
+  {
+    LockGuard guard(g_memo_lock);
+    memo = g_spare_memos;
+    if (memo) g_spare_memos = memo->next_spare;
+  }
+  // A spare memo's entries stay valid: ids of g_depot are never reused.
+  if (!memo) {
+    memo = static_cast<PutMemo*>(os::map(sizeof(PutMemo)));
+    if (!memo) return nullptr;
+    LockGuard guard(g_memo_lock);
+    ++g_memos_mapped;
+  }
+  t_memo = memo;
+  thread_exit_arm();
+  return memo;
+}
+
 }  // namespace
 
 bool stack_depot_init(size_t max_bytes) {
   fork_register(kForkStackDepot, {stack_depot_lock_all, stack_depot_unlock_all, stack_depot_reset_after_fork});
+  thread_exit_register(kThreadExitStacks, retire_memo);
   return g_depot.init(max_bytes);
 }
-StackId stack_depot_put(const uintptr_t* frames, unsigned depth) { return g_depot.put(frames, depth); }
+
+StackId stack_depot_put(const uintptr_t* frames, unsigned depth) {
+  if (depth == 0 || frames == nullptr) return 0;
+  if (depth > kMaxStackDepth) depth = kMaxStackDepth;
+  const uint64_t hash = StackDepot::hash_of(frames, depth);
+  PutMemo* memo = t_memo;
+  if (MEMF_UNLIKELY(!memo) && !(memo = take_memo())) return g_depot.put_hashed(hash, frames, depth);
+  PutMemo::Entry& entry = memo->entries[hash >> (64 - kMemoShift)];
+  if (MEMF_LIKELY(entry.hash == hash && entry.depth == depth && entry.innermost == frames[0] && entry.id != 0))
+    return entry.id;
+  const StackId id = g_depot.put_hashed(hash, frames, depth);
+  if (id != 0) entry = {hash, frames[0], depth, id};
+  return id;
+}
 unsigned stack_depot_get(StackId id, const uintptr_t** frames) { return g_depot.get(id, frames); }
 std::atomic<uint32_t>* stack_depot_cookie(StackId id) { return g_depot.cookie(id); }
 StackDepotStats stack_depot_stats() { return g_depot.stats(); }
-void stack_depot_lock_all() { g_depot.lock_all(); }
-void stack_depot_unlock_all() { g_depot.unlock_all(); }
-void stack_depot_reset_after_fork() { g_depot.reset_after_fork(); }
+StackMemoStats stack_depot_memo_stats() {
+  LockGuard guard(g_memo_lock);
+  StackMemoStats stats{g_memos_mapped, 0};
+  for (PutMemo* memo = g_spare_memos; memo; memo = memo->next_spare) ++stats.spare;
+  return stats;
+}
+
+void stack_depot_lock_all() {
+  g_depot.lock_all();
+  g_memo_lock.lock();
+}
+void stack_depot_unlock_all() {
+  g_memo_lock.unlock();
+  g_depot.unlock_all();
+}
+void stack_depot_reset_after_fork() {
+  g_memo_lock.reset_after_fork();
+  g_depot.reset_after_fork();
+}
 
 }  // namespace memf

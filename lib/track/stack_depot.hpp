@@ -38,6 +38,9 @@ class StackDepot {
   // for the same frames, from any thread. 0 for depth 0, and when a new stack does not fit any
   // more (then `dropped` counts it; stacks already stored are still found).
   StackId put(const uintptr_t* frames, unsigned depth);
+  // put() for a caller that already has hash_of(frames, depth), with depth at most kMaxStackDepth.
+  StackId put_hashed(uint64_t hash, const uintptr_t* frames, unsigned depth);
+  static uint64_t hash_of(const uintptr_t* frames, unsigned depth);
   // The frames of a stack put() returned; 0 (and *frames = nullptr) for 0 or an id never issued.
   unsigned get(StackId id, const uintptr_t** frames) const;
   StackDepotStats stats() const;
@@ -85,6 +88,12 @@ StackId stack_depot_put(const uintptr_t* frames, unsigned depth);
 unsigned stack_depot_get(StackId id, const uintptr_t** frames);
 std::atomic<uint32_t>* stack_depot_cookie(StackId id);
 StackDepotStats stack_depot_stats();
+// The threads' memos of recent stacks (stack_depot_put): mapped in all, and kept from exited
+// threads for the next ones.
+struct StackMemoStats {
+  size_t mapped, spare;
+};
+StackMemoStats stack_depot_memo_stats();
 void stack_depot_lock_all();
 void stack_depot_unlock_all();
 void stack_depot_reset_after_fork();

@@ -34,6 +34,12 @@ std::vector<uintptr_t> frames_of(const StackDepot& depot, StackId id) {
   return depth == 0 ? std::vector<uintptr_t>{} : std::vector<uintptr_t>(frames, frames + depth);
 }
 
+std::vector<uintptr_t> frames_of_global(StackId id) {
+  const uintptr_t* frames = nullptr;
+  const unsigned depth = stack_depot_get(id, &frames);
+  return depth == 0 ? std::vector<uintptr_t>{} : std::vector<uintptr_t>(frames, frames + depth);
+}
+
 struct LocalDepot {
   explicit LocalDepot(size_t bytes) { REQUIRE(depot->init(bytes)); }
   ~LocalDepot() { depot->destroy(); }
@@ -235,4 +241,41 @@ TEST_CASE("fork: the child resets the lock, the parent unlocks, both keep insert
   REQUIRE(waitpid(child, &status, 0) == child);
   REQUIRE(WIFEXITED(status));
   REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a thread's memo of recent stacks gives the depot's ids and passes to the next thread") {
+  // Last in this file: stack_depot_init also installs the fork handlers, which the fork case
+  // above stands in for by hand.
+  REQUIRE(stack_depot_init());
+  // Same depth and innermost frame, different callers: one memo slot's check must tell them apart.
+  auto outer_a = make_stack(21, 6);
+  auto outer_b = outer_a;
+  outer_b[5] += 0x40;
+  const StackId id_a = stack_depot_put(outer_a.data(), 6);
+  const StackId id_b = stack_depot_put(outer_b.data(), 6);
+  REQUIRE(id_a != 0);
+  REQUIRE(id_b != 0);
+  REQUIRE(id_a != id_b);
+  const StackMemoStats before = stack_depot_memo_stats();
+  for (int t = 0; t < 6; ++t) {
+    StackId seen_a = 0, seen_b = 0, again_a = 0, fresh = 0, fresh_again = 0;
+    std::thread([&] {
+      seen_a = stack_depot_put(outer_a.data(), 6);
+      seen_b = stack_depot_put(outer_b.data(), 6);
+      again_a = stack_depot_put(outer_a.data(), 6);
+      const auto mine = make_stack(100 + uint64_t(t), 6);
+      fresh = stack_depot_put(mine.data(), 6);
+      fresh_again = stack_depot_put(mine.data(), 6);
+    }).join();
+    REQUIRE(seen_a == id_a);
+    REQUIRE(seen_b == id_b);
+    REQUIRE(again_a == id_a);
+    REQUIRE(fresh != 0);
+    REQUIRE(fresh_again == fresh);
+    REQUIRE(frames_of_global(fresh) == make_stack(100 + uint64_t(t), 6));
+    // The exited thread's memo is a spare; the threads one after another share one memo.
+    const StackMemoStats after = stack_depot_memo_stats();
+    REQUIRE(after.spare >= 1);
+    REQUIRE(after.mapped <= before.mapped + 1);
+  }
 }
