@@ -87,6 +87,9 @@ constexpr int64_t kFirstSnapshot = int64_t(64 << 10) * int64_t(kProfileUnit);
 // Mapped on the thread's first profiled event, kept on g_spare_tables after its exit for the
 // next thread.
 __thread PendingSites* t_pending MEMF_TLS = nullptr;
+// Set by the thread's exit handler: events after it (other exit handlers' frees) are added to
+// the sites directly, so that no table is registered for a thread that is going away.
+__thread bool t_pending_retired MEMF_TLS = false;
 constinit PendingSites* g_pending_threads = nullptr;  // registered threads, under g_pending_lock
 constinit PendingSites* g_spare_tables = nullptr;     // tables of exited threads, under g_pending_lock
 constinit SpinLock g_pending_lock;
@@ -153,6 +156,7 @@ void retire_locked(PendingSites* pending) {
 }
 
 void flush_at_thread_exit() {
+  t_pending_retired = true;
   PendingSites* pending = t_pending;
   if (!pending) return;
   LockGuard guard(g_pending_lock);
@@ -160,9 +164,10 @@ void flush_at_thread_exit() {
   t_pending = nullptr;
 }
 
-// Registers a table for the calling thread; nullptr when no memory could be had for one (the
-// caller then adds to the shared sites directly).
+// Registers a table for the calling thread; nullptr when no memory could be had for one, or the
+// thread is past its exit handler (the caller then adds to the shared sites directly).
 MEMF_NOINLINE PendingSites* register_this_thread() {
+  if (t_pending_retired) return nullptr;
   PendingSites* pending = nullptr;
   {
     LockGuard guard(g_pending_lock);
