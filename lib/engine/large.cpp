@@ -172,7 +172,7 @@ void cache_decay(uint64_t now_ns) {
 }
 
 // Alignment above a page: map alignment extra bytes and trim both ends (fresh, so zero).
-void* mapping_alloc_aligned(size_t need, size_t alignment, size_t* mapped) {
+void* mapping_alloc_aligned(size_t need, size_t alignment) {
   if (need + alignment < need) return nullptr;
   char* raw = static_cast<char*>(os::map(need + alignment));
   if (!raw) return nullptr;
@@ -180,7 +180,6 @@ void* mapping_alloc_aligned(size_t need, size_t alignment, size_t* mapped) {
   if (aligned > raw) os::unmap(raw, size_t(aligned - raw));
   size_t tail = size_t(raw + need + alignment - (aligned + need));
   if (tail) os::unmap(aligned + need, tail);
-  *mapped = need;
   return aligned;
 }
 
@@ -193,7 +192,7 @@ void* mapping_alloc_aligned(size_t need, size_t alignment, size_t* mapped) {
 void* fresh_mapping(size_t need, size_t alignment, size_t* mapped) {
   const bool huge_pages = config().huge_pages && need >= kHugePageBytes;
   if (huge_pages && alignment < kHugePageBytes) alignment = kHugePageBytes;
-  void* p = alignment <= kPageSize ? os::map(need) : mapping_alloc_aligned(need, alignment, mapped);
+  void* p = alignment <= kPageSize ? os::map(need) : mapping_alloc_aligned(need, alignment);
   *mapped = need;
   if (p && huge_pages) os::advise_huge_pages(p, need);
   return p;
