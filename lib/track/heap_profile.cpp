@@ -6,6 +6,7 @@
 #include "compiler.hpp"
 #include "fork.hpp"
 #include "os.hpp"
+#include "spare_blocks.hpp"
 #include "spin_lock.hpp"
 #include "stack_depot.hpp"
 #include "thread_cache.hpp"
@@ -55,8 +56,9 @@ struct PendingSites {
   uint32_t cached_stack[kSiteCacheSlots];  // 0 with site 0 when empty: site_index(0) is 0 too
   uint32_t cached_site[kSiteCacheSlots];
   int64_t live_bytes;  // not yet in g_live_bytes
-  PendingSites* next;  // registered threads' tables (or the spare ones)
+  PendingSites* next;  // registered threads' tables
   PendingSites* prev;
+  PendingSites* next_spare;  // SpareBlocks' link while no thread has the table
 };
 // The live total is shared once a thread's change reaches this (fixed point): the snapshot's
 // trigger lags the truth by at most this much per thread.
@@ -84,14 +86,14 @@ constexpr int64_t kFirstSnapshot = int64_t(64 << 10) * int64_t(kProfileUnit);
 // A thread's table is not in static TLS: glibc zeroes every module's static TLS for each new
 // thread, and 3 KiB there cost every thread of every process under memf, profiled or not, a page
 // fault (mimalloc-bench's mleak, 50,000 threads: 90,273 page faults against glibc's 60,242).
-// Mapped on the thread's first profiled event, kept on g_spare_tables after its exit for the
+// Mapped on the thread's first profiled event, kept in g_spare_tables after its exit for the
 // next thread.
 __thread PendingSites* t_pending MEMF_TLS = nullptr;
 // Set by the thread's exit handler: events after it (other exit handlers' frees) are added to
 // the sites directly, so that no table is registered for a thread that is going away.
 __thread bool t_pending_retired MEMF_TLS = false;
 constinit PendingSites* g_pending_threads = nullptr;  // registered threads, under g_pending_lock
-constinit PendingSites* g_spare_tables = nullptr;     // tables of exited threads, under g_pending_lock
+constinit SpareBlocks<PendingSites> g_spare_tables;  // tables of exited threads
 constinit SpinLock g_pending_lock;
 
 // The calling thread's last recorded allocation, for "temporary": freed by this thread with no
@@ -150,9 +152,8 @@ void retire_locked(PendingSites* pending) {
   if (pending->prev) pending->prev->next = pending->next;
   else g_pending_threads = pending->next;
   if (pending->next) pending->next->prev = pending->prev;
-  pending->prev = nullptr;
-  pending->next = g_spare_tables;
-  g_spare_tables = pending;
+  pending->next = pending->prev = nullptr;
+  g_spare_tables.give(pending);
 }
 
 void flush_at_thread_exit() {
@@ -168,16 +169,9 @@ void flush_at_thread_exit() {
 // thread is past its exit handler (the caller then adds to the shared sites directly).
 MEMF_NOINLINE PendingSites* register_this_thread() {
   if (t_pending_retired) return nullptr;
-  PendingSites* pending = nullptr;
-  {
-    LockGuard guard(g_pending_lock);
-    pending = g_spare_tables;
-    if (pending) g_spare_tables = pending->next;
-  }
-  if (!pending) {
-    pending = static_cast<PendingSites*>(os::map(sizeof(PendingSites)));  // zeroed: an empty table
-    if (!pending) return nullptr;
-  }
+  // A spare table was emptied when its thread left (retire_locked); a fresh one is zeroed.
+  PendingSites* pending = g_spare_tables.take();
+  if (!pending) return nullptr;
   LockGuard guard(g_pending_lock);
   pending->next = g_pending_threads;
   pending->prev = nullptr;
@@ -278,15 +272,18 @@ void fork_prepare() {
   g_site_lock.lock();
   g_snapshot_lock.lock();
   g_pending_lock.lock();
+  g_spare_tables.lock();  // taken inside g_pending_lock by retire_locked
 }
 void fork_parent() {
+  g_spare_tables.unlock();
   g_pending_lock.unlock();
   g_snapshot_lock.unlock();
   g_site_lock.unlock();
 }
 // Only the forking thread lives on: the others' pending sums are added in and their tables
-// forgotten.
+// become spares.
 void fork_child() {
+  g_spare_tables.reset_after_fork();
   g_pending_lock.reset_after_fork();
   g_snapshot_lock.reset_after_fork();
   g_site_lock.reset_after_fork();
@@ -436,9 +433,8 @@ uint64_t heap_profile_sites_dropped() { return g_sites_dropped.load(std::memory_
 
 ProfileThreadTables heap_profile_thread_tables() {
   LockGuard guard(g_pending_lock);
-  ProfileThreadTables tables{0, 0};
+  ProfileThreadTables tables{0, g_spare_tables.spare()};
   for (PendingSites* p = g_pending_threads; p; p = p->next) ++tables.in_use;
-  for (PendingSites* p = g_spare_tables; p; p = p->next) ++tables.spare;
   return tables;
 }
 

@@ -4,6 +4,7 @@
 
 #include "fork.hpp"
 #include "os.hpp"
+#include "spare_blocks.hpp"
 #include "stack_capture.hpp"
 #include "thread_exit.hpp"
 
@@ -252,36 +253,22 @@ struct PutMemo {
 };
 __thread PutMemo* t_memo MEMF_TLS = nullptr;
 __thread bool t_memo_retired MEMF_TLS = false;  // the thread's exit handler has run
-constinit PutMemo* g_spare_memos = nullptr;  // under g_memo_lock
-constinit size_t g_memos_mapped = 0;         // under g_memo_lock
-constinit SpinLock g_memo_lock;
+constinit SpareBlocks<PutMemo> g_spare_memos;
 
 void retire_memo() {
   t_memo_retired = true;
   PutMemo* memo = t_memo;
   if (!memo) return;
   t_memo = nullptr;
-  LockGuard guard(g_memo_lock);
-  memo->next_spare = g_spare_memos;
-  g_spare_memos = memo;
+  g_spare_memos.give(memo);
 }
 
-// The calling thread's memo, nullptr when it cannot have one (no memory, or past its exit).
+// The calling thread's memo, nullptr when it cannot have one (no memory, or past its exit). A
+// spare memo's entries stay valid: ids of g_depot are never reused.
 MEMF_NOINLINE PutMemo* take_memo() {
   if (t_memo_retired) return nullptr;
-  PutMemo* memo = nullptr;
-  {
-    LockGuard guard(g_memo_lock);
-    memo = g_spare_memos;
-    if (memo) g_spare_memos = memo->next_spare;
-  }
-  // A spare memo's entries stay valid: ids of g_depot are never reused.
-  if (!memo) {
-    memo = static_cast<PutMemo*>(os::map(sizeof(PutMemo)));
-    if (!memo) return nullptr;
-    LockGuard guard(g_memo_lock);
-    ++g_memos_mapped;
-  }
+  PutMemo* memo = g_spare_memos.take();
+  if (!memo) return nullptr;
   t_memo = memo;
   thread_exit_arm();
   return memo;
@@ -311,23 +298,18 @@ StackId stack_depot_put(const uintptr_t* frames, unsigned depth) {
 unsigned stack_depot_get(StackId id, const uintptr_t** frames) { return g_depot.get(id, frames); }
 std::atomic<uint32_t>* stack_depot_cookie(StackId id) { return g_depot.cookie(id); }
 StackDepotStats stack_depot_stats() { return g_depot.stats(); }
-StackMemoStats stack_depot_memo_stats() {
-  LockGuard guard(g_memo_lock);
-  StackMemoStats stats{g_memos_mapped, 0};
-  for (PutMemo* memo = g_spare_memos; memo; memo = memo->next_spare) ++stats.spare;
-  return stats;
-}
+StackMemoStats stack_depot_memo_stats() { return {g_spare_memos.mapped(), g_spare_memos.spare()}; }
 
 void stack_depot_lock_all() {
   g_depot.lock_all();
-  g_memo_lock.lock();
+  g_spare_memos.lock();
 }
 void stack_depot_unlock_all() {
-  g_memo_lock.unlock();
+  g_spare_memos.unlock();
   g_depot.unlock_all();
 }
 void stack_depot_reset_after_fork() {
-  g_memo_lock.reset_after_fork();
+  g_spare_memos.reset_after_fork();
   g_depot.reset_after_fork();
 }
 
