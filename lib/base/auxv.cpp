@@ -16,4 +16,6 @@ void random_words(uint64_t (&words)[2]) {
 
 uintptr_t loader_base() { return uintptr_t(getauxval(AT_BASE)); }
 
+uintptr_t entry_point() { return uintptr_t(getauxval(AT_ENTRY)); }
+
 }  // namespace memf::auxv

@@ -13,5 +13,7 @@ bool secure_execution();
 void random_words(uint64_t (&words)[2]);
 // AT_BASE: the load address of the dynamic linker; 0 for a static program.
 uintptr_t loader_base();
+// AT_ENTRY: the program's entry point (its _start); 0 if the vector has none.
+uintptr_t entry_point();
 
 }  // namespace memf::auxv

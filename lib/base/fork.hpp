@@ -7,13 +7,15 @@
 // while evict callbacks do anything at all, the monitor's API included); the monitor holds its
 // locks only around its own state and atexit/pthread_atfork (which may allocate); a pool holds
 // its lock while it maps memory; the engine's locks are taken by every allocation; the tracker's
-// and the stack depot's are leaves.
+// and the stack depot's are leaves. The symbolizer's mutex is held while libdw allocates; its
+// prepare handler only tries it (a symbolizer busy at fork is left behind by the child).
 #pragma once
 
 namespace memf {
 
 enum ForkRank : unsigned {
-  kForkOptimizer = 0,  // pressure/optimizer: run lock, then the cache registry
+  kForkSymbolizer = 0, // track: the symbolizer's mutex, tried, never waited for
+  kForkOptimizer,      // pressure/optimizer: run lock, then the cache registry
   kForkMonitor,        // pressure/monitor: evaluation, state, sources
   kForkPools,          // pools: registry, each pool, the thread tables
   kForkEngine,         // engine: class locks, arena, large table and mapping cache, thread registry

@@ -21,6 +21,7 @@
 #include "profile_writer.hpp"
 #include "report_file.hpp"
 #include "stats_report.hpp"
+#include "symbolizer.hpp"
 #include "tracker.hpp"
 
 namespace memf {
@@ -101,6 +102,15 @@ void serve(int client) {
   write_text(client, answer);
 }
 
+// The profile is written symbolized at exit: libc's and the program's debug information is
+// read by this thread, while the program runs, instead of then. Its own thread, so that the
+// service's timeline ticks go on meanwhile.
+void* warm_up_main(void*) {
+  InternalAllocations internal;
+  symbolizer_warm_up();
+  return nullptr;
+}
+
 void* service_main(void*) {
   for (;;) {
     const uint64_t interval = timeline_started() ? timeline_interval_ns() : 0;
@@ -127,6 +137,10 @@ void* service_main(void*) {
 
 __attribute__((constructor(MEMF_INIT_REPORT_SERVER))) void arm_report_server() {
   if (config().dump || heap_profile_mode() != ProfileMode::kOff) report_server_start(config().dump);
+  if (heap_profile_mode() != ProfileMode::kOff) {
+    pthread_t thread;
+    os::start_thread(&thread, warm_up_main, true);
+  }
 }
 
 }  // namespace

@@ -20,6 +20,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "auxv.hpp"
+#include "fork.hpp"
 #include "unloaded_modules.hpp"
 
 namespace memf {
@@ -83,6 +85,13 @@ class Symbolizer {
     for (; n < max && n < frames.size(); ++n) out[n] = frames[n];
     return n;
   }
+
+  size_t cached() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return cache_.size();
+  }
+  bool try_lock() { return mutex_.try_lock(); }
+  void unlock() { mutex_.unlock(); }
 
   void reset() {
     std::lock_guard<std::mutex> guard(mutex_);
@@ -370,13 +379,46 @@ class Symbolizer {
 
 // Never destroyed: reports are written from atexit handlers, some of which run after the
 // destructors of function-local statics created later than they were registered.
+alignas(Symbolizer) unsigned char g_storage[sizeof(Symbolizer)];
+constinit bool g_locked_for_fork = false;
+
+// Another thread (the report server warming up, or answering a dump) may be inside libdw when
+// the program forks; the child has no such thread, and its copy of the symbolizer may be half
+// updated. So fork only tries the mutex: taken, the child's copy is whole and kept; busy, the
+// child leaves it (and what it owns) untouched and starts a fresh one.
+void fork_prepare();
+void fork_parent();
+void fork_child();
+
 Symbolizer& instance() {
-  alignas(Symbolizer) static unsigned char storage[sizeof(Symbolizer)];
-  static Symbolizer* symbolizer = new (storage) Symbolizer();
+  static Symbolizer* symbolizer = [] {
+    Symbolizer* made = new (g_storage) Symbolizer();
+    fork_register(kForkSymbolizer, {fork_prepare, fork_parent, fork_child});
+    return made;
+  }();
   return *symbolizer;
 }
 
+Symbolizer& constructed() { return *std::launder(reinterpret_cast<Symbolizer*>(g_storage)); }
+
+void fork_prepare() { g_locked_for_fork = constructed().try_lock(); }
+void fork_parent() {
+  if (g_locked_for_fork) constructed().unlock();
+}
+void fork_child() {
+  if (g_locked_for_fork) constructed().unlock();
+  else new (g_storage) Symbolizer();
+}
+
 }  // namespace
+
+void symbolizer_warm_up() {
+  SymbolizedFrame frames[kMaxInlinedFrames];
+  // libc: the outermost frames of every thread (__libc_start_call_main, start_thread).
+  symbolize_inlined(reinterpret_cast<uintptr_t>(&::abort) + 1, frames, kMaxInlinedFrames);
+  // The program: main calls into it from there on.
+  if (const uintptr_t entry = auxv::entry_point()) symbolize_inlined(entry + 1, frames, kMaxInlinedFrames);
+}
 
 bool symbolize(uintptr_t pc, SymbolizedFrame* out, PcKind kind) {
   return instance().lookup(pc, kind, out, 1, true) == 1;
@@ -387,5 +429,7 @@ unsigned symbolize_inlined(uintptr_t pc, SymbolizedFrame* out, unsigned max, PcK
 }
 
 void symbolizer_reset() { instance().reset(); }
+
+size_t symbolizer_cached_addresses() { return instance().cached(); }
 
 }  // namespace memf

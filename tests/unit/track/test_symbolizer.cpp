@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -582,4 +584,53 @@ TEST_CASE("closing a handle that leaves the module loaded records nothing") {
   CHECK(unloaded_module_count() == recorded);
   REQUIRE(close_module(first) == 0);
   CHECK(unloaded_module_count() == recorded + 1);
+}
+
+TEST_CASE("warming up symbolizes libc and the program's entry point ahead of any report") {
+  symbolizer_reset();
+  REQUIRE(symbolizer_cached_addresses() == 0);
+  symbolizer_warm_up();
+  CHECK(symbolizer_cached_addresses() == 2);
+  // Both were the lookups a report makes: asking again resolves nothing new.
+  SymbolizedFrame frame;
+  REQUIRE(symbolize(reinterpret_cast<uintptr_t>(&abort) + 1, &frame));
+  CHECK_THAT(frame.function, Catch::Contains("abort"));
+  REQUIRE(symbolize(uintptr_t(getauxval(AT_ENTRY)) + 1, &frame));
+  CHECK(basename_of(frame.module) == basename_of(executable_path().c_str()));
+  CHECK(symbolizer_cached_addresses() == 2);
+}
+
+TEST_CASE("a child forked while another thread is inside the symbolizer can symbolize") {
+  // The other thread holds the symbolizer's mutex nearly all the time (each round reads the
+  // module list and libc's debug information afresh); a child that inherited the mutex held
+  // would wait forever, and the alarm would end it.
+  std::atomic<bool> stop{false};
+  std::atomic<unsigned> rounds{0};
+  std::thread busy([&] {
+    while (!stop.load()) {
+      symbolizer_reset();
+      symbolizer_warm_up();
+      rounds.fetch_add(1);
+    }
+  });
+  while (rounds.load() == 0) usleep(1000);
+  for (int i = 0; i < 6; ++i) {
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      alarm(20);
+      SymbolizedFrame frame;
+      const bool named = symbolize(reinterpret_cast<uintptr_t>(&qsort), &frame, PcKind::kExact) &&
+                         strstr(frame.function, "qsort") != nullptr;
+      _exit(named ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    INFO("child " << i << (WIFSIGNALED(status) ? " killed by signal " : " exited with ")
+                  << (WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status)));
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    usleep(7000);
+  }
+  stop.store(true);
+  busy.join();
 }
