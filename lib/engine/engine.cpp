@@ -99,16 +99,16 @@ void record_pool_block(void* block, unsigned cls, size_t requested, bool profile
 // The heap profile's record of the live pool block p (its state byte: tag), or nullptr when the
 // profile does not record it: only blocks marked kSlotProfiled, or tagged ones while profiling,
 // can carry one.
-SlotInfo* profile_record(const void* p, uint8_t tag) {
+MEMF_ALWAYS_INLINE SlotInfo* profile_record(const void* p, unsigned cls, uint8_t tag) {
   if (tag != kSlotProfiled && (g_profile_mode == ProfileMode::kOff || tag == kCategoryUnknown)) return nullptr;
-  SlotInfo* info = slot_info(p);
+  SlotInfo* info = slot_info_in_class(p, cls);
   return info && (info->requested & kSlotInfoProfiled) ? info : nullptr;
 }
 
-// The heap profile's record of a pool block being freed or resized, if it has one: cleared, and
-// the profile told.
-void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag) {
-  SlotInfo* info = profile_record(p, tag);
+// The heap profile's record of a pool block of class cls being freed or resized, if it has one:
+// cleared, and the profile told.
+MEMF_ALWAYS_INLINE void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag) {
+  SlotInfo* info = profile_record(p, cls, tag);
   if (!info) return;
   info->requested &= ~kSlotInfoProfiled;
   profile_note_freed({p, info->requested, kSizeClasses[cls].size, info->stack_id, slot_category(tag)});
@@ -196,7 +196,10 @@ void cache_overflow(void* freed_block) { thread_cache_overflow(g_pool.slab_class
 void free_slow(void* p) {
   if (!p) return;
   if (pool_contains(p)) {
-    if (checked_pool_block_size(p, "free") == 0) return;
+    if (MEMF_UNLIKELY(!pool_block_live(p))) {
+      report_bad_pointer("free", p);
+      return;
+    }
     // A live block that missed the fast path is tagged with a category. Its state goes back to
     // untagged: the fast path that hands it out next does not write it.
     const size_t granule = pool_granule(p);
@@ -287,9 +290,9 @@ void* engine_realloc(void* p, size_t size) {
     // Stay in place unless the block would be less than half used.
     if (size <= old_usable && size >= old_usable / 2) {
       const uint8_t tag = slot_state(p);
-      if (SlotInfo* info = profile_record(p, tag); MEMF_UNLIKELY(info != nullptr)) {
+      const unsigned cls = g_pool.slab_classes[slab_index(p)];
+      if (SlotInfo* info = profile_record(p, cls, tag); MEMF_UNLIKELY(info != nullptr)) {
         // Recorded as the free of the old size and an allocation of the new one, at this call.
-        const unsigned cls = g_pool.slab_classes[slab_index(p)];
         unrecord_pool_block(p, cls, tag);
         const uint32_t stack = profile_stack(size);
         info->stack_id = stack;

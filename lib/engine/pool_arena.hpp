@@ -138,14 +138,14 @@ constexpr size_t kMaxSlotsPerSlab = kSlabSize / kMinAlign;
 // Reserves the table (address space only); idempotent; false if it cannot be reserved.
 bool pool_enable_slot_info();
 // The record of the block starting at p, or nullptr when records are not kept.
-MEMF_ALWAYS_INLINE SlotInfo* slot_info(const void* p) {
+// cls: the class of p's slab, when the caller has it.
+MEMF_ALWAYS_INLINE SlotInfo* slot_info_in_class(const void* p, unsigned cls) {
   SlotInfo* table = __atomic_load_n(&g_pool.slot_info, __ATOMIC_ACQUIRE);
   if (!table) return nullptr;
-  const size_t index = slab_index(p);
-  const SizeClassInfo& info = kSizeClasses[g_pool.slab_classes[index]];
-  const size_t slot = ((pool_offset(p) & (kSlabSize - 1)) * info.reciprocal) >> 32;
-  return &table[index * kMaxSlotsPerSlab + slot];
+  const size_t slot = ((pool_offset(p) & (kSlabSize - 1)) * kSizeClasses[cls].reciprocal) >> 32;
+  return &table[slab_index(p) * kMaxSlotsPerSlab + slot];
 }
+MEMF_ALWAYS_INLINE SlotInfo* slot_info(const void* p) { return slot_info_in_class(p, g_pool.slab_classes[slab_index(p)]); }
 // Slabs [0, n) have been used at some point; the others never.
 size_t pool_slabs_touched();
 

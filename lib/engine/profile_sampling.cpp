@@ -11,13 +11,13 @@ namespace memf {
 
 constinit ProfileMode g_profile_mode = ProfileMode::kOff;
 constinit uint32_t g_profile_epoch = 0;
+constinit ProfileHooks g_profile_hooks{};
 __thread PendingOrigin t_pending_origin MEMF_TLS = {};
 __thread uint32_t t_pending_stack MEMF_TLS = 0;
 
 namespace {
 
 constinit uint64_t g_mean_bytes = 0;
-constinit ProfileHooks g_hooks{};
 constinit std::atomic<bool> g_started{false};
 
 // Per thread: the generator of gaps and the bytes left before the next large sample.
@@ -42,7 +42,7 @@ bool engine_profile(ProfileMode mode, uint64_t mean_bytes, const ProfileHooks& h
   if (mode == ProfileMode::kOff || !pool_enable_slot_info()) return false;
   if (!g_started.compare_exchange_strong(expected, true)) return false;
   g_mean_bytes = mean_bytes ? mean_bytes : 1;
-  g_hooks = hooks;
+  g_profile_hooks = hooks;
   __atomic_store_n(&g_profile_epoch, g_profile_epoch + 1, __ATOMIC_RELEASE);
   __atomic_store_n(reinterpret_cast<uint8_t*>(&g_profile_mode), uint8_t(mode), __ATOMIC_RELEASE);
   return true;
@@ -76,16 +76,9 @@ bool profile_large_due(size_t size) {
 
 uint32_t profile_stack(size_t size) {
   if (t_pending_stack) return t_pending_stack;
-  if (!t_pending_origin.set || !g_hooks.stack) return 0;
-  return g_hooks.stack(t_pending_origin.origin, size);
+  if (!t_pending_origin.set || !g_profile_hooks.stack) return 0;
+  return g_profile_hooks.stack(t_pending_origin.origin, size);
 }
 
-void profile_note_allocated(const ProfileEvent& event) {
-  if (g_hooks.allocated) g_hooks.allocated(event);
-}
-
-void profile_note_freed(const ProfileEvent& event) {
-  if (g_hooks.freed) g_hooks.freed(event);
-}
 
 }  // namespace memf

@@ -71,7 +71,13 @@ extern __thread uint32_t t_pending_stack MEMF_TLS MEMF_HIDDEN;
 // from the pending origin; 0 when none can be had.
 uint32_t profile_stack(size_t size);
 
-void profile_note_allocated(const ProfileEvent& event);
-void profile_note_freed(const ProfileEvent& event);
+// The hooks engine_profile installed; set once, before g_profile_mode leaves kOff.
+extern ProfileHooks g_profile_hooks MEMF_HIDDEN;
+MEMF_ALWAYS_INLINE void profile_note_allocated(const ProfileEvent& event) {
+  if (g_profile_hooks.allocated) g_profile_hooks.allocated(event);
+}
+MEMF_ALWAYS_INLINE void profile_note_freed(const ProfileEvent& event) {
+  if (g_profile_hooks.freed) g_profile_hooks.freed(event);
+}
 
 }  // namespace memf

@@ -403,13 +403,14 @@ void thread_cache_arm_sampling(ThreadCache& cache) {
   }
 }
 
-bool thread_cache_count_allocation(unsigned cls) {
+bool thread_cache_sample_due(unsigned cls) {
   ThreadCache& cache = t_cache;
-  if (MEMF_UNLIKELY(cache.profile_epoch != __atomic_load_n(&g_profile_epoch, __ATOMIC_RELAXED)))
-    thread_cache_arm_sampling(cache);
   CacheBin& bin = cache.bins[cls];
-  if (bin.sample_left >= 0) --bin.sample_left;
-  if (MEMF_LIKELY(bin.sample_left >= 0)) return false;
+  if (cache.profile_epoch != __atomic_load_n(&g_profile_epoch, __ATOMIC_RELAXED)) {
+    // Armed in an older epoch: this allocation is counted (above), then every bin re-armed.
+    thread_cache_arm_sampling(cache);
+    if (bin.sample_left >= 0) return false;
+  }
   // The sample: the count stays, the countdown restarts.
   const uint64_t allocations = bin_allocations(cache, cls);
   bin.sample_left = profile_class_gap(cls);

@@ -9,6 +9,7 @@
 #include "compiler.hpp"
 #include "free_mark.hpp"
 #include "pool_arena.hpp"
+#include "profile_sampling.hpp"
 #include "size_classes.hpp"
 #include "spin_lock.hpp"
 
@@ -66,14 +67,26 @@ MEMF_ALWAYS_INLINE uint64_t bin_allocations(const ThreadCache& cache, unsigned c
 // Sets every bin's countdown from the current sampling settings (a new thread, a new epoch),
 // keeping the allocation counts.
 void thread_cache_arm_sampling(ThreadCache& cache);
-// Counts one allocation of cls on the slow path; true when it is the heap profile's sample
-// (the fast path may already have counted it: then sample_left is below zero).
-bool thread_cache_count_allocation(unsigned cls);
 // Allocations made by the calling thread so far, all classes (the profile's "temporary" test).
 uint64_t thread_allocation_count();
 
 // Zero-initialised (.tbss): no allocation, usable from the very first malloc of every thread.
 extern __thread ThreadCache t_cache MEMF_TLS MEMF_HIDDEN;
+
+// The countdown of cls ran out (or the sampling settings changed): re-arms it; true when this
+// allocation is the heap profile's sample.
+bool thread_cache_sample_due(unsigned cls);
+// Counts one allocation of cls on the slow path; true when it is the heap profile's sample
+// (the fast path may already have counted it: then sample_left is below zero). Inline: every
+// allocation of exact mode and of a tagged thread comes here.
+MEMF_ALWAYS_INLINE bool thread_cache_count_allocation(unsigned cls) {
+  ThreadCache& cache = t_cache;
+  CacheBin& bin = cache.bins[cls];
+  if (bin.sample_left >= 0) --bin.sample_left;
+  if (MEMF_LIKELY(bin.sample_left >= 0 && cache.profile_epoch == __atomic_load_n(&g_profile_epoch, __ATOMIC_RELAXED)))
+    return false;
+  return thread_cache_sample_due(cls);
+}
 
 // The tag of the calling thread's category now (kCategoryUnknown outside scopes), inline for the
 // engine's recording paths.
