@@ -141,6 +141,8 @@ void* service_main(void*) {
 __attribute__((constructor(MEMF_INIT_REPORT_SERVER))) void arm_report_server() {
   if (config().dump || heap_profile_mode() != ProfileMode::kOff) report_server_start(config().dump);
   if (heap_profile_mode() == ProfileMode::kExact) {
+    // What starting it allocates (the thread's TLS vector) is memf's, not the program's.
+    InternalAllocations internal;
     pthread_t thread;
     os::start_thread(&thread, warm_up_main, true);
   }
