@@ -8,6 +8,7 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <link.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -431,5 +432,12 @@ unsigned symbolize_inlined(uintptr_t pc, SymbolizedFrame* out, unsigned max, PcK
 void symbolizer_reset() { instance().reset(); }
 
 size_t symbolizer_cached_addresses() { return instance().cached(); }
+
+void symbolizer_while_busy(void (*hold)(void*), void* arg) {
+  Symbolizer& symbolizer = instance();
+  while (!symbolizer.try_lock()) sched_yield();
+  hold(arg);
+  symbolizer.unlock();
+}
 
 }  // namespace memf

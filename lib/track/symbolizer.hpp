@@ -57,6 +57,9 @@ void symbolizer_warm_up();
 
 // Addresses whose frames the symbolizer holds (each looked up once).
 size_t symbolizer_cached_addresses();
+// Runs hold(arg) with the symbolizer's mutex held, as a symbolization in progress holds it:
+// for tests of what a fork meanwhile leaves the child.
+void symbolizer_while_busy(void (*hold)(void*), void* arg);
 
 // Drops the module list and every cached result (strings handed out become invalid); the next
 // call reads /proc/self/maps again. Modules loaded after the first call are picked up without
