@@ -155,11 +155,16 @@ void* large_or_enomem(size_t size, size_t alignment, bool zero) {
   return p;
 }
 
+// Whether p is a live pool block; false after reporting it as a bad pointer.
+MEMF_ALWAYS_INLINE bool checked_pool_block(const void* p, const char* operation) {
+  if (MEMF_LIKELY(pool_block_live(p))) return true;
+  report_bad_pointer(operation, p);
+  return false;
+}
+
 // A live pool block's class size, or 0 after reporting p as a bad pointer.
 size_t checked_pool_block_size(const void* p, const char* operation) {
-  if (pool_block_live(p)) return kSizeClasses[g_pool.slab_classes[slab_index(p)]].size;
-  report_bad_pointer(operation, p);
-  return 0;
+  return checked_pool_block(p, operation) ? kSizeClasses[g_pool.slab_classes[slab_index(p)]].size : 0;
 }
 
 void* aligned_impl(size_t alignment, size_t size) {
@@ -196,10 +201,7 @@ void cache_overflow(void* freed_block) { thread_cache_overflow(g_pool.slab_class
 void free_slow(void* p) {
   if (!p) return;
   if (pool_contains(p)) {
-    if (MEMF_UNLIKELY(!pool_block_live(p))) {
-      report_bad_pointer("free", p);
-      return;
-    }
+    if (!checked_pool_block(p, "free")) return;
     // A live block that missed the fast path is tagged with a category. Its state goes back to
     // untagged: the fast path that hands it out next does not write it.
     const size_t granule = pool_granule(p);
@@ -301,7 +303,7 @@ void* engine_realloc(void* p, size_t size) {
         return p;
       }
       if (MEMF_UNLIKELY(g_record_all))
-        if (SlotInfo* info = slot_info(p)) info->requested = uint32_t(size);
+        if (SlotInfo* info = slot_info_in_class(p, cls)) info->requested = uint32_t(size);
       return p;
     }
   } else {

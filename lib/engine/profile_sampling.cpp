@@ -80,5 +80,4 @@ uint32_t profile_stack(size_t size) {
   return g_profile_hooks.stack(t_pending_origin.origin, size);
 }
 
-
 }  // namespace memf
