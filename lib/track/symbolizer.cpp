@@ -8,7 +8,6 @@
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #include <link.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -91,6 +90,8 @@ class Symbolizer {
     std::lock_guard<std::mutex> guard(mutex_);
     return cache_.size();
   }
+  // The mutex every lookup holds, for fork and for tests (symbolizer_while_busy).
+  void lock() { mutex_.lock(); }
   bool try_lock() { return mutex_.try_lock(); }
   void unlock() { mutex_.unlock(); }
 
@@ -383,9 +384,9 @@ class Symbolizer {
 alignas(Symbolizer) unsigned char g_storage[sizeof(Symbolizer)];
 constinit bool g_locked_for_fork = false;
 
-// Another thread (the report server warming up, or answering a dump) may be inside libdw when
-// the program forks; the child has no such thread, and its copy of the symbolizer may be half
-// updated. So fork only tries the mutex: taken, the child's copy is whole and kept; busy, the
+// Another thread (exact mode's warm-up thread, or the service thread answering a dump) may be
+// inside libdw when the program forks; the child has no such thread, and its copy of the
+// symbolizer may be half updated. So fork only tries the mutex: taken, the child's copy is whole and kept; busy, the
 // child leaves it (and what it owns) untouched and starts a fresh one.
 void fork_prepare();
 void fork_parent();
@@ -415,9 +416,9 @@ void fork_child() {
 
 void symbolizer_warm_up() {
   SymbolizedFrame frames[kMaxInlinedFrames];
-  // libc: the outermost frames of every thread (__libc_start_call_main, start_thread).
+  // libc: its own allocations (stdio buffers, strdup) are on exact mode's stacks.
   symbolize_inlined(reinterpret_cast<uintptr_t>(&::abort) + 1, frames, kMaxInlinedFrames);
-  // The program: main calls into it from there on.
+  // The program: every stack from main on.
   if (const uintptr_t entry = auxv::entry_point()) symbolize_inlined(entry + 1, frames, kMaxInlinedFrames);
 }
 
@@ -434,10 +435,8 @@ void symbolizer_reset() { instance().reset(); }
 size_t symbolizer_cached_addresses() { return instance().cached(); }
 
 void symbolizer_while_busy(void (*hold)(void*), void* arg) {
-  Symbolizer& symbolizer = instance();
-  while (!symbolizer.try_lock()) sched_yield();
+  std::lock_guard<Symbolizer> guard(instance());
   hold(arg);
-  symbolizer.unlock();
 }
 
 }  // namespace memf

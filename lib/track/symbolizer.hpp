@@ -50,9 +50,10 @@ void for_each_symbolized_frame(const uintptr_t* pcs, unsigned n, Visit&& visit) 
 }
 
 // Symbolizes, ahead of any report, an address in libc and the program's entry point: modules
-// nearly every stack passes through, whose debug information is otherwise read when the first
-// report is written (from Debian's libc6-dbg, compressed: 0.07 s for libc alone). For a thread
-// with time to spare; holds the symbolizer's mutex meanwhile, so a report waits for it.
+// that a profile recording every allocation nearly always names, whose debug information is
+// otherwise read when the first report is written (from Debian's libc6-dbg, compressed: 0.07 s
+// for libc alone). For a thread with time to spare; holds the symbolizer's mutex meanwhile, so a
+// report waits for it.
 void symbolizer_warm_up();
 
 // Addresses whose frames the symbolizer holds (each looked up once).
