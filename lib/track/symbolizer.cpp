@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -21,7 +22,9 @@
 #include <vector>
 
 #include "auxv.hpp"
+#include "debug_files.hpp"
 #include "fork.hpp"
+#include "module_maps.hpp"
 #include "unloaded_modules.hpp"
 
 namespace memf {
@@ -34,8 +37,8 @@ namespace {
 struct Libdw {
 #define MEMF_LIBDW_FUNCTIONS(X)                                                                      \
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_begin_add) X(dwfl_report_end)        \
-  X(dwfl_linux_proc_report) X(dwfl_report_elf) X(dwfl_linux_proc_find_elf)                         \
-  X(dwfl_standard_find_debuginfo)                                                                   \
+  X(dwfl_linux_proc_maps_report) X(dwfl_report_elf) X(dwfl_linux_proc_find_elf)                         \
+  X(dwfl_standard_find_debuginfo) X(dwfl_build_id_find_debuginfo)                                  \
   X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_getsymtab)           \
   X(dwfl_module_getsym_info)                                                                        \
   X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_addrdie) X(dwarf_getscopes)                 \
@@ -57,6 +60,22 @@ struct Libdw {
     return complete;
   }
 };
+
+// libdw's lookups of separate debug files, set when libdw is loaded.
+decltype(&::dwfl_standard_find_debuginfo) g_standard_lookup = nullptr;
+decltype(&::dwfl_build_id_find_debuginfo) g_build_id_lookup = nullptr;
+
+// The find_debuginfo callback: libdw's standard lookup when debuginfod servers are set (it asks
+// them last); otherwise the same local lookups without the load of libdebuginfod that the
+// standard one makes whatever the environment (debug_files.hpp).
+int find_debug_file(Dwfl_Module* module, void** userdata, const char* module_name, Dwarf_Addr base,
+                    const char* file_name, const char* link, GElf_Word crc, char** found) {
+  if (debuginfod_servers_set())
+    return g_standard_lookup(module, userdata, module_name, base, file_name, link, crc, found);
+  const int fd = g_build_id_lookup(module, userdata, module_name, base, file_name, link, crc, found);
+  if (fd >= 0) return fd;
+  return open_debuglink_file(file_name, link, crc, found);
+}
 
 // One per process. libdw keeps every module's ELF and DWARF open once read (its per-module
 // cache); results are also cached per pc, since a report names the same frames many times.
@@ -120,8 +139,10 @@ class Symbolizer {
     if (libdw_state_ == 0) {
       libdw_state_ = dw_.load() ? 1 : 2;
       callbacks_.find_elf = dw_.dwfl_linux_proc_find_elf;
-      // .gnu_debuglink and build-id files under /usr/lib/debug (Debian's -dbg/-dbgsym packages).
-      callbacks_.find_debuginfo = dw_.dwfl_standard_find_debuginfo;
+      // build-id files under /usr/lib/debug (Debian's -dbg/-dbgsym packages), .gnu_debuglink.
+      g_standard_lookup = dw_.dwfl_standard_find_debuginfo;
+      g_build_id_lookup = dw_.dwfl_build_id_find_debuginfo;
+      callbacks_.find_debuginfo = find_debug_file;
     }
     return libdw_state_ == 1;
   }
@@ -154,7 +175,11 @@ class Symbolizer {
       dw_.dwfl_report_begin_add(dwfl_);
     }
     unloads_seen_ = unloads;
-    const int error = dw_.dwfl_linux_proc_report(dwfl_, getpid());
+    // The loader's modules only: not the files libdw itself has mapped (module_maps.hpp).
+    const std::string maps = loaded_module_maps();
+    FILE* lines = maps.empty() ? nullptr : fmemopen(const_cast<char*>(maps.data()), maps.size(), "r");
+    const int error = lines != nullptr ? dw_.dwfl_linux_proc_maps_report(dwfl_, lines) : -1;
+    if (lines != nullptr) fclose(lines);
     dw_.dwfl_report_end(dwfl_, nullptr, nullptr);
     return error == 0;
   }
@@ -168,14 +193,25 @@ class Symbolizer {
     return module != nullptr;
   }
 
+  // The module whose extent holds address, or nullptr. dwfl_addrmodule alone can answer with
+  // the module below a gap for an address in the gap (where a library loaded since the last
+  // reading of the module list now sits), so its answer is checked.
+  Dwfl_Module* module_holding(uintptr_t address) {
+    Dwfl_Module* module = dw_.dwfl_addrmodule(dwfl_, address);
+    Dwarf_Addr start = 0, end = 0;
+    if (module == nullptr || dw_.dwfl_module_info(module, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr) == nullptr)
+      return nullptr;
+    return start <= address && address < end ? module : nullptr;
+  }
+
   Dwfl_Module* module_of(uintptr_t address) {
     // A module known from before an unload may be gone, its addresses now another's.
     if ((dwfl_ == nullptr || unloads_so_far() != unloads_seen_) && !report_modules()) return nullptr;
-    Dwfl_Module* module = dw_.dwfl_addrmodule(dwfl_, address);
-    if (module == nullptr && report_modules()) module = dw_.dwfl_addrmodule(dwfl_, address);
+    Dwfl_Module* module = module_holding(address);
+    if (module == nullptr && report_modules()) module = module_holding(address);
     UnloadedModule unloaded;
     if (module == nullptr && find_unloaded_module(address, &unloaded) && report_unloaded(unloaded))
-      module = dw_.dwfl_addrmodule(dwfl_, address);
+      module = module_holding(address);
     return module;
   }
 

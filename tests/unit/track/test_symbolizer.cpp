@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <string>
 #include <thread>
 #include <vector>
@@ -584,6 +585,53 @@ TEST_CASE("closing a handle that leaves the module loaded records nothing") {
   CHECK(unloaded_module_count() == recorded);
   REQUIRE(close_module(first) == 0);
   CHECK(unloaded_module_count() == recorded + 1);
+}
+
+namespace {
+int count_debuginfod(dl_phdr_info* info, size_t, void* context) {
+  if (info->dlpi_name && strstr(info->dlpi_name, "libdebuginfod") != nullptr) ++*static_cast<int*>(context);
+  return 0;
+}
+
+// The frame of the fixture function in the split module at path, after loading it.
+SymbolizedFrame symbolize_split_fixture(const char* path) {
+  void* handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  REQUIRE(handle != nullptr);
+  auto* function = reinterpret_cast<int (*)(int)>(dlsym(handle, "stack_fixture_split_debug"));
+  REQUIRE(function != nullptr);
+  CHECK(function(1) == 7);
+  SymbolizedFrame frame;
+  REQUIRE(symbolize(reinterpret_cast<uintptr_t>(function), &frame, PcKind::kExact));
+  return frame;  // the module stays loaded: the frame's strings are the symbolizer's
+}
+}  // namespace
+
+TEST_CASE("a module's separate debug file named by .gnu_debuglink gives file and line, not libdebuginfod") {
+  const char* saved = getenv("DEBUGINFOD_URLS");
+  const std::string before = saved ? saved : "";
+  unsetenv("DEBUGINFOD_URLS");
+  SymbolizedFrame frame = symbolize_split_fixture(MEMF_TEST_SPLIT_DEBUG);
+  CHECK(std::string(frame.function) == "stack_fixture_split_debug");
+  CHECK(basename_of(frame.module) == basename_of(MEMF_TEST_SPLIT_DEBUG));
+  REQUIRE(frame.file != nullptr);  // only the debug file has line tables
+  CHECK(basename_of(frame.file) == "split_debug.cpp");
+  CHECK(frame.line >= 3);  // a line of the function (its first, or its body when optimized)
+  CHECK(frame.line <= 5);
+  // A debug file whose CRC no longer matches the link is not used: the symbol table still names
+  // the function, without a line.
+  frame = symbolize_split_fixture(MEMF_TEST_SPLIT_BAD_DEBUG);
+  CHECK(std::string(frame.function) == "stack_fixture_split_debug");
+  CHECK(frame.file == nullptr);
+  CHECK(frame.line == 0);
+  // libstdc++ has no debug file on this machine (no libstdc++6-dbgsym): libdw's standard lookup
+  // would end with the debuginfod client. None of these lookups loaded it: no server is set.
+  SymbolizedFrame in_libstdcxx;
+  REQUIRE(symbolize(reinterpret_cast<uintptr_t>(&std::terminate), &in_libstdcxx, PcKind::kExact));
+  CHECK(basename_of(in_libstdcxx.module).find("libstdc++") == 0);
+  int debuginfod = 0;
+  dl_iterate_phdr(count_debuginfod, &debuginfod);
+  CHECK(debuginfod == 0);
+  if (saved) setenv("DEBUGINFOD_URLS", before.c_str(), 1);
 }
 
 TEST_CASE("warming up symbolizes libc and the program's entry point ahead of any report") {

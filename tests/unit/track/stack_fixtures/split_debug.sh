@@ -1,0 +1,10 @@
+#!/bin/sh
+# split_debug.sh FULL STRIPPED DEBUG BAD_STRIPPED BAD_DEBUG
+# STRIPPED: FULL without its DWARF, its .gnu_debuglink naming DEBUG (FULL's DWARF, same directory).
+# BAD_STRIPPED: the same, naming BAD_DEBUG, a copy of DEBUG changed after the link recorded its CRC.
+set -e
+objcopy --only-keep-debug "$1" "$3"
+objcopy --strip-debug --add-gnu-debuglink="$3" "$1" "$2"
+cp "$3" "$5"
+objcopy --strip-debug --add-gnu-debuglink="$5" "$1" "$4"
+printf 'x' >> "$5"
