@@ -86,6 +86,13 @@ class Symbolizer {
   // Copies the first max frames at pc (innermost first), or with physical_only just the last.
   unsigned lookup(uintptr_t pc, PcKind kind, SymbolizedFrame* out, unsigned max, bool physical_only) {
     std::lock_guard<std::mutex> guard(mutex_);
+    // A module unloaded since the results were cached may have left its addresses to another
+    // (the loader reuses them): every cached result may be stale then.
+    const unsigned long long unloads = unloads_so_far();
+    if (unloads != cache_unloads_) {
+      cache_.clear();
+      cache_unloads_ = unloads;
+    }
     const uint64_t key = uint64_t(pc) << 1 | (kind == PcKind::kExact);
     auto cached = cache_.find(key);
     if (cached == cache_.end()) cached = cache_.emplace(key, resolve(pc, kind)).first;
@@ -410,6 +417,7 @@ class Symbolizer {
   Dwfl_Callbacks callbacks_{};
   Dwfl* dwfl_ = nullptr;
   unsigned long long unloads_seen_ = 0;  // dlpi_subs at the last reading of the module list
+  unsigned long long cache_unloads_ = 0;  // dlpi_subs when cache_ was last found current
   std::unordered_map<uint64_t, std::vector<SymbolizedFrame>> cache_;
   std::unordered_map<Dwfl_Module*, std::vector<Symbol>> symbols_;
   std::unordered_set<std::string> strings_;  // node-based: c_str() pointers stay put
