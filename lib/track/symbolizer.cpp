@@ -37,12 +37,12 @@ namespace {
 struct Libdw {
 #define MEMF_LIBDW_FUNCTIONS(X)                                                                      \
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_begin_add) X(dwfl_report_end)        \
-  X(dwfl_linux_proc_maps_report) X(dwfl_report_elf) X(dwfl_linux_proc_find_elf)                         \
-  X(dwfl_standard_find_debuginfo) X(dwfl_build_id_find_debuginfo)                                  \
-  X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_getsymtab)           \
+  X(dwfl_linux_proc_maps_report) X(dwfl_report_elf) X(dwfl_linux_proc_find_elf)                     \
+  X(dwfl_standard_find_debuginfo) X(dwfl_build_id_find_debuginfo)                                   \
+  X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_getsymtab)             \
   X(dwfl_module_getsym_info)                                                                        \
-  X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_addrdie) X(dwarf_getscopes)                 \
-  X(dwarf_getscopes_die) X(dwarf_getsrcfiles) X(dwarf_filesrc) X(dwarf_tag) X(dwarf_attr) X(dwarf_attr_integrate)         \
+  X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_addrdie) X(dwarf_getscopes)                  \
+  X(dwarf_getscopes_die) X(dwarf_getsrcfiles) X(dwarf_filesrc) X(dwarf_tag) X(dwarf_attr) X(dwarf_attr_integrate) \
   X(dwarf_formstring) X(dwarf_formudata)
 #define MEMF_LIBDW_POINTER(name) decltype(&::name) name = nullptr;
   MEMF_LIBDW_FUNCTIONS(MEMF_LIBDW_POINTER)
