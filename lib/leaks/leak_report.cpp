@@ -24,6 +24,7 @@
 #include "json_text.hpp"
 #include "leak_scan.hpp"
 #include "os.hpp"
+#include "report_file.hpp"
 #include "stack_depot.hpp"
 #include "symbolizer.hpp"
 #include "tracker.hpp"
@@ -128,20 +129,13 @@ bool Suppressions::load(const char* path, std::vector<std::string>* problems) {
     return false;
   }
   std::string text;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n = read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int saved = errno;
-      close(fd);
-      errno = saved;
-      return false;
-    }
-    if (n == 0) break;
-    text.append(buffer, size_t(n));
-  }
+  const bool whole = read_text(fd, &text);
+  const int saved = errno;
   close(fd);
+  if (!whole) {
+    errno = saved;
+    return false;
+  }
   parse(text, problems);
   return true;
 }

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "report_file.hpp"
+
 namespace memf {
 namespace {
 
@@ -26,16 +28,6 @@ int add_segments(dl_phdr_info* info, size_t, void* context) {
   return 0;
 }
 
-bool read_whole(const char* path, std::string* text) {
-  const int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buffer[16384];
-  ssize_t got;
-  while ((got = read(fd, buffer, sizeof buffer)) > 0) text->append(buffer, size_t(got));
-  close(fd);
-  return got == 0;
-}
-
 }  // namespace
 
 std::string loaded_module_maps() {
@@ -43,7 +35,11 @@ std::string loaded_module_maps() {
   dl_iterate_phdr(add_segments, &extents);
   std::sort(extents.begin(), extents.end());
   std::string maps, kept;
-  if (!read_whole("/proc/self/maps", &maps)) return kept;
+  const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return kept;
+  const bool whole = read_text(fd, &maps);
+  close(fd);
+  if (!whole) return kept;
   for (size_t at = 0; at < maps.size();) {
     size_t end_of_line = maps.find('\n', at);
     end_of_line = end_of_line == std::string::npos ? maps.size() : end_of_line + 1;

@@ -51,6 +51,17 @@ bool write_text(int fd, const std::string& text) {
   return true;
 }
 
+bool read_text(int fd, std::string* text) {
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    text->append(buffer, size_t(n));
+  }
+}
+
 void report_warning(const std::string& text) {
   const std::string line = "memf: warning: " + text + "\n";
   os::write_stderr(line.data(), line.size());
