@@ -49,18 +49,6 @@ int open_if_crc_matches(const std::string& path, const char* module_path, uint32
   return fd;
 }
 
-int search_from(const std::string& module_path, const char* link, uint32_t crc, char** found) {
-  const size_t slash = module_path.rfind('/');
-  if (slash == std::string::npos) return -1;
-  const std::string directory = module_path.substr(0, slash);  // "" for a module in /
-  for (const std::string& candidate : {directory + "/" + link, directory + "/.debug/" + link,
-                                       "/usr/lib/debug" + directory + "/" + link}) {
-    const int fd = open_if_crc_matches(candidate, module_path.c_str(), crc, found);
-    if (fd >= 0) return fd;
-  }
-  return -1;
-}
-
 }  // namespace
 
 uint32_t debuglink_crc(uint32_t crc, const void* data, size_t size) {
@@ -73,7 +61,15 @@ uint32_t debuglink_crc(uint32_t crc, const void* data, size_t size) {
 
 int open_debuglink_file(const char* module_path, const char* link, uint32_t crc, char** found) {
   if (module_path == nullptr || link == nullptr || *link == '\0' || strchr(link, '/') != nullptr) return -1;
-  return search_from(module_path, link, crc, found);
+  const char* slash = strrchr(module_path, '/');
+  if (slash == nullptr) return -1;
+  const std::string directory(module_path, slash);  // "" for a module in /
+  for (const std::string& candidate : {directory + "/" + link, directory + "/.debug/" + link,
+                                       "/usr/lib/debug" + directory + "/" + link}) {
+    const int fd = open_if_crc_matches(candidate, module_path, crc, found);
+    if (fd >= 0) return fd;
+  }
+  return -1;
 }
 
 bool debuginfod_servers_set() {

@@ -166,8 +166,8 @@ class Symbolizer {
   }
 
   // Reads the module list from /proc/self/maps (again: modules dlopen'ed since are added). When
-  // a module was unloaded since the last reading, the list is read afresh and every result is
-  // forgotten: another module may now sit at its addresses.
+  // a module was unloaded since the last reading, the list is read afresh: another module may
+  // now sit at its addresses (lookup has dropped the cached results for the same reason).
   bool report_modules() {
     const unsigned long long unloads = unloads_so_far();
     if (dwfl_ == nullptr) {
@@ -175,7 +175,6 @@ class Symbolizer {
       if (dwfl_ == nullptr) return false;
       dw_.dwfl_report_begin(dwfl_);
     } else if (unloads != unloads_seen_) {
-      cache_.clear();
       symbols_.clear();  // keyed by modules, which this report may free
       dw_.dwfl_report_begin(dwfl_);
     } else {
@@ -430,8 +429,8 @@ constinit bool g_locked_for_fork = false;
 
 // Another thread (exact mode's warm-up thread, or the service thread answering a dump) may be
 // inside libdw when the program forks; the child has no such thread, and its copy of the
-// symbolizer may be half updated. So fork only tries the mutex: taken, the child's copy is whole and kept; busy, the
-// child leaves it (and what it owns) untouched and starts a fresh one.
+// symbolizer may be half updated. So fork only tries the mutex: taken, the child's copy is
+// whole and kept; busy, the child leaves it (and what it owns) untouched and starts a fresh one.
 void fork_prepare();
 void fork_parent();
 void fork_child();

@@ -24,6 +24,24 @@ void write_file(const std::string& path, const std::string& text) {
 
 uint32_t crc_of(const std::string& text) { return debuglink_crc(0, text.data(), text.size()); }
 
+// The path open_debuglink_file finds for module's link with crc (the descriptor checked open and
+// closed); *start gets the file's first three bytes as the descriptor reads them.
+std::string found_path(const std::string& module, const char* link, uint32_t crc, std::string* start = nullptr) {
+  char* found = nullptr;
+  const int fd = open_debuglink_file(module.c_str(), link, crc, &found);
+  REQUIRE(fd >= 0);
+  REQUIRE(found != nullptr);
+  const std::string path = found;
+  free(found);
+  char first[4] = {};
+  if (start) {
+    CHECK(read(fd, first, 3) == 3);
+    *start = first;
+  }
+  close(fd);
+  return path;
+}
+
 // A scratch directory removed with its files at the end of the test case.
 struct ScratchDir {
   std::string path;
@@ -54,24 +72,14 @@ TEST_CASE("the file a debuglink names is found beside the module, in .debug, onl
 
   SECTION("beside the module") {
     write_file(dir.path + "/libthing.debug", "debug one");
-    const int fd = open_debuglink_file(module.c_str(), "libthing.debug", crc_of("debug one"), &found);
-    REQUIRE(fd >= 0);
-    REQUIRE(found != nullptr);
-    CHECK(std::string(found) == dir.path + "/libthing.debug");
-    char first[4] = {};
-    CHECK(read(fd, first, 3) == 3);  // positioned at the start, for libdw
-    CHECK(std::string(first) == "deb");
-    close(fd);
-    free(found);
+    std::string start;
+    CHECK(found_path(module, "libthing.debug", crc_of("debug one"), &start) == dir.path + "/libthing.debug");
+    CHECK(start == "deb");  // positioned at the start, for libdw
   }
   SECTION("in the .debug subdirectory") {
     REQUIRE(mkdir((dir.path + "/.debug").c_str(), 0755) == 0);
     write_file(dir.path + "/.debug/libthing.debug", "debug two");
-    const int fd = open_debuglink_file(module.c_str(), "libthing.debug", crc_of("debug two"), &found);
-    REQUIRE(fd >= 0);
-    CHECK(std::string(found) == dir.path + "/.debug/libthing.debug");
-    close(fd);
-    free(found);
+    CHECK(found_path(module, "libthing.debug", crc_of("debug two")) == dir.path + "/.debug/libthing.debug");
   }
   SECTION("a file with another CRC is not taken; the next place is tried") {
     write_file(dir.path + "/libthing.debug", "stale debug");
@@ -79,11 +87,7 @@ TEST_CASE("the file a debuglink names is found beside the module, in .debug, onl
     CHECK(found == nullptr);
     REQUIRE(mkdir((dir.path + "/.debug").c_str(), 0755) == 0);
     write_file(dir.path + "/.debug/libthing.debug", "debug three");
-    const int fd = open_debuglink_file(module.c_str(), "libthing.debug", crc_of("debug three"), &found);
-    REQUIRE(fd >= 0);
-    CHECK(std::string(found) == dir.path + "/.debug/libthing.debug");
-    close(fd);
-    free(found);
+    CHECK(found_path(module, "libthing.debug", crc_of("debug three")) == dir.path + "/.debug/libthing.debug");
   }
   SECTION("no link, an empty link, a link with a directory, the module itself: nothing") {
     CHECK(open_debuglink_file(module.c_str(), nullptr, 0, &found) == -1);
