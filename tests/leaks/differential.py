@@ -86,13 +86,33 @@ def run_valgrind(args, name, tmp):
         m = re.search(label + r": ([\d,]+) bytes in ([\d,]+) blocks", text)
         return (int(m.group(1).replace(",", "")), int(m.group(2).replace(",", ""))) if m else (0, 0)
 
-    return {"definite": figure("definitely lost"), "indirect": figure("indirectly lost")}
+    return {"definite": figure("definitely lost"), "indirect": figure("indirectly lost"),
+            "possibly": figure("possibly lost")}
+
+
+# Valgrind's "possibly lost" comes from an interior pointer, and a stale one (a value a libc
+# routine or the exit path left in a register or a dead stack slot) is there in some runs and not
+# in others: on corpus-huge, 1 run in 12 called one of the 5 MiB blocks possibly lost. When such
+# a run disagrees with memf, Valgrind runs again, up to VALGRIND_RUNS times, and the first run
+# without possibly lost blocks is its verdict (the report says it was re-run).
+VALGRIND_RUNS = 3
+
+
+def valgrind_verdict(args, name, tmp, memf):
+    runs = 0
+    while True:
+        result = run_valgrind(args, name, tmp)
+        runs += 1
+        verdict = {k: result[k] for k in ("definite", "indirect")}
+        if verdict == memf or result["possibly"] == (0, 0) or runs == VALGRIND_RUNS:
+            verdict["runs"] = runs
+            return verdict
 
 
 def measure(args, name, tmp):
     results = {"memf": run_memf(args, name, tmp), "lsan": run_lsan(args, name, tmp)}
     if args.valgrind:
-        results["valgrind"] = run_valgrind(args, name, tmp)
+        results["valgrind"] = valgrind_verdict(args, name, tmp, results["memf"])
     return name, results
 
 
@@ -148,6 +168,7 @@ def main():
     print(f"{'program':26} {'memf definite + indirect':28} {'LeakSanitizer':28} {'Valgrind':28} verdict")
     for name in args.programs:
         r = results[name]
+        valgrind_runs = r["valgrind"].pop("runs", 1) if args.valgrind else 1
         same = {c: r[c] == r["memf"] for c in checkers}
         agree_lsan += same["lsan"]
         agree_valgrind += same.get("valgrind", False)
@@ -166,6 +187,8 @@ def main():
                 failures.append(f"{name}: listed as differing from {c}, but both say {cell(r['memf'])}: "
                                 f"remove the line from {os.path.basename(args.known)}")
                 notes.append(f"listed for {c} but agrees")
+        if valgrind_runs > 1:
+            notes.append(f"Valgrind run {valgrind_runs} times (possibly lost blocks before)")
         print(f"{name:26} {cell(r['memf']):28} {cell(r['lsan']):28} "
               f"{cell(r['valgrind']) if args.valgrind else '-':28} {'; '.join(notes) or 'identical'}")
     total = len(args.programs)
