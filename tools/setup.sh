@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 packages=(
   # build
   meson ninja-build g++ pkg-config libmimalloc-dev libfmt-dev catch2 libdw-dev
+  # libc's separate debug information (compressed, as Debian's are): the symbolizer's tests
+  libc6-dbg
   # the consumer test: memf found by CMake as users find it; the man pages' rendering test
   cmake man-db
   # integration tests: real programs run under memf

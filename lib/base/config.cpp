@@ -221,6 +221,16 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
       copy_path(config.report_path, value, "MEMF_REPORT", warn);
     } else if (is("MEMF_SUPPRESSIONS")) {
       copy_path(config.suppressions, value, "MEMF_SUPPRESSIONS", warn);
+    } else if (is("MEMF_DEBUG_CACHE")) {
+      if (parse_bool(value, &flag)) {
+        config.debug_cache_off = !flag;
+        config.debug_cache[0] = 0;
+      } else if (value[0] == '/') {
+        copy_path(config.debug_cache, value, "MEMF_DEBUG_CACHE", warn);
+        config.debug_cache_off = false;
+      } else {
+        warn("memf: warning: MEMF_DEBUG_CACHE={} is not off, on or an absolute directory; using the default", value);
+      }
     } else {
       warn("memf: warning: unknown variable {}; ignored", name);
     }

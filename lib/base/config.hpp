@@ -43,6 +43,10 @@ struct Config {
   bool dump;                   // MEMF_DUMP: answer memf-report dump PID (a thread of memf's)
   char report_path[512];       // MEMF_REPORT
   char suppressions[512];      // MEMF_SUPPRESSIONS
+  // MEMF_DEBUG_CACHE: where decompressed copies of debug files are kept (track/debug_cache.hpp);
+  // "" is the default place, and debug_cache_off (MEMF_DEBUG_CACHE=off) keeps none.
+  char debug_cache[512];
+  bool debug_cache_off;
 };
 
 constexpr Config default_config() {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "auxv.hpp"
+#include "debug_cache.hpp"
 #include "debug_files.hpp"
 #include "fork.hpp"
 #include "module_maps.hpp"
@@ -39,7 +40,7 @@ struct Libdw {
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_begin_add) X(dwfl_report_end)        \
   X(dwfl_linux_proc_maps_report) X(dwfl_report_elf) X(dwfl_linux_proc_find_elf)                     \
   X(dwfl_standard_find_debuginfo) X(dwfl_build_id_find_debuginfo)                                   \
-  X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_getsymtab)             \
+  X(dwfl_module_build_id) X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_getsymtab)             \
   X(dwfl_module_getsym_info)                                                                        \
   X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_addrdie) X(dwarf_getscopes)                  \
   X(dwarf_getscopes_die) X(dwarf_getsrcfiles) X(dwarf_filesrc) X(dwarf_tag) X(dwarf_attr) X(dwarf_attr_integrate) \
@@ -64,17 +65,36 @@ struct Libdw {
 // libdw's lookups of separate debug files, set when libdw is loaded.
 decltype(&::dwfl_standard_find_debuginfo) g_standard_lookup = nullptr;
 decltype(&::dwfl_build_id_find_debuginfo) g_build_id_lookup = nullptr;
+decltype(&::dwfl_module_build_id) g_module_build_id = nullptr;
+
+// The module's build-id in hex, or "" without one.
+std::string module_build_id(Dwfl_Module* module) {
+  const unsigned char* bits = nullptr;
+  GElf_Addr address = 0;
+  const int length = g_module_build_id(module, &bits, &address);
+  return length > 0 ? build_id_hex(bits, size_t(length)) : std::string();
+}
 
 // The find_debuginfo callback: libdw's standard lookup when debuginfod servers are set (it asks
 // them last); otherwise the same local lookups without the load of libdebuginfod that the
-// standard one makes whatever the environment (debug_files.hpp).
+// standard one makes whatever the environment (debug_files.hpp). A compressed debug file is
+// replaced by its decompressed copy (debug_cache.hpp), made on the first report that reads it:
+// looked up before libdw's build-id lookup, which installs the file it finds in the module.
 int find_debug_file(Dwfl_Module* module, void** userdata, const char* module_name, Dwarf_Addr base,
                     const char* file_name, const char* link, GElf_Word crc, char** found) {
+  static const std::string cache = debug_cache_directory();
+  const std::string id = cache.empty() ? std::string() : module_build_id(module);
+  if (!id.empty()) {
+    int fd = open_decompressed_copy(cache, id, found);
+    if (fd < 0) fd = open_build_id_debug_file(id, found);
+    if (fd >= 0) return decompressed_debug_file(fd, id, cache, found);
+  }
+  // What these two find by build-id they install in the module themselves.
   if (debuginfod_servers_set())
     return g_standard_lookup(module, userdata, module_name, base, file_name, link, crc, found);
   const int fd = g_build_id_lookup(module, userdata, module_name, base, file_name, link, crc, found);
   if (fd >= 0) return fd;
-  return open_debuglink_file(file_name, link, crc, found);
+  return decompressed_debug_file(open_debuglink_file(file_name, link, crc, found), id, cache, found);
 }
 
 // One per process. libdw keeps every module's ELF and DWARF open once read (its per-module
@@ -149,6 +169,7 @@ class Symbolizer {
       // build-id files under /usr/lib/debug (Debian's -dbg/-dbgsym packages), .gnu_debuglink.
       g_standard_lookup = dw_.dwfl_standard_find_debuginfo;
       g_build_id_lookup = dw_.dwfl_build_id_find_debuginfo;
+      g_module_build_id = dw_.dwfl_module_build_id;
       callbacks_.find_debuginfo = find_debug_file;
     }
     return libdw_state_ == 1;

@@ -139,3 +139,25 @@ TEST_CASE("settings only the leak check reads warn without it; a format's name a
   CHECK(format_name.lines[0].find("writes the JSON report to a file named 'json'") != std::string::npos);
   CHECK(std::string(config.report_path) == "json");  // still done: it is a valid path
 }
+
+TEST_CASE("MEMF_DEBUG_CACHE: off, on, an absolute directory; anything else warns and keeps the default") {
+  Captured warnings;
+  Config config = parse({"MEMF_DEBUG_CACHE=off"}, warnings);
+  CHECK(config.debug_cache_off);
+  config = parse({"MEMF_DEBUG_CACHE=/var/tmp/memf-debug"}, warnings);
+  CHECK_FALSE(config.debug_cache_off);
+  CHECK(std::string(config.debug_cache) == "/var/tmp/memf-debug");
+  config = parse({"MEMF_DEBUG_CACHE=/var/tmp/x", "MEMF_DEBUG_CACHE=on"}, warnings);
+  CHECK_FALSE(config.debug_cache_off);
+  CHECK(config.debug_cache[0] == 0);
+  CHECK(warnings.lines.empty());
+  config = parse({"MEMF_DEBUG_CACHE=relative/dir"}, warnings);
+  CHECK_FALSE(config.debug_cache_off);
+  CHECK(config.debug_cache[0] == 0);
+  REQUIRE(warnings.lines.size() == 1);
+  CHECK(warnings.lines[0] ==
+        "memf: warning: MEMF_DEBUG_CACHE=relative/dir is not off, on or an absolute directory; using the default");
+  Captured secure;
+  config = parse({"MEMF_DEBUG_CACHE=/tmp/elsewhere"}, secure, true);
+  CHECK(config.debug_cache[0] == 0);
+}

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "debug_cache.hpp"
 #include "stack_capture.hpp"
 #include "stack_fixtures/no_frame_pointer.hpp"
 #include "symbolizer.hpp"
@@ -623,6 +625,11 @@ TEST_CASE("a module's separate debug file named by .gnu_debuglink gives file and
   const char* saved = getenv("DEBUGINFOD_URLS");
   const std::string before = saved ? saved : "";
   unsetenv("DEBUGINFOD_URLS");
+  // The three variants share one build-id: no decompressed copy of an earlier run may stand in
+  // for the debug file each one names.
+  const std::string cache = debug_cache_directory();
+  REQUIRE(cache.find("symbolizer-debug-cache") != std::string::npos);  // MEMF_DEBUG_CACHE, set by meson
+  REQUIRE(std::system(("rm -rf " + cache).c_str()) == 0);
   SymbolizedFrame frame = symbolize_split_fixture(MEMF_TEST_SPLIT_DEBUG);
   CHECK(std::string(frame.function) == "stack_fixture_split_debug");
   CHECK(basename_of(frame.module) == basename_of(MEMF_TEST_SPLIT_DEBUG));
@@ -636,6 +643,23 @@ TEST_CASE("a module's separate debug file named by .gnu_debuglink gives file and
   CHECK(std::string(frame.function) == "stack_fixture_split_debug");
   CHECK(frame.file == nullptr);
   CHECK(frame.line == 0);
+  // A debug file with compressed sections, as Debian's are, is read through the decompressed
+  // copy made now in the cache directory.
+  frame = symbolize_split_fixture(MEMF_TEST_SPLIT_ZLIB);
+  CHECK(std::string(frame.function) == "stack_fixture_split_debug");
+  REQUIRE(frame.file != nullptr);
+  CHECK(basename_of(frame.file) == "split_debug.cpp");
+  CHECK(frame.line >= 3);
+  CHECK(frame.line <= 5);
+  const int module = open(MEMF_TEST_SPLIT_ZLIB, O_RDONLY | O_CLOEXEC);
+  REQUIRE(module >= 0);
+  const std::string copy = cache + "/" + debug_file_build_id(module) + ".debug";
+  close(module);
+  const int copied = open(copy.c_str(), O_RDONLY | O_CLOEXEC);
+  INFO(copy);
+  REQUIRE(copied >= 0);
+  CHECK_FALSE(has_compressed_sections(copied));
+  close(copied);
   // libstdc++ has no debug file on this machine (no libstdc++6-dbgsym): libdw's standard lookup
   // would end with the debuginfod client. None of these lookups loaded it: no server is set.
   SymbolizedFrame in_libstdcxx;
