@@ -129,6 +129,50 @@ def default_mode(tmp):
     check(r.returncode == 0 and "cannot write the heap profile" in r.stderr, "unwritable MEMF_PROFILE_FILE: a warning, exit 0")
 
 
+def libc_frames(profile):
+    return sorted((f["function"], f["file"] or "", f["line"], f["offset"]) for f in profile["frames"]
+                  if "libc.so" in f["module"])
+
+
+def elf_build_id(path):
+    """The GNU build-id note of an ELF file, in hex (read with readelf, from binutils)."""
+    out = subprocess.run(["readelf", "-n", path], capture_output=True, text=True).stdout
+    return next(line.split()[-1] for line in out.splitlines() if "Build ID" in line)
+
+
+def debug_cache(tmp):
+    """Compressed debug files are read through a decompressed copy kept between runs: made by the
+    first report in the user's cache directory, used by the next, the frames the same as without."""
+    home = os.path.join(tmp, "home")
+    os.mkdir(home)
+    libc = next(line.split()[-1] for line in open("/proc/self/maps") if "/libc.so" in line)
+    copy = os.path.join(home, ".cache", "memf", "debug", elf_build_id(libc) + ".debug")
+    profiles = {}
+    for name, extra in (("off", {"MEMF_DEBUG_CACHE": "off"}), ("making", {}), ("using", {})):
+        path = os.path.join(tmp, f"cache-{name}.json")
+        env = {"MEMF_PROFILE": "exact", "MEMF_PROFILE_FILE": path, "HOME": home, "XDG_CACHE_HOME": ""}
+        env.update(extra)
+        r = run(["phases"], env, tmp)
+        check(r.returncode == 0, f"debug cache, {name}: exit 0 ({r.stderr[-300:]!r})")
+        profiles[name] = json.load(open(path))
+        if name == "off":
+            check(not os.path.exists(os.path.join(home, ".cache")), "debug cache off: nothing written under HOME")
+        if name == "making":
+            check(os.path.isfile(copy), f"debug cache: libc's decompressed debug file is {copy}")
+            copied = os.stat(copy)
+        if name == "using":
+            now = os.stat(copy)
+            check((now.st_ino, now.st_mtime_ns) == (copied.st_ino, copied.st_mtime_ns),
+                  "debug cache: the second run left the copy as the first made it (not written again)")
+    named = [f for f in libc_frames(profiles["off"]) if f[1]]
+    check(named, f"debug cache: libc frames have files and lines without it (libc6-dbg) ({libc_frames(profiles['off'])[:3]})")
+    check(libc_frames(profiles["making"]) == libc_frames(profiles["off"]) == libc_frames(profiles["using"]),
+          "debug cache: libc's frames are the same without the copy, making it and reading it")
+    r = run(["phases"], {"MEMF_DEBUG_CACHE": "relative/dir", "HOME": home}, tmp)
+    check("MEMF_DEBUG_CACHE=relative/dir is not off, on or an absolute directory" in r.stderr,
+          "debug cache: a relative MEMF_DEBUG_CACHE gets a warning")
+
+
 def ask(sock_path, request):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(30)
@@ -231,6 +275,8 @@ def main():
         sampled_mode(tmp, exact)
     with tempfile.TemporaryDirectory() as tmp:
         default_mode(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        debug_cache(tmp)
     with tempfile.TemporaryDirectory() as tmp:
         dump(tmp)
         pressure_marks(tmp)
