@@ -95,13 +95,17 @@ bool is_debug_file_of(const ElfCalls& calls, int fd, const std::string& id, bool
   return valid;
 }
 
-// The file at path when it is a debug file of build-id id: as open_decompressed_copy.
+// The file at path when it is a debug file of build-id id: as open_decompressed_copy. A copy
+// (decompressed) must also be the user's own: another user's, in a directory both can write to,
+// is not read.
 int open_debug_file_of(const std::string& path, const std::string& id, bool decompressed, char** found) {
   const ElfCalls* calls = elf_calls();
   if (calls == nullptr || id.empty()) return -1;
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
-  if (!is_debug_file_of(*calls, fd, id, decompressed)) {
+  struct stat status;
+  const bool owned = fstat(fd, &status) == 0 && (!decompressed || status.st_uid == geteuid());
+  if (!owned || !is_debug_file_of(*calls, fd, id, decompressed)) {
     close(fd);
     return -1;
   }
@@ -146,8 +150,11 @@ bool write_copy(const ElfCalls& calls, int fd, const std::string& directory, con
   const uint64_t needed = 2 * (uint64_t(status.st_size) + inflated) + (uint64_t(64) << 20);
   if (statvfs(directory.c_str(), &space) != 0 || uint64_t(space.f_bavail) * space.f_frsize < needed) return false;
 
+  // A new file of this process's: a left-over of a process with this pid is removed, and a link
+  // planted under the name (a directory others can write to) is neither followed nor written.
   const std::string temporary = path + ".tmp." + std::to_string(getpid());
-  const int out = open(temporary.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  unlink(temporary.c_str());
+  const int out = open(temporary.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
   if (out < 0) return false;
   bool written = copy_whole_file(fd, out);
   Elf* copy = written ? calls.elf_begin(out, ELF_C_RDWR, nullptr) : nullptr;
@@ -167,17 +174,28 @@ bool write_copy(const ElfCalls& calls, int fd, const std::string& directory, con
 
 }  // namespace
 
-std::string debug_cache_directory(const Config& config, const char* xdg_cache_home, const char* home) {
+namespace {
+// A default place only under a directory of the user's own: root under sudo keeps the caller's
+// HOME, and would otherwise leave root's files and directories in the caller's cache.
+bool usable_base(const char* directory, uid_t user) {
+  struct stat status;
+  return directory && directory[0] == '/' && stat(directory, &status) == 0 && S_ISDIR(status.st_mode) &&
+         status.st_uid == user;
+}
+}  // namespace
+
+std::string debug_cache_directory(const Config& config, const char* xdg_cache_home, const char* home, uid_t user) {
   if (config.debug_cache_off || config.secure) return "";
   if (config.debug_cache[0]) return config.debug_cache;
-  if (xdg_cache_home && xdg_cache_home[0] == '/') return std::string(xdg_cache_home) + "/memf/debug";
-  if (home && home[0] == '/') return std::string(home) + "/.cache/memf/debug";
-  return "";
+  if (xdg_cache_home && xdg_cache_home[0] == '/') {
+    return usable_base(xdg_cache_home, user) ? std::string(xdg_cache_home) + "/memf/debug" : std::string();
+  }
+  return usable_base(home, user) ? std::string(home) + "/.cache/memf/debug" : std::string();
 }
 
 std::string debug_cache_directory() {
   load_config();
-  return debug_cache_directory(config(), getenv("XDG_CACHE_HOME"), getenv("HOME"));
+  return debug_cache_directory(config(), getenv("XDG_CACHE_HOME"), getenv("HOME"), geteuid());
 }
 
 std::string build_id_hex(const void* build_id, size_t length) {

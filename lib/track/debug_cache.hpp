@@ -5,6 +5,8 @@
 // 0.1 s of CPU and 2500 page faults. A decompressed copy, made once and named by the module's
 // build-id, is mapped instead, and libdw touches only the pages it reads (docs/stacks.md).
 #pragma once
+#include <sys/types.h>
+
 #include <cstddef>
 #include <string>
 
@@ -13,9 +15,10 @@ namespace memf {
 struct Config;
 
 // Where the copies go: MEMF_DEBUG_CACHE's directory, else $XDG_CACHE_HOME/memf/debug, else
-// $HOME/.cache/memf/debug (a variable that is not an absolute path is passed over); "" when
-// none are kept: MEMF_DEBUG_CACHE=off, a secure-execution process, neither variable usable.
-std::string debug_cache_directory(const Config& config, const char* xdg_cache_home, const char* home);
+// $HOME/.cache/memf/debug (a variable that is not an absolute path is passed over); the last two
+// only when that directory exists and belongs to user. "" when none are kept:
+// MEMF_DEBUG_CACHE=off, a secure-execution process, no usable directory.
+std::string debug_cache_directory(const Config& config, const char* xdg_cache_home, const char* home, uid_t user);
 // The same for this process: its configuration and environment.
 std::string debug_cache_directory();
 

@@ -54,19 +54,27 @@ struct Found {
 }  // namespace
 
 TEST_CASE("the copies' directory: MEMF_DEBUG_CACHE's, XDG_CACHE_HOME's, HOME's; none when off or secure") {
+  const std::string xdg = temporary_directory(), home = temporary_directory();
+  const uid_t me = geteuid();
   Config config = default_config();
-  CHECK(debug_cache_directory(config, "/x/cache", "/home/u") == "/x/cache/memf/debug");
-  CHECK(debug_cache_directory(config, nullptr, "/home/u") == "/home/u/.cache/memf/debug");
-  CHECK(debug_cache_directory(config, "relative", "/home/u") == "/home/u/.cache/memf/debug");
-  CHECK(debug_cache_directory(config, "", "") == "");
-  CHECK(debug_cache_directory(config, nullptr, "not/absolute") == "");
+  CHECK(debug_cache_directory(config, xdg.c_str(), home.c_str(), me) == xdg + "/memf/debug");
+  CHECK(debug_cache_directory(config, nullptr, home.c_str(), me) == home + "/.cache/memf/debug");
+  CHECK(debug_cache_directory(config, "relative", home.c_str(), me) == home + "/.cache/memf/debug");
+  CHECK(debug_cache_directory(config, "", "", me) == "");
+  CHECK(debug_cache_directory(config, nullptr, "not/absolute", me) == "");
+  CHECK(debug_cache_directory(config, nullptr, "/no/such/home", me) == "");
+  // Another user's directories (root's HOME under sudo, say): no default place in them.
+  CHECK(debug_cache_directory(config, xdg.c_str(), home.c_str(), me + 1) == "");
+  CHECK(debug_cache_directory(config, nullptr, home.c_str(), me + 1) == "");
   strcpy(config.debug_cache, "/var/tmp/d");
-  CHECK(debug_cache_directory(config, "/x/cache", "/home/u") == "/var/tmp/d");
+  CHECK(debug_cache_directory(config, xdg.c_str(), home.c_str(), me) == "/var/tmp/d");
   config.debug_cache_off = true;
-  CHECK(debug_cache_directory(config, "/x/cache", "/home/u") == "");
+  CHECK(debug_cache_directory(config, xdg.c_str(), home.c_str(), me) == "");
   config.debug_cache_off = false;
   config.secure = true;
-  CHECK(debug_cache_directory(config, "/x/cache", "/home/u") == "");
+  CHECK(debug_cache_directory(config, xdg.c_str(), home.c_str(), me) == "");
+  rmdir(xdg.c_str());
+  rmdir(home.c_str());
 }
 
 TEST_CASE("build-ids in hex") {
@@ -135,6 +143,20 @@ TEST_CASE("a damaged or foreign copy is not used, and is replaced") {
   CHECK(open_decompressed_copy(directory, id, &found.path) == -1);
   // Another build-id's file under this name.
   CHECK(open_decompressed_copy(directory, std::string(40, '0'), &found.path) == -1);
+  // A good copy that another user owns (a directory both can write to).
+  REQUIRE(std::system(("cp " MEMF_TEST_SPLIT_DEBUG_FILE " " + path).c_str()) == 0);
+  {
+    Found good;
+    const int fd = open_decompressed_copy(directory, id, &good.path);
+    CHECK(fd >= 0);
+    close(fd);
+  }
+  if (geteuid() == 0) {
+    REQUIRE(chown(path.c_str(), 65534, 65534) == 0);
+    CHECK(open_decompressed_copy(directory, id, &found.path) == -1);
+  } else {
+    WARN("SKIP: a copy owned by another user needs root to make (chown)");
+  }
 
   const int compressed = open_file(MEMF_TEST_SPLIT_ZLIB_DEBUG_FILE);
   const int copy = decompressed_debug_file(compressed, id, directory, &found.path);
@@ -189,4 +211,29 @@ TEST_CASE("Debian's build-id path is taken only for the build-id it names") {
   CHECK(std::string(found.path) == path);
   CHECK(debug_file_build_id(fd) == id);
   close(fd);
+}
+
+TEST_CASE("a link planted where the copy is first written is not followed") {
+  const std::string directory = temporary_directory();
+  const int plain = open_file(MEMF_TEST_SPLIT_DEBUG_FILE);
+  const std::string id = debug_file_build_id(plain);
+  close(plain);
+  const std::string victim = directory + "/victim";
+  REQUIRE(std::system(("echo untouched > " + victim).c_str()) == 0);
+  const std::string temporary = directory + "/" + id + ".debug.tmp." + std::to_string(getpid());
+  REQUIRE(symlink(victim.c_str(), temporary.c_str()) == 0);
+  const int compressed = open_file(MEMF_TEST_SPLIT_ZLIB_DEBUG_FILE);
+  Found found;
+  const int copy = decompressed_debug_file(compressed, id, directory, &found.path);
+  REQUIRE(copy >= 0);
+  CHECK(copy != compressed);
+  close(copy);
+  FILE* read_back = fopen(victim.c_str(), "r");
+  REQUIRE(read_back != nullptr);
+  char line[32] = {};
+  CHECK(fgets(line, sizeof line, read_back) != nullptr);
+  fclose(read_back);
+  CHECK(std::string(line) == "untouched\n");
+  CHECK(listing(directory) == id + ".debug\nvictim\n");
+  std::system(("rm -rf " + directory).c_str());
 }
