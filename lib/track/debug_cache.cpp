@@ -22,13 +22,13 @@ namespace {
 // libelf (loaded with libdw already, so opening it again only counts a reference) and libdw's
 // build-id reader. Resolved at first use; memf does not link either.
 struct ElfCalls {
-#define MEMF_ELF_FUNCTIONS(X) \
-  X(elf_version) X(elf_begin) X(elf_end) X(elf_nextscn) X(gelf_getehdr) X(gelf_getshdr) X(gelf_getchdr) X(elf_compress) X(elf_update)
+#define MEMF_ELF_FUNCTIONS(X)                                                                 \
+  X(elf_version) X(elf_begin) X(elf_end) X(elf_nextscn) X(gelf_getehdr) X(gelf_getshdr) X(gelf_getchdr) \
+  X(elf_compress) X(elf_update)
 #define MEMF_ELF_POINTER(name) decltype(&::name) name = nullptr;
   MEMF_ELF_FUNCTIONS(MEMF_ELF_POINTER)
 #undef MEMF_ELF_POINTER
   decltype(&::dwelf_elf_gnu_build_id) build_id = nullptr;
-  bool loaded = false;
 
   bool load() {
     void* elf = dlopen("libelf.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -172,9 +172,6 @@ bool write_copy(const ElfCalls& calls, int fd, const std::string& directory, con
   return written;
 }
 
-}  // namespace
-
-namespace {
 // A default place only under a directory of the user's own: root under sudo keeps the caller's
 // HOME, and would otherwise leave root's files and directories in the caller's cache.
 bool usable_base(const char* directory, uid_t user) {
@@ -182,6 +179,7 @@ bool usable_base(const char* directory, uid_t user) {
   return directory && directory[0] == '/' && stat(directory, &status) == 0 && S_ISDIR(status.st_mode) &&
          status.st_uid == user;
 }
+
 }  // namespace
 
 std::string debug_cache_directory(const Config& config, const char* xdg_cache_home, const char* home, uid_t user) {
