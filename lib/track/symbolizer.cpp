@@ -80,9 +80,25 @@ std::string module_build_id(Dwfl_Module* module) {
 // standard one makes whatever the environment (debug_files.hpp). A compressed debug file is
 // replaced by its decompressed copy (debug_cache.hpp), made on the first report that reads it:
 // looked up before libdw's build-id lookup, which installs the file it finds in the module.
+// The copies' directory, read once (callers hold the symbolizer's mutex). Kept in a plain array,
+// not a static std::string: exit runs static destructors while exact mode's warm-up thread may
+// still be in a lookup, and it then read a destroyed string (the copy it had just written was
+// judged foreign and removed).
+constinit char g_cache_directory[512] = {};
+constinit bool g_cache_directory_read = false;
+
+const char* cache_directory() {
+  if (!g_cache_directory_read) {
+    const std::string directory = debug_cache_directory();
+    if (directory.size() < sizeof g_cache_directory) memcpy(g_cache_directory, directory.c_str(), directory.size() + 1);
+    g_cache_directory_read = true;
+  }
+  return g_cache_directory;
+}
+
 int find_debug_file(Dwfl_Module* module, void** userdata, const char* module_name, Dwarf_Addr base,
                     const char* file_name, const char* link, GElf_Word crc, char** found) {
-  static const std::string cache = debug_cache_directory();
+  const std::string cache = cache_directory();
   const std::string id = cache.empty() ? std::string() : module_build_id(module);
   if (!id.empty()) {
     int fd = open_decompressed_copy(cache, id, found);
