@@ -40,8 +40,8 @@ struct Libdw {
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_begin_add) X(dwfl_report_end)        \
   X(dwfl_linux_proc_maps_report) X(dwfl_report_elf) X(dwfl_linux_proc_find_elf)                     \
   X(dwfl_standard_find_debuginfo) X(dwfl_build_id_find_debuginfo)                                   \
-  X(dwfl_module_build_id) X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf) X(dwfl_module_getsymtab)             \
-  X(dwfl_module_getsym_info)                                                                        \
+  X(dwfl_module_build_id) X(dwfl_addrmodule) X(dwfl_module_info) X(dwfl_module_getelf)              \
+  X(dwfl_module_getsymtab) X(dwfl_module_getsym_info)                                               \
   X(dwfl_module_getsrc) X(dwfl_lineinfo) X(dwfl_module_addrdie) X(dwarf_getscopes)                  \
   X(dwarf_getscopes_die) X(dwarf_getsrcfiles) X(dwarf_filesrc) X(dwarf_tag) X(dwarf_attr) X(dwarf_attr_integrate) \
   X(dwarf_formstring) X(dwarf_formudata)
@@ -75,11 +75,6 @@ std::string module_build_id(Dwfl_Module* module) {
   return length > 0 ? build_id_hex(bits, size_t(length)) : std::string();
 }
 
-// The find_debuginfo callback: libdw's standard lookup when debuginfod servers are set (it asks
-// them last); otherwise the same local lookups without the load of libdebuginfod that the
-// standard one makes whatever the environment (debug_files.hpp). A compressed debug file is
-// replaced by its decompressed copy (debug_cache.hpp), made on the first report that reads it:
-// looked up before libdw's build-id lookup, which installs the file it finds in the module.
 // The copies' directory, read once (callers hold the symbolizer's mutex). Kept in a plain array,
 // not a static std::string: exit runs static destructors while exact mode's warm-up thread may
 // still be in a lookup, and it then read a destroyed string (the copy it had just written was
@@ -96,6 +91,11 @@ const char* cache_directory() {
   return g_cache_directory;
 }
 
+// The find_debuginfo callback: libdw's standard lookup when debuginfod servers are set (it asks
+// them last); otherwise the same local lookups without the load of libdebuginfod that the
+// standard one makes whatever the environment (debug_files.hpp). A compressed debug file is
+// replaced by its decompressed copy (debug_cache.hpp), made on the first report that reads it:
+// looked up before libdw's build-id lookup, which installs the file it finds in the module.
 int find_debug_file(Dwfl_Module* module, void** userdata, const char* module_name, Dwarf_Addr base,
                     const char* file_name, const char* link, GElf_Word crc, char** found) {
   const std::string cache = cache_directory();
