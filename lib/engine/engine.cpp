@@ -110,8 +110,8 @@ MEMF_ALWAYS_INLINE SlotInfo* profile_record(const void* p, unsigned cls, uint8_t
 MEMF_ALWAYS_INLINE void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag) {
   SlotInfo* info = profile_record(p, cls, tag);
   if (!info) return;
-  info->requested &= ~kSlotInfoProfiled;
-  profile_note_freed({p, info->requested, kSizeClasses[cls].size, info->stack_id, slot_category(tag)});
+  if (!g_record_all) info->requested &= ~kSlotInfoProfiled;
+  profile_note_freed({p, info->requested & ~kSlotInfoProfiled, kSizeClasses[cls].size, info->stack_id, slot_category(tag)});
 }
 
 // A block of class cls for this thread: from its cache (setting the cache up on the thread's
@@ -209,7 +209,7 @@ void free_slow(void* p) {
     const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
     unrecord_pool_block(p, cls, tag);
     if (tag != kSlotProfiled) category_account_free(tag, kSizeClasses[cls].size);
-    g_pool.slot_states[granule] = kSlotAllocated;
+    if (!g_record_all) g_pool.slot_states[granule] = kSlotAllocated;
     CacheBin& bin = t_cache.bins[cls];
     FreeBlock* block = static_cast<FreeBlock*>(p);
     make_free(block, bin.head);
