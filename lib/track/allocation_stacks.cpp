@@ -86,12 +86,18 @@ uint32_t capture_allocation_stack(const StackOrigin& origin, size_t size) {
 
 uint32_t capture_profile_stack(const StackOrigin& origin, size_t) {
   uintptr_t frames[kMaxStackDepth];
-  const UnwindMode mode = config().precise_stacks ? UnwindMode::kPrecise : UnwindMode::kFramePointer;
-  const unsigned depth = capture_stack_from(origin, frames, config().stack_depth + 4, mode);
+  const Config& settings = config();
+  if (MEMF_LIKELY(!settings.precise_stacks)) {
+    uint64_t hash;
+    const unsigned kept =
+        capture_frame_pointers_hashed(origin, frames, settings.stack_depth, g_own_text_begin, g_own_text_end, &hash);
+    return kept ? stack_depot_put_hashed(hash, frames, kept) : 0;
+  }
+  const unsigned depth = capture_stack_from(origin, frames, settings.stack_depth + 4, UnwindMode::kPrecise);
   unsigned first = 0;
   while (first < depth && frames[first] >= g_own_text_begin && frames[first] < g_own_text_end) ++first;
   unsigned kept = depth - first;
-  if (kept > config().stack_depth) kept = config().stack_depth;
+  if (kept > settings.stack_depth) kept = settings.stack_depth;
   return kept ? stack_depot_put(frames + first, kept) : 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include "compiler.hpp"
 #include "proc_maps.hpp"
+#include "stack_depot.hpp"
 
 extern "C" void* __libc_stack_end;  // ld.so: the initial stack pointer of the main thread
 
@@ -198,6 +199,45 @@ MEMF_NOINLINE unsigned capture_stack(uintptr_t* frames, unsigned max_depth, unsi
   // This function's own frame record is exact whatever its caller was compiled with.
   const StackOrigin origin = MEMF_STACK_ORIGIN();
   return capture(origin, frames, max_depth, skip, mode);
+}
+
+// The walk of walk_frame_records, with the leading own frames left out and the kept ones hashed
+// as they are stored: the allocation path's capture, so one pass and no second loop over frames.
+__attribute__((no_sanitize("address", "thread"))) unsigned capture_frame_pointers_hashed(
+    const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, uintptr_t own_begin, uintptr_t own_end,
+    uint64_t* hash) {
+  if (max_depth > kMaxStackDepth) max_depth = kMaxStackDepth;
+  StackHash hashed;
+  unsigned n = 0;
+  bool leading = true;  // no frame kept yet: an own frame is left out
+  const auto keep = [&](uintptr_t pc) {
+    if (leading) {
+      if (pc >= own_begin && pc < own_end) return;
+      leading = false;
+    }
+    frames[n++] = pc;
+    hashed.add(pc);
+  };
+  if (max_depth > 0) keep(origin.pc);
+  // Frames of the origin's callers lie above this function's own frame.
+  const uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  uintptr_t lo, hi;
+  if (n < max_depth && origin.frame != 0 && stack_bounds_for(here, &lo, &hi)) {
+    if (here > lo) lo = here;
+    uintptr_t fp = origin.frame;
+    while (n < max_depth) {
+      if (fp < lo || fp >= hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)) != 0) break;
+      const uintptr_t* record = reinterpret_cast<const uintptr_t*>(fp);
+      const uintptr_t pc = record[1];
+      if (pc < kPageSize) break;
+      keep(pc);
+      const uintptr_t next = record[0];
+      if (next <= fp) break;
+      fp = next;
+    }
+  }
+  *hash = hashed.finish(n);
+  return n;
 }
 
 unsigned capture_stack_from(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, UnwindMode mode) {

@@ -35,6 +35,13 @@ unsigned capture_stack(uintptr_t* frames, unsigned max_depth, unsigned skip,
 unsigned capture_stack_from(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth,
                             UnwindMode mode);
 
+// The frame-pointer capture from origin that the stack depot is fed with, in one pass: leading
+// frames inside [own_begin, own_end) (memf's own code) are left out, at most max_depth frames
+// are kept, and *hash is the kept frames' StackHash (stack_depot.hpp), computed while walking.
+// Returns the number of frames kept.
+unsigned capture_frame_pointers_hashed(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth,
+                                       uintptr_t own_begin, uintptr_t own_end, uint64_t* hash);
+
 // The bounds [lo, hi) that frame-pointer walks of the calling thread are confined to, as cached
 // for it (read on the thread's first capture); false when this thread's stack is unknown.
 bool thread_stack_bounds(uintptr_t* lo, uintptr_t* hi);

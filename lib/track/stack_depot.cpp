@@ -33,17 +33,10 @@ constexpr size_t kMaxCapacity = size_t(16) << 30;
 constexpr size_t kHeaderWords = 3;
 static_assert(sizeof(uintptr_t) == sizeof(uint64_t));
 
-// One multiply-xorshift step per frame: frames are code addresses whose low and middle bits
-// carry the entropy; the final mix spreads it to the low bits the bucket mask keeps.
 inline uint64_t hash_frames(const uintptr_t* frames, unsigned depth) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ depth;
-  for (unsigned i = 0; i < depth; ++i) {
-    h = (h ^ frames[i]) * 0xff51afd7ed558ccdull;
-    h ^= h >> 32;
-  }
-  h ^= h >> 29;
-  h *= 0xc4ceb9fe1a85ec53ull;
-  return h ^ (h >> 32);
+  StackHash hash;
+  for (unsigned i = 0; i < depth; ++i) hash.add(frames[i]);
+  return hash.finish(depth);
 }
 
 // Stacks are short: a plain loop beats a call to memcmp (and a hash match is nearly always a
@@ -285,7 +278,10 @@ bool stack_depot_init(size_t max_bytes) {
 StackId stack_depot_put(const uintptr_t* frames, unsigned depth) {
   if (depth == 0 || frames == nullptr) return 0;
   if (depth > kMaxStackDepth) depth = kMaxStackDepth;
-  const uint64_t hash = StackDepot::hash_of(frames, depth);
+  return stack_depot_put_hashed(StackDepot::hash_of(frames, depth), frames, depth);
+}
+
+StackId stack_depot_put_hashed(uint64_t hash, const uintptr_t* frames, unsigned depth) {
   PutMemo* memo = t_memo;
   if (MEMF_UNLIKELY(!memo) && !(memo = take_memo())) return g_depot.put_hashed(hash, frames, depth);
   PutMemo::Entry& entry = memo->entries[hash >> (64 - kMemoShift)];

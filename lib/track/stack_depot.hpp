@@ -14,6 +14,27 @@
 namespace memf {
 
 using StackId = uint32_t;  // 0 = no stack
+
+// The depot's hash of a stack, built one frame at a time (innermost first) so that a capture can
+// hash the frames while it walks them: one multiply-xorshift step per frame (code addresses carry
+// their entropy in the low and middle bits), then the depth and a final mix that spreads it to
+// the low bits a bucket mask keeps.
+class StackHash {
+ public:
+  MEMF_ALWAYS_INLINE void add(uintptr_t frame) {
+    h_ = (h_ ^ frame) * 0xff51afd7ed558ccdull;
+    h_ ^= h_ >> 32;
+  }
+  MEMF_ALWAYS_INLINE uint64_t finish(unsigned depth) const {
+    uint64_t h = h_ ^ depth;
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 32);
+  }
+
+ private:
+  uint64_t h_ = 0x9e3779b97f4a7c15ull;
+};
 constexpr size_t kDefaultStackDepotBytes = size_t(64) << 20;
 
 struct StackDepotStats {
@@ -85,6 +106,9 @@ class StackDepot {
 // The process-wide depot the engine uses.
 bool stack_depot_init(size_t max_bytes = kDefaultStackDepotBytes);
 StackId stack_depot_put(const uintptr_t* frames, unsigned depth);
+// stack_depot_put for frames whose StackHash the caller has (hash.finish(depth)); depth must be at
+// most kMaxStackDepth.
+StackId stack_depot_put_hashed(uint64_t hash, const uintptr_t* frames, unsigned depth);
 unsigned stack_depot_get(StackId id, const uintptr_t** frames);
 std::atomic<uint32_t>* stack_depot_cookie(StackId id);
 StackDepotStats stack_depot_stats();

@@ -279,3 +279,90 @@ TEST_CASE("a thread's memo of recent stacks gives the depot's ids and passes to 
     REQUIRE(after.mapped <= before.mapped + 1);
   }
 }
+
+namespace {
+
+// The plain walk and the depot's one-pass capture, both from this function's caller.
+__attribute__((noinline)) unsigned capture_both(uintptr_t* plain, unsigned* plain_depth, uintptr_t* frames,
+                                                unsigned max_depth, uintptr_t own_begin, uintptr_t own_end,
+                                                uint64_t* hash) {
+  const StackOrigin origin = MEMF_STACK_ORIGIN();
+  *plain_depth = capture_stack_from(origin, plain, 3, UnwindMode::kFramePointer);
+  return capture_frame_pointers_hashed(origin, frames, max_depth, own_begin, own_end, hash);
+}
+
+// Two callers with frame records, so that the first three frames of a walk are known whatever
+// the test itself was compiled with (its own rbp may hold anything: the walk past it is not).
+__attribute__((noinline, optimize("no-omit-frame-pointer"))) unsigned capture_both_inner(
+    uintptr_t* plain, unsigned* plain_depth, uintptr_t* frames, unsigned max_depth, uintptr_t own_begin,
+    uintptr_t own_end, uint64_t* hash) {
+  const unsigned depth = capture_both(plain, plain_depth, frames, max_depth, own_begin, own_end, hash);
+  asm volatile("" ::: "memory");  // not a tail call: this frame stays on the stack
+  return depth;
+}
+__attribute__((noinline, optimize("no-omit-frame-pointer"))) unsigned capture_both_framed(
+    uintptr_t* plain, unsigned* plain_depth, uintptr_t* frames, unsigned max_depth, uintptr_t own_begin,
+    uintptr_t own_end, uint64_t* hash) {
+  const unsigned depth = capture_both_inner(plain, plain_depth, frames, max_depth, own_begin, own_end, hash);
+  asm volatile("" ::: "memory");
+  return depth;
+}
+
+}  // namespace
+
+TEST_CASE("the one-pass capture keeps the plain walk's frames, leaves out leading own frames and hashes as the depot") {
+  // Every capture from one call site (the loop's), so that each sees the same frames: the first
+  // with nothing left out gives them; the others leave out parts of them.
+  struct Case {
+    unsigned max_depth;
+    int own;  // the frame whose address is the own range: -1 none
+  };
+  // Three frames at most (the framed callers' and the loop's return addresses); with the first
+  // left out, two.
+  const Case cases[] = {{3, -1}, {2, 0}, {3, 1}, {1, -1}, {0, -1}};
+  uintptr_t first[64];
+  unsigned first_depth = 0;
+  for (const Case& c : cases) {
+    uintptr_t plain[64], frames[64];
+    unsigned plain_depth = 0;
+    uint64_t hash = 0;
+    const uintptr_t own = c.own < 0 ? 0 : first[c.own];
+    const unsigned depth = capture_both_framed(plain, &plain_depth, frames, c.max_depth, own, own ? own + 1 : 0, &hash);
+    if (first_depth == 0) {
+      REQUIRE(plain_depth == 3);
+      std::copy(plain, plain + plain_depth, first);
+      first_depth = plain_depth;
+    }
+    REQUIRE(plain_depth == first_depth);
+    REQUIRE(std::equal(plain, plain + plain_depth, first));
+    if (c.own == 0) {
+      // The leading frame is left out; the hash is of the frames kept.
+      REQUIRE(depth == 2);
+      REQUIRE(std::equal(frames, frames + depth, plain + 1));
+      REQUIRE(hash == StackDepot::hash_of(plain + 1, depth));
+    } else if (c.own == 1) {
+      // An own frame after a kept one stays.
+      REQUIRE(depth == plain_depth);
+      REQUIRE(frames[1] == plain[1]);
+    } else if (c.max_depth < plain_depth) {
+      REQUIRE(depth == c.max_depth);
+      if (depth > 0) {
+        REQUIRE(hash == StackDepot::hash_of(plain, depth));
+        REQUIRE(hash != StackDepot::hash_of(plain, depth + 1));
+      }
+    } else {
+      REQUIRE(depth == plain_depth);
+      REQUIRE(std::equal(frames, frames + depth, plain));
+      REQUIRE(hash == StackDepot::hash_of(plain, depth));
+      const StackId id = stack_depot_put_hashed(hash, frames, depth);
+      REQUIRE(id != 0);
+      REQUIRE(stack_depot_put(plain, plain_depth) == id);
+    }
+  }
+  // No frame pointer: the origin's return address alone.
+  uintptr_t frames[64];
+  uint64_t alone = 0;
+  REQUIRE(capture_frame_pointers_hashed(StackOrigin{first[0], 0}, frames, 64, 0, 0, &alone) == 1);
+  REQUIRE(frames[0] == first[0]);
+  REQUIRE(alone == StackDepot::hash_of(first, 1));
+}
