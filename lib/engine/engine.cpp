@@ -143,6 +143,33 @@ void* pool_alloc_class(unsigned cls, size_t requested) {
   return block;
 }
 
+// Exact mode's lane for the common case: an untagged thread's pool allocation from a bin that
+// has a block, made by malloc or operator new itself (no other entry point's scope around it).
+// One call to the profile captures the stack and records the allocation; the general path's
+// scope, its stack hook and its per-category branches are skipped. nullptr: take the general
+// path (which then counts and records the allocation itself).
+MEMF_ALWAYS_INLINE void* exact_lane_alloc(size_t size, const StackOrigin& origin) {
+  ThreadCache& cache = t_cache;
+  if (MEMF_UNLIKELY(cache.state != ThreadState::kActive || cache.category != kCategoryUnknown ||
+                    size > config().pool_limit || t_pending_origin.set || t_capturing))
+    return nullptr;
+  const unsigned cls = size_to_class(size);
+  CacheBin& bin = cache.bins[cls];
+  FreeBlock* block = bin.head;
+  if (MEMF_UNLIKELY(!block || !follow_link(block, &bin.head))) return nullptr;
+  ++bin.room;
+  thread_cache_count_allocation(cls);
+  mark_block_live(block);
+  uint8_t& state = slot_state(block);
+  if (state != kSlotProfiled) state = kSlotProfiled;
+  const uint32_t stack = g_profile_hooks.exact_allocated(block, size, origin);
+  if (SlotInfo* info = slot_info_in_class(block, cls)) {
+    info->stack_id = stack;
+    info->requested = uint32_t(size) | kSlotInfoProfiled;
+  }
+  return block;
+}
+
 void* large_or_enomem(size_t size, size_t alignment, bool zero) {
   if (size > kMaxRequest) {
     errno = ENOMEM;
@@ -187,6 +214,8 @@ void* aligned_impl(size_t alignment, size_t size) {
 
 void* malloc_slow(size_t size) {
   load_config();
+  if (g_exact_lane)
+    if (void* p = exact_lane_alloc(size, MEMF_STACK_ORIGIN())) return p;
   StackScope stack(MEMF_STACK_ORIGIN(), size);
   if (size <= config().pool_limit) {
     if (void* p = pool_alloc_class(size_to_class(size), size)) return p;
@@ -207,6 +236,18 @@ void free_slow(void* p) {
     const size_t granule = pool_granule(p);
     const uint8_t tag = g_pool.slot_states[granule];
     const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
+    if (tag == kSlotProfiled && g_exact_lane) {
+      // Exact mode's lane: the record stays (the slot's next allocation rewrites it).
+      const SlotInfo* info = slot_info_in_class(p, cls);
+      if (info && (info->requested & kSlotInfoProfiled))
+        g_profile_hooks.exact_freed(p, info->requested & ~kSlotInfoProfiled, info->stack_id);
+      CacheBin& bin = t_cache.bins[cls];
+      FreeBlock* block = static_cast<FreeBlock*>(p);
+      make_free(block, bin.head);
+      bin.head = block;
+      if (--bin.room < 0) thread_cache_overflow(cls);
+      return;
+    }
     unrecord_pool_block(p, cls, tag);
     if (tag != kSlotProfiled) category_account_free(tag, kSizeClasses[cls].size);
     if (!g_record_all) g_pool.slot_states[granule] = kSlotAllocated;
@@ -221,6 +262,8 @@ void free_slow(void* p) {
 }
 
 void* new_slow(size_t size) {
+  if (g_exact_lane)
+    if (void* p = exact_lane_alloc(size, MEMF_STACK_ORIGIN())) return p;
   StackScope stack(MEMF_STACK_ORIGIN(), size);
   for (;;) {
     void* p = malloc_slow(size);

@@ -36,9 +36,16 @@ struct ProfileHooks {
   // The stack id of the allocation being served, from the entry point's origin (the track
   // layer's capture); runs inside malloc.
   uint32_t (*stack)(const StackOrigin& origin, size_t size);
+  // Exact mode's lane (engine.cpp), both or neither: an untagged pool allocation captured from
+  // origin and told in one call, which returns its stack id; and the free of a block it recorded.
+  // Null: every event takes the hooks above.
+  uint32_t (*exact_allocated)(const void* block, size_t requested, const StackOrigin& origin);
+  void (*exact_freed)(const void* block, size_t requested, uint32_t stack_id);
 };
 
 extern ProfileMode g_profile_mode MEMF_HIDDEN;
+// Exact mode with the lane's hooks: set once by engine_profile, before g_profile_mode.
+extern bool g_exact_lane MEMF_HIDDEN;
 
 // Starts profiling (once; later calls return false). Exact mode needs every allocation recorded
 // (engine_record_every_allocation), which the caller arranges first. mean_bytes: sampled mode's

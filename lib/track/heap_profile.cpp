@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "compiler.hpp"
+#include "config.hpp"
 #include "fork.hpp"
 #include "os.hpp"
 #include "spare_blocks.hpp"
@@ -318,23 +319,32 @@ Weighted weigh(const ProfileEvent& event) {
 
 }  // namespace
 
-void heap_profile_allocated(const ProfileEvent& event) {
-  if (!g_sites) return;
-  const auto [blocks, bytes] = weigh(event);
+namespace {
+
+// The calling thread's allocation count for temporaries: exact mode counts the recorded ones.
+template <bool kExactLane>
+MEMF_ALWAYS_INLINE uint64_t count_now() {
+  return kExactLane ? t_recorded : thread_count_now();
+}
+
+// The sums of an allocation of block at stack_id weighing w. kExactLane: exact mode's lane,
+// which has a table-less thread's fallback and the mode's weights without asking.
+template <bool kExactLane>
+MEMF_ALWAYS_INLINE void add_allocation(const void* block, uint32_t stack_id, Weighted w) {
   PendingSites* table = this_thread_pending();
   if (MEMF_UNLIKELY(!table)) {
-    add_unbuffered(site_index(event.stack_id), {blocks, bytes, 0, 0, 0}, int64_t(bytes));
+    add_unbuffered(site_index(stack_id), {w.blocks, w.bytes, 0, 0, 0}, int64_t(w.bytes));
     return;
   }
   PendingSites& pending = *table;
-  PendingSite& slot = pending_slot(pending, cached_site_index(pending, event.stack_id));
-  slot.allocations += blocks;
-  slot.allocated_bytes += bytes;
+  PendingSite& slot = pending_slot(pending, cached_site_index(pending, stack_id));
+  slot.allocations += w.blocks;
+  slot.allocated_bytes += w.bytes;
   if (++slot.events >= kFlushEvents) flush_slot(slot);
   ++t_recorded;
-  t_last_block = event.block;
-  t_last_count = thread_count_now();
-  pending.live_bytes += int64_t(bytes);
+  t_last_block = block;
+  t_last_count = count_now<kExactLane>();
+  pending.live_bytes += int64_t(w.bytes);
   if (pending.live_bytes >= kLiveBatch) {
     const int64_t total = g_live_bytes.fetch_add(pending.live_bytes, std::memory_order_relaxed) + pending.live_bytes;
     pending.live_bytes = 0;
@@ -342,28 +352,54 @@ void heap_profile_allocated(const ProfileEvent& event) {
   }
 }
 
-void heap_profile_freed(const ProfileEvent& event) {
-  if (!g_sites) return;
-  const auto [blocks, bytes] = weigh(event);
+template <bool kExactLane>
+MEMF_ALWAYS_INLINE void add_free(const void* block, uint32_t stack_id, Weighted w) {
   PendingSites* table = this_thread_pending();
   if (MEMF_UNLIKELY(!table)) {
-    add_unbuffered(site_index(event.stack_id), {0, 0, blocks, bytes, 0}, -int64_t(bytes));
+    add_unbuffered(site_index(stack_id), {0, 0, w.blocks, w.bytes, 0}, -int64_t(w.bytes));
     return;
   }
   PendingSites& pending = *table;
-  PendingSite& slot = pending_slot(pending, cached_site_index(pending, event.stack_id));
-  slot.frees += blocks;
-  slot.freed_bytes += bytes;
-  if (event.block == t_last_block) {
-    if (thread_count_now() == t_last_count) slot.temporary += blocks;
+  PendingSite& slot = pending_slot(pending, cached_site_index(pending, stack_id));
+  slot.frees += w.blocks;
+  slot.freed_bytes += w.bytes;
+  if (block == t_last_block) {
+    if (count_now<kExactLane>() == t_last_count) slot.temporary += w.blocks;
     t_last_block = nullptr;
   }
   if (++slot.events >= kFlushEvents) flush_slot(slot);
-  pending.live_bytes -= int64_t(bytes);
+  pending.live_bytes -= int64_t(w.bytes);
   if (pending.live_bytes <= -kLiveBatch) {
     g_live_bytes.fetch_add(pending.live_bytes, std::memory_order_relaxed);
     pending.live_bytes = 0;
   }
+}
+
+using CaptureHook = uint32_t (*)(const StackOrigin&, size_t);
+constinit CaptureHook g_capture = nullptr;  // heap_profile_start's capture
+
+MEMF_ALWAYS_INLINE Weighted exact_weight(size_t requested) { return {kProfileUnit, uint64_t(requested) * kProfileUnit}; }
+
+}  // namespace
+
+void heap_profile_allocated(const ProfileEvent& event) {
+  if (!g_sites) return;
+  add_allocation<false>(event.block, event.stack_id, weigh(event));
+}
+
+void heap_profile_freed(const ProfileEvent& event) {
+  if (!g_sites) return;
+  add_free<false>(event.block, event.stack_id, weigh(event));
+}
+
+uint32_t heap_profile_exact_allocated(const void* block, size_t requested, const StackOrigin& origin) {
+  const uint32_t stack_id = g_capture(origin, requested);
+  add_allocation<true>(block, stack_id, exact_weight(requested));
+  return stack_id;
+}
+
+void heap_profile_exact_freed(const void* block, size_t requested, uint32_t stack_id) {
+  add_free<true>(block, stack_id, exact_weight(requested));
 }
 
 bool heap_profile_start(ProfileMode mode, uint64_t mean_bytes, uint32_t (*capture)(const StackOrigin&, size_t)) {
@@ -378,7 +414,13 @@ bool heap_profile_start(ProfileMode mode, uint64_t mean_bytes, uint32_t (*captur
   g_next_snapshot.store(kFirstSnapshot, std::memory_order_relaxed);
   fork_register(kForkProfile, {fork_prepare, fork_parent, fork_child});
   thread_exit_register(kThreadExitProfile, flush_at_thread_exit);
-  return engine_profile(mode, g_mean_bytes, {heap_profile_allocated, heap_profile_freed, capture});
+  g_capture = capture;
+  // The lane's capture is the frame-pointer walk's; a DWARF unwind keeps the general path, whose
+  // scope guards against a malloc from inside the unwinder.
+  const bool lane = mode == ProfileMode::kExact && capture && !config().precise_stacks;
+  return engine_profile(mode, g_mean_bytes,
+                        {heap_profile_allocated, heap_profile_freed, capture,
+                         lane ? heap_profile_exact_allocated : nullptr, lane ? heap_profile_exact_freed : nullptr});
 }
 
 ProfileMode heap_profile_mode() { return g_mode; }

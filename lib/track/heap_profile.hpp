@@ -35,6 +35,10 @@ uint64_t heap_profile_start_ns();
 // The engine's hooks (exposed for tests).
 void heap_profile_allocated(const ProfileEvent& event);
 void heap_profile_freed(const ProfileEvent& event);
+// Exact mode's lane (profile_sampling.hpp): captures the stack from origin with the capture hook
+// heap_profile_start was given, records the allocation, and returns the stack id; and the free.
+uint32_t heap_profile_exact_allocated(const void* block, size_t requested, const StackOrigin& origin);
+void heap_profile_exact_freed(const void* block, size_t requested, uint32_t stack_id);
 
 // Copies up to capacity sites; returns how many there are.
 size_t heap_profile_sites(SiteFigures* out, size_t capacity);

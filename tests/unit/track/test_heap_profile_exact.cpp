@@ -1,0 +1,169 @@
+// The heap profile's exact mode in-process, through the engine's entry points: malloc and operator
+// new take exact mode's lane (one call that captures and records), calloc, tagged threads and
+// refills take the general path, and both give every site its exact figures at its own call site.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "allocation_stacks.hpp"
+#include "engine.hpp"
+#include "heap_profile.hpp"
+#include "stack_depot.hpp"
+#include "symbolizer.hpp"
+#include "thread_cache.hpp"
+
+using namespace memf;
+
+namespace {
+
+void start_once() {
+  static const bool started = [] {
+    REQUIRE(allocation_stacks_init());
+    REQUIRE(engine_record_every_allocation(capture_profile_stack));
+    return heap_profile_start(ProfileMode::kExact, 0, capture_profile_stack);
+  }();
+  REQUIRE(started);
+}
+
+// Each site allocates one request size no other site uses, so that its figures can be found. The
+// sites keep a frame record: in a function without one, rbp may hold the loop's own values, and
+// the frame-pointer walk would then read a different stray frame on every allocation.
+#define SITE __attribute__((noinline, optimize("no-omit-frame-pointer")))
+SITE void malloc_site(std::vector<void*>& kept, int n) {
+  for (int i = 0; i < n; ++i) kept.push_back(engine_malloc(40));
+}
+SITE void new_site(std::vector<void*>& kept, int n) {
+  for (int i = 0; i < n; ++i) kept.push_back(engine_new(72));
+}
+SITE void calloc_site(std::vector<void*>& kept, int n) {
+  for (int i = 0; i < n; ++i) kept.push_back(engine_calloc(13, 8));
+}
+SITE void temporary_site(int n) {
+  for (int i = 0; i < n; ++i) {
+    void* p = engine_malloc(56);
+    asm volatile("" : : "r"(p) : "memory");
+    engine_free(p);
+  }
+}
+SITE void tagged_site(std::vector<void*>& kept, int n) {
+  set_thread_category(kCategoryUnknown + 10);
+  for (int i = 0; i < n; ++i) kept.push_back(engine_malloc(88));
+  set_thread_category(kCategoryUnknown);
+}
+
+SITE void other_thread_site(std::vector<void*>& kept, int n) {
+  for (int i = 0; i < n; ++i) kept.push_back(engine_malloc(120));
+}
+
+struct Site {
+  SiteFigures figures{};
+  int sites = 0;
+};
+
+// The summed figures of the sites whose innermost frame is in a function named like `function`
+// and whose blocks are `size` bytes.
+Site site_of(const char* function, double size) {
+  std::vector<SiteFigures> all(4096);
+  all.resize(std::min(heap_profile_sites(all.data(), all.size()), all.size()));
+  Site site;
+  for (const SiteFigures& s : all) {
+    if (s.allocations <= 0 || std::fabs(s.allocated_bytes / s.allocations - size) > 0.01) continue;
+    const uintptr_t* frames = nullptr;
+    SymbolizedFrame frame;
+    if (stack_depot_get(s.stack_id, &frames) == 0 || !symbolize(frames[0], &frame)) continue;
+    if (std::string(frame.function).find(function) == std::string::npos) continue;
+    ++site.sites;
+    SiteFigures& f = site.figures;
+    f.allocations += s.allocations, f.allocated_bytes += s.allocated_bytes, f.frees += s.frees;
+    f.freed_bytes += s.freed_bytes, f.live += s.live, f.live_bytes += s.live_bytes, f.temporary += s.temporary;
+  }
+  return site;
+}
+
+void free_first(std::vector<void*>& kept, size_t n) {
+  for (size_t i = 0; i < n; ++i) engine_free(kept[i]);
+  kept.erase(kept.begin(), kept.begin() + long(n));
+}
+
+}  // namespace
+
+TEST_CASE("malloc and operator new: every block at its call site, with its frees and temporaries") {
+  start_once();
+  std::vector<void*> small, cxx;
+  small.reserve(5000), cxx.reserve(5000);  // the vectors' own blocks are not of the sizes counted
+  malloc_site(small, 3000);  // more than a bin holds: refills take the general path in between
+  new_site(cxx, 3000);
+  free_first(small, 1000);
+  free_first(cxx, 2000);
+  temporary_site(500);
+
+  const Site m = site_of("malloc_site", 40);
+  CHECK(m.sites == 1);
+  CHECK(m.figures.allocations == 3000);
+  CHECK(m.figures.allocated_bytes == 3000 * 40);
+  CHECK(m.figures.frees == 1000);
+  CHECK(m.figures.freed_bytes == 1000 * 40);
+  CHECK(m.figures.live == 2000);
+  CHECK(m.figures.temporary == 0);
+
+  const Site n = site_of("new_site", 72);
+  CHECK(n.sites == 1);
+  CHECK(n.figures.allocations == 3000);
+  CHECK(n.figures.frees == 2000);
+  CHECK(n.figures.live_bytes == 1000 * 72);
+
+  const Site t = site_of("temporary_site", 56);
+  CHECK(t.sites == 1);
+  CHECK(t.figures.allocations == 500);
+  CHECK(t.figures.frees == 500);
+  CHECK(t.figures.temporary == 500);
+
+  for (void* p : small) engine_free(p);
+  for (void* p : cxx) engine_free(p);
+}
+
+TEST_CASE("calloc and a tagged thread take the general path: same figures, same call sites") {
+  start_once();
+  std::vector<void*> zeroed, tagged;
+  zeroed.reserve(600), tagged.reserve(600);
+  calloc_site(zeroed, 400);
+  tagged_site(tagged, 300);
+  for (void* p : zeroed) {
+    const char* bytes = static_cast<const char*>(p);
+    REQUIRE(std::count(bytes, bytes + 104, 0) == 104);
+  }
+  free_first(zeroed, 100);
+  free_first(tagged, 300);
+
+  const Site c = site_of("calloc_site", 104);
+  CHECK(c.sites == 1);
+  CHECK(c.figures.allocations == 400);
+  CHECK(c.figures.frees == 100);
+  const Site g = site_of("tagged_site", 88);
+  CHECK(g.sites == 1);
+  CHECK(g.figures.allocations == 300);
+  CHECK(g.figures.frees == 300);
+  CHECK(g.figures.live == 0);
+  for (void* p : zeroed) engine_free(p);
+}
+
+TEST_CASE("blocks freed by another thread are counted at their allocation's site") {
+  start_once();
+  std::vector<void*> blocks;
+  blocks.reserve(3000);
+  other_thread_site(blocks, 2000);
+  std::thread([&] {
+    for (void* p : blocks) engine_free(p);
+  }).join();  // the thread's pending sums reach the sites at its exit
+  const Site s = site_of("other_thread_site", 120);
+  CHECK(s.sites == 1);
+  CHECK(s.figures.allocations == 2000);
+  CHECK(s.figures.frees == 2000);
+  CHECK(s.figures.live == 0);
+  CHECK(s.figures.temporary == 0);
+}
