@@ -3,12 +3,14 @@
 #include <atomic>
 #include <cmath>
 
+#include "allocation_stacks.hpp"
 #include "compiler.hpp"
 #include "config.hpp"
 #include "fork.hpp"
 #include "os.hpp"
 #include "spare_blocks.hpp"
 #include "spin_lock.hpp"
+#include "stack_capture.hpp"
 #include "stack_depot.hpp"
 #include "thread_cache.hpp"
 #include "thread_exit.hpp"
@@ -393,7 +395,12 @@ void heap_profile_freed(const ProfileEvent& event) {
 }
 
 uint32_t heap_profile_exact_allocated(const void* block, size_t requested, const StackOrigin& origin) {
-  const uint32_t stack_id = g_capture(origin, requested);
+  // The lane runs only with the frame-pointer walk (heap_profile_start): the profile's own
+  // capture is then capture_frame_pointers_to_depot, called here without capture_profile_stack's
+  // level in between.
+  const uint32_t stack_id = g_capture == capture_profile_stack
+                                ? capture_frame_pointers_to_depot(origin, config().stack_depth)
+                                : g_capture(origin, requested);
   add_allocation<true>(block, stack_id, exact_weight(requested));
   return stack_id;
 }

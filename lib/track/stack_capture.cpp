@@ -201,9 +201,11 @@ MEMF_NOINLINE unsigned capture_stack(uintptr_t* frames, unsigned max_depth, unsi
   return capture(origin, frames, max_depth, skip, mode);
 }
 
+namespace {
+
 // The walk of walk_frame_records, with the leading own frames left out and the kept ones hashed
 // as they are stored: the allocation path's capture, so one pass and no second loop over frames.
-__attribute__((no_sanitize("address", "thread"))) unsigned capture_frame_pointers_hashed(
+__attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE unsigned walk_hashed(
     const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, uintptr_t own_begin, uintptr_t own_end,
     uint64_t* hash) {
   if (max_depth > kMaxStackDepth) max_depth = kMaxStackDepth;
@@ -238,6 +240,32 @@ __attribute__((no_sanitize("address", "thread"))) unsigned capture_frame_pointer
   }
   *hash = hashed.finish(n);
   return n;
+}
+
+constinit uintptr_t g_own_code_begin = 0, g_own_code_end = 0;
+
+}  // namespace
+
+__attribute__((no_sanitize("address", "thread"))) unsigned capture_frame_pointers_hashed(
+    const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, uintptr_t own_begin, uintptr_t own_end,
+    uint64_t* hash) {
+  return walk_hashed(origin, frames, max_depth, own_begin, own_end, hash);
+}
+
+void stack_capture_set_own_code(uintptr_t begin, uintptr_t end) {
+  g_own_code_begin = begin;
+  g_own_code_end = end;
+}
+
+// One function from the walk to the memo's answer: the allocation path's capture is one call.
+__attribute__((no_sanitize("address", "thread"))) uint32_t capture_frame_pointers_to_depot(const StackOrigin& origin,
+                                                                                        unsigned max_depth) {
+  uintptr_t frames[kMaxStackDepth];
+  uint64_t hash;
+  const unsigned kept = walk_hashed(origin, frames, max_depth, g_own_code_begin, g_own_code_end, &hash);
+  if (kept == 0) return 0;
+  if (const StackId id = stack_depot_memo_find(hash, kept, frames[0])) return id;
+  return stack_depot_put_hashed(hash, frames, kept);
 }
 
 unsigned capture_stack_from(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, UnwindMode mode) {

@@ -42,6 +42,14 @@ unsigned capture_stack_from(const StackOrigin& origin, uintptr_t* frames, unsign
 unsigned capture_frame_pointers_hashed(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth,
                                        uintptr_t own_begin, uintptr_t own_end, uint64_t* hash);
 
+// memf's own code, which captures for the depot leave out of a stack's front (set once at
+// start-up, before any capture: allocation_stacks_init).
+void stack_capture_set_own_code(uintptr_t begin, uintptr_t end);
+// The allocation paths' capture: capture_frame_pointers_hashed from origin without memf's own
+// leading frames, at most max_depth frames, answered from the thread's memo of the stack depot
+// when it has the stack, else put into the depot. The stack's depot id; 0 for none.
+uint32_t capture_frame_pointers_to_depot(const StackOrigin& origin, unsigned max_depth);
+
 // The bounds [lo, hi) that frame-pointer walks of the calling thread are confined to, as cached
 // for it (read on the thread's first capture); false when this thread's stack is unknown.
 bool thread_stack_bounds(uintptr_t* lo, uintptr_t* hi);

@@ -226,25 +226,16 @@ void StackDepot::destroy() {
   ready_.store(false, std::memory_order_release);
 }
 
+namespace detail {
+__thread PutMemo* t_memo MEMF_TLS = nullptr;
+}  // namespace detail
+
 namespace {
 constinit StackDepot g_depot;
+using detail::kMemoShift;
+using detail::PutMemo;
+using detail::t_memo;
 
-// Each thread's memo of the stacks it put last, direct-mapped by hash: a stack put again (an
-// allocation site in a loop) is answered without reading the depot's shared bucket and record
-// lines. An entry is trusted on its 64-bit hash, depth and innermost frame all matching. The
-// memo is not in static TLS (glibc zeroes that for every new thread): it is mapped on the
-// thread's first put and passed on to the next thread at its exit.
-constexpr unsigned kMemoShift = 7;
-struct PutMemo {
-  struct Entry {
-    uint64_t hash;
-    uintptr_t innermost;
-    uint32_t depth;
-    StackId id;  // 0: empty
-  } entries[1u << kMemoShift];
-  PutMemo* next_spare;
-};
-__thread PutMemo* t_memo MEMF_TLS = nullptr;
 __thread bool t_memo_retired MEMF_TLS = false;  // the thread's exit handler has run
 constinit SpareBlocks<PutMemo> g_spare_memos;
 

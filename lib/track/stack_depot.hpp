@@ -103,12 +103,39 @@ class StackDepot {
   std::atomic<uint64_t> dropped_{0};
 };
 
+namespace detail {
+// Each thread's memo of the stacks it put last, direct-mapped by hash: a stack put again (an
+// allocation site in a loop) is answered without reading the depot's shared bucket and record
+// lines. An entry is trusted on its 64-bit hash, depth and innermost frame all matching. The
+// memo is not in static TLS (glibc zeroes that for every new thread): it is mapped on the
+// thread's first put and passed on to the next thread at its exit.
+constexpr unsigned kMemoShift = 7;
+struct PutMemo {
+  struct Entry {
+    uint64_t hash;
+    uintptr_t innermost;
+    uint32_t depth;
+    StackId id;  // 0: empty
+  } entries[1u << kMemoShift];
+  PutMemo* next_spare;
+};
+extern __thread PutMemo* t_memo MEMF_TLS MEMF_HIDDEN;
+}  // namespace detail
+
 // The process-wide depot the engine uses.
 bool stack_depot_init(size_t max_bytes = kDefaultStackDepotBytes);
 StackId stack_depot_put(const uintptr_t* frames, unsigned depth);
 // stack_depot_put for frames whose StackHash the caller has (hash.finish(depth)); depth must be at
 // most kMaxStackDepth.
 StackId stack_depot_put_hashed(uint64_t hash, const uintptr_t* frames, unsigned depth);
+// The id the calling thread's memo has for that stack (the first half of stack_depot_put_hashed,
+// inline for the allocation path), 0 when it has none.
+inline StackId stack_depot_memo_find(uint64_t hash, unsigned depth, uintptr_t innermost) {
+  const detail::PutMemo* memo = detail::t_memo;
+  if (MEMF_UNLIKELY(!memo)) return 0;
+  const detail::PutMemo::Entry& entry = memo->entries[hash >> (64 - detail::kMemoShift)];
+  return entry.hash == hash && entry.depth == depth && entry.innermost == innermost ? entry.id : 0;
+}
 unsigned stack_depot_get(StackId id, const uintptr_t** frames);
 std::atomic<uint32_t>* stack_depot_cookie(StackId id);
 StackDepotStats stack_depot_stats();
