@@ -106,12 +106,18 @@ MEMF_ALWAYS_INLINE SlotInfo* profile_record(const void* p, unsigned cls, uint8_t
 }
 
 // The heap profile's record of a pool block of class cls being freed or resized, if it has one:
-// cleared, and the profile told.
+// the profile told, and the record cleared (with every allocation recorded it stays: the slot's
+// next allocation rewrites it). An untagged block of exact mode's lane goes to the lane's hook.
 MEMF_ALWAYS_INLINE void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag) {
   SlotInfo* info = profile_record(p, cls, tag);
   if (!info) return;
   if (!g_record_all) info->requested &= ~kSlotInfoProfiled;
-  profile_note_freed({p, info->requested & ~kSlotInfoProfiled, kSizeClasses[cls].size, info->stack_id, slot_category(tag)});
+  const uint32_t requested = info->requested & ~kSlotInfoProfiled;
+  if (tag == kSlotProfiled && g_exact_lane) {
+    g_profile_hooks.exact_freed(p, requested, info->stack_id);
+    return;
+  }
+  profile_note_freed({p, requested, kSizeClasses[cls].size, info->stack_id, slot_category(tag)});
 }
 
 // A block of class cls for this thread: from its cache (setting the cache up on the thread's
@@ -236,18 +242,6 @@ void free_slow(void* p) {
     const size_t granule = pool_granule(p);
     const uint8_t tag = g_pool.slot_states[granule];
     const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
-    if (tag == kSlotProfiled && g_exact_lane) {
-      // Exact mode's lane: the record stays (the slot's next allocation rewrites it).
-      const SlotInfo* info = slot_info_in_class(p, cls);
-      if (info && (info->requested & kSlotInfoProfiled))
-        g_profile_hooks.exact_freed(p, info->requested & ~kSlotInfoProfiled, info->stack_id);
-      CacheBin& bin = t_cache.bins[cls];
-      FreeBlock* block = static_cast<FreeBlock*>(p);
-      make_free(block, bin.head);
-      bin.head = block;
-      if (--bin.room < 0) thread_cache_overflow(cls);
-      return;
-    }
     unrecord_pool_block(p, cls, tag);
     if (tag != kSlotProfiled) category_account_free(tag, kSizeClasses[cls].size);
     if (!g_record_all) g_pool.slot_states[granule] = kSlotAllocated;
