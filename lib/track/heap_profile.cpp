@@ -330,7 +330,7 @@ MEMF_ALWAYS_INLINE uint64_t count_now() {
 }
 
 // The sums of an allocation of block at stack_id weighing w. kExactLane: exact mode's lane,
-// which has a table-less thread's fallback and the mode's weights without asking.
+// which counts temporaries by exact mode's own count without asking the mode.
 template <bool kExactLane>
 MEMF_ALWAYS_INLINE void add_allocation(const void* block, uint32_t stack_id, Weighted w) {
   PendingSites* table = this_thread_pending();

@@ -104,24 +104,36 @@ MEMF_ALWAYS_INLINE bool stack_bounds_for(uintptr_t sp, uintptr_t* lo, uintptr_t*
   return stack_bounds_slow(sp, lo, hi);
 }
 
-// Follows frame records ([fp] = caller's fp, [fp + 8] = return address) from fp. Every read is
-// inside [lo, hi) -- mapped, this thread's own stack -- and fp strictly increases, so a broken
-// chain (code without frame pointers leaves anything in rbp) ends the walk instead of faulting
-// or looping. Not instrumented: a stray fp may point into a sanitizer's stack redzone.
-__attribute__((no_sanitize("address", "thread")))
-unsigned walk_frame_records(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t* frames, unsigned n,
-                            unsigned max_depth, unsigned skip) {
-  while (n < max_depth) {
+// Follows frame records ([fp] = caller's fp, [fp + 8] = return address) from fp, giving each
+// return address to visit until it returns false. Every read is inside [lo, hi) -- mapped, this
+// thread's own stack -- and fp strictly increases, so a broken chain (code without frame pointers
+// leaves anything in rbp) ends the walk instead of faulting or looping. Not instrumented: a stray
+// fp may point into a sanitizer's stack redzone.
+template <class Visit>
+__attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE void for_each_frame_record(
+    uintptr_t fp, uintptr_t lo, uintptr_t hi, Visit&& visit) {
+  for (;;) {
     if (fp < lo || fp >= hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)) != 0) break;
     const uintptr_t* record = reinterpret_cast<const uintptr_t*>(fp);
     const uintptr_t pc = record[1];
     if (pc < kPageSize) break;  // not code: the chain's end (zeroed rbp) or garbage
-    if (skip > 0) --skip;
-    else frames[n++] = pc;
+    if (!visit(pc)) break;
     const uintptr_t next = record[0];
     if (next <= fp) break;
     fp = next;
   }
+}
+
+// The frames of the records from fp after `skip` of them, stored from frames[n] up to max_depth.
+__attribute__((no_sanitize("address", "thread")))
+unsigned walk_frame_records(uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t* frames, unsigned n,
+                            unsigned max_depth, unsigned skip) {
+  if (n >= max_depth) return n;
+  for_each_frame_record(fp, lo, hi, [&](uintptr_t pc) {
+    if (skip > 0) --skip;
+    else frames[n++] = pc;
+    return n < max_depth;
+  });
   return n;
 }
 
@@ -203,8 +215,8 @@ MEMF_NOINLINE unsigned capture_stack(uintptr_t* frames, unsigned max_depth, unsi
 
 namespace {
 
-// The walk of walk_frame_records, with the leading own frames left out and the kept ones hashed
-// as they are stored: the allocation path's capture, so one pass and no second loop over frames.
+// The frame records' walk with the leading own frames left out and the kept ones hashed as they
+// are stored: the allocation path's capture, so one pass and no second loop over frames.
 __attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE unsigned walk_hashed(
     const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, uintptr_t own_begin, uintptr_t own_end,
     uint64_t* hash) {
@@ -226,17 +238,10 @@ __attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE unsigned wa
   uintptr_t lo, hi;
   if (n < max_depth && origin.frame != 0 && stack_bounds_for(here, &lo, &hi)) {
     if (here > lo) lo = here;
-    uintptr_t fp = origin.frame;
-    while (n < max_depth) {
-      if (fp < lo || fp >= hi - 2 * sizeof(uintptr_t) || (fp & (sizeof(uintptr_t) - 1)) != 0) break;
-      const uintptr_t* record = reinterpret_cast<const uintptr_t*>(fp);
-      const uintptr_t pc = record[1];
-      if (pc < kPageSize) break;
+    for_each_frame_record(origin.frame, lo, hi, [&](uintptr_t pc) {
       keep(pc);
-      const uintptr_t next = record[0];
-      if (next <= fp) break;
-      fp = next;
-    }
+      return n < max_depth;
+    });
   }
   *hash = hashed.finish(n);
   return n;
