@@ -81,6 +81,7 @@ void record_pool_block(void* block, unsigned cls, size_t requested, bool profile
   uint8_t& state = slot_state(block);
   const uint8_t wanted = profiled && tag == kCategoryUnknown ? kSlotProfiled : tag;
   if (state != wanted) state = wanted;
+  profile_settle_if_lagged(block);  // before its record is rewritten
   if (tag != kCategoryUnknown) category_account_alloc(tag, kSizeClasses[cls].size);
   if (MEMF_UNLIKELY(g_profile_mode != ProfileMode::kOff && !profiled && tag != kCategoryUnknown)) {
     // Its free reads the record (tagged blocks free on the slow path): no earlier block's mark.
@@ -105,18 +106,23 @@ MEMF_ALWAYS_INLINE SlotInfo* profile_record(const void* p, unsigned cls, uint8_t
   return info && (info->requested & kSlotInfoProfiled) ? info : nullptr;
 }
 
-// The heap profile's record of a pool block of class cls being freed or resized, if it has one:
-// the profile told, and the record cleared (with every allocation recorded it stays: the slot's
-// next allocation rewrites it). An untagged block of exact mode's lane goes to the lane's hook.
-MEMF_ALWAYS_INLINE void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag) {
+// The heap profile's record of a pool block of class cls being freed (freeing) or resized in
+// place, if it has one: the profile told, and the record cleared (with every allocation recorded
+// it stays: the slot's next allocation rewrites it).
+MEMF_ALWAYS_INLINE void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag, bool freeing) {
+  // The free of an untagged block in exact mode's lane: with every allocation recorded its record
+  // is current and flagged, so it is not read here, where in a heap larger than the caches it is
+  // a cold line, but by the profile at the thread's next such free (docs/design.md). Only a
+  // free: a block resized in place stays live and its record is rewritten at once.
+  if (freeing && tag == kSlotProfiled && g_exact_lane && g_record_all) {
+    if (SlotInfo* info = slot_info_in_class(p, cls))
+      if (g_profile_hooks.exact_freed(p, info)) t_lagged_free = p;
+    return;
+  }
   SlotInfo* info = profile_record(p, cls, tag);
   if (!info) return;
   if (!g_record_all) info->requested &= ~kSlotInfoProfiled;
   const uint32_t requested = info->requested & ~kSlotInfoProfiled;
-  if (tag == kSlotProfiled && g_exact_lane) {
-    g_profile_hooks.exact_freed(p, requested, info->stack_id);
-    return;
-  }
   profile_note_freed({p, requested, kSizeClasses[cls].size, info->stack_id, slot_category(tag)});
 }
 
@@ -168,6 +174,7 @@ MEMF_ALWAYS_INLINE void* exact_lane_alloc(size_t size, const StackOrigin& origin
   mark_block_live(block);
   uint8_t& state = slot_state(block);
   if (state != kSlotProfiled) state = kSlotProfiled;
+  profile_settle_if_lagged(block);  // before its record is rewritten
   const uint32_t stack = g_profile_hooks.exact_allocated(block, size, origin);
   if (SlotInfo* info = slot_info_in_class(block, cls)) {
     info->stack_id = stack;
@@ -242,7 +249,7 @@ void free_slow(void* p) {
     const size_t granule = pool_granule(p);
     const uint8_t tag = g_pool.slot_states[granule];
     const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
-    unrecord_pool_block(p, cls, tag);
+    unrecord_pool_block(p, cls, tag, true);
     if (tag != kSlotProfiled) category_account_free(tag, kSizeClasses[cls].size);
     if (!g_record_all) g_pool.slot_states[granule] = kSlotAllocated;
     CacheBin& bin = t_cache.bins[cls];
@@ -332,7 +339,7 @@ void* engine_realloc(void* p, size_t size) {
       const unsigned cls = g_pool.slab_classes[slab_index(p)];
       if (SlotInfo* info = profile_record(p, cls, tag); MEMF_UNLIKELY(info != nullptr)) {
         // Recorded as the free of the old size and an allocation of the new one, at this call.
-        unrecord_pool_block(p, cls, tag);
+        unrecord_pool_block(p, cls, tag, false);
         const uint32_t stack = profile_stack(size);
         info->stack_id = stack;
         info->requested = uint32_t(size) | kSlotInfoProfiled;

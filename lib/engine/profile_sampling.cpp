@@ -15,6 +15,7 @@ constinit ProfileHooks g_profile_hooks{};
 constinit bool g_exact_lane = false;
 __thread PendingOrigin t_pending_origin MEMF_TLS = {};
 __thread uint32_t t_pending_stack MEMF_TLS = 0;
+__thread const void* t_lagged_free MEMF_TLS = nullptr;
 
 namespace {
 
@@ -44,7 +45,7 @@ bool engine_profile(ProfileMode mode, uint64_t mean_bytes, const ProfileHooks& h
   if (!g_started.compare_exchange_strong(expected, true)) return false;
   g_mean_bytes = mean_bytes ? mean_bytes : 1;
   g_profile_hooks = hooks;
-  g_exact_lane = mode == ProfileMode::kExact && hooks.exact_allocated && hooks.exact_freed;
+  g_exact_lane = mode == ProfileMode::kExact && hooks.exact_allocated && hooks.exact_freed && hooks.exact_settle;
   __atomic_store_n(&g_profile_epoch, g_profile_epoch + 1, __ATOMIC_RELEASE);
   __atomic_store_n(reinterpret_cast<uint8_t*>(&g_profile_mode), uint8_t(mode), __ATOMIC_RELEASE);
   return true;

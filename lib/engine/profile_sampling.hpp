@@ -30,6 +30,8 @@ struct ProfileEvent {
   uint8_t category;
 };
 
+struct SlotInfo;  // pool_arena.hpp
+
 struct ProfileHooks {
   void (*allocated)(const ProfileEvent& event);
   void (*freed)(const ProfileEvent& event);
@@ -40,7 +42,11 @@ struct ProfileHooks {
   // origin and told in one call, which returns its stack id; and the free of a block it recorded.
   // Null: every event takes the hooks above.
   uint32_t (*exact_allocated)(const void* block, size_t requested, const StackOrigin& origin);
-  void (*exact_freed)(const void* block, size_t requested, uint32_t stack_id);
+  // The free of a block the lane recorded, given its record unread (every record is current:
+  // g_record_all). True when the profile reads the record later, at exact_settle or at the
+  // thread's next such free: the caller then keeps the block in t_lagged_free until then.
+  bool (*exact_freed)(const void* block, SlotInfo* record);
+  void (*exact_settle)();
 };
 
 extern ProfileMode g_profile_mode MEMF_HIDDEN;
@@ -74,6 +80,7 @@ extern __thread PendingOrigin t_pending_origin MEMF_TLS MEMF_HIDDEN;
 // The stack id captured for the allocation being served while every allocation is recorded
 // (engine.cpp's stack scope), 0 when none.
 extern __thread uint32_t t_pending_stack MEMF_TLS MEMF_HIDDEN;
+
 // The stack for a recorded allocation: the one already captured for it, else one captured now
 // from the pending origin; 0 when none can be had.
 uint32_t profile_stack(size_t size);
@@ -85,6 +92,21 @@ MEMF_ALWAYS_INLINE void profile_note_allocated(const ProfileEvent& event) {
 }
 MEMF_ALWAYS_INLINE void profile_note_freed(const ProfileEvent& event) {
   if (g_profile_hooks.freed) g_profile_hooks.freed(event);
+}
+
+// Exact mode's lane: the thread's last freed block whose record the profile has yet to read
+// (ProfileHooks::exact_freed), or nullptr. Its record must be read before anything rewrites it:
+// before the block is handed out again, and before blocks leave the thread's bins (another
+// thread may then hand it out).
+extern __thread const void* t_lagged_free MEMF_TLS MEMF_HIDDEN;
+MEMF_ALWAYS_INLINE void profile_settle_lagged_free() {
+  if (MEMF_UNLIKELY(t_lagged_free != nullptr)) {
+    t_lagged_free = nullptr;
+    g_profile_hooks.exact_settle();
+  }
+}
+MEMF_ALWAYS_INLINE void profile_settle_if_lagged(const void* block) {
+  if (MEMF_UNLIKELY(block == t_lagged_free)) profile_settle_lagged_free();
 }
 
 }  // namespace memf

@@ -106,6 +106,7 @@ void drop_bin(ThreadCache* cache, unsigned cls, const char* operation) {
 // starts over), otherwise they get no room at all (every later free then takes the slow path:
 // used for exiting threads).
 void flush(ThreadCache* cache, bool keep_room) {
+  profile_settle_lagged_free();
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     CacheBin& bin = cache->bins[cls];
     if (bin.head) {
@@ -292,6 +293,7 @@ void thread_cache_overflow(unsigned cls) {
   if (answer_drain_request()) return;  // the whole bin went back, the block just freed with it
   if (grow_bin(cache, cls)) return;
   // The bin holds max + 1 blocks: drain one batch from its head.
+  profile_settle_lagged_free();
   const unsigned batch = kSizeClasses[cls].batch;
   FreeBlock* first = bin.head;
   FreeBlock* last = checked_nth(cls, first, batch);

@@ -54,8 +54,18 @@ struct PendingSite {
 // record, a call and dependent loads from shared lines, on every event otherwise.
 constexpr unsigned kSiteCacheShift = 8;
 constexpr unsigned kSiteCacheSlots = 1u << kSiteCacheShift;
+// Exact mode's lane reads a freed block's record (its stack and size) at the thread's next lane
+// free, having prefetched it: in a heap larger than the caches the record is a cold line, and
+// reading it at once stalled the free (docs/design.md). Whether the free was a temporary one is
+// decided at the free; the figures reach the site one free later.
+struct LaggedFree {
+  const void* block;  // nullptr: none
+  const SlotInfo* record;
+  bool temporary;
+};
 struct PendingSites {
   PendingSite slots[kPendingSlots];
+  LaggedFree lagged;
   uint32_t cached_stack[kSiteCacheSlots];  // 0 with site 0 when empty: site_index(0) is 0 too
   uint32_t cached_site[kSiteCacheSlots];
   int64_t live_bytes;  // not yet in g_live_bytes
@@ -142,8 +152,11 @@ void flush_slot(PendingSite& slot) {
   slot = PendingSite{};
 }
 
+void settle_lagged(PendingSites& pending);
+
 // At thread exit (and for every other thread in a fork child): its sums go to the sites.
 void flush_pending(PendingSites& pending) {
+  settle_lagged(pending);
   for (PendingSite& slot : pending.slots) flush_slot(slot);
   if (pending.live_bytes) g_live_bytes.fetch_add(pending.live_bytes, std::memory_order_relaxed);
   pending.live_bytes = 0;
@@ -350,31 +363,44 @@ MEMF_ALWAYS_INLINE void add_allocation(const void* block, uint32_t stack_id, Wei
   if (pending.live_bytes >= kLiveBatch) {
     const int64_t total = g_live_bytes.fetch_add(pending.live_bytes, std::memory_order_relaxed) + pending.live_bytes;
     pending.live_bytes = 0;
-    if (MEMF_UNLIKELY(total >= g_next_snapshot.load(std::memory_order_relaxed))) take_snapshot(total);
+    if (MEMF_UNLIKELY(total >= g_next_snapshot.load(std::memory_order_relaxed))) {
+      // The thread's own last free first: the snapshot does not count its block as live.
+      settle_lagged(pending);
+      take_snapshot(total);
+    }
   }
 }
 
+// Whether the free of block is a temporary one: the thread's last recorded allocation, with no
+// other recorded since.
 template <bool kExactLane>
-MEMF_ALWAYS_INLINE void add_free(const void* block, uint32_t stack_id, Weighted w) {
-  PendingSites* table = this_thread_pending();
-  if (MEMF_UNLIKELY(!table)) {
-    add_unbuffered(site_index(stack_id), {0, 0, w.blocks, w.bytes, 0}, -int64_t(w.bytes));
-    return;
-  }
-  PendingSites& pending = *table;
+MEMF_ALWAYS_INLINE bool free_is_temporary(const void* block) {
+  if (block != t_last_block) return false;
+  t_last_block = nullptr;
+  return count_now<kExactLane>() == t_last_count;
+}
+
+// The sums of a free in the calling thread's table.
+MEMF_ALWAYS_INLINE void add_free_to(PendingSites& pending, uint32_t stack_id, Weighted w, bool temporary) {
   PendingSite& slot = pending_slot(pending, cached_site_index(pending, stack_id));
   slot.frees += w.blocks;
   slot.freed_bytes += w.bytes;
-  if (block == t_last_block) {
-    if (count_now<kExactLane>() == t_last_count) slot.temporary += w.blocks;
-    t_last_block = nullptr;
-  }
+  if (temporary) slot.temporary += w.blocks;
   if (++slot.events >= kFlushEvents) flush_slot(slot);
   pending.live_bytes -= int64_t(w.bytes);
   if (pending.live_bytes <= -kLiveBatch) {
     g_live_bytes.fetch_add(pending.live_bytes, std::memory_order_relaxed);
     pending.live_bytes = 0;
   }
+}
+
+MEMF_ALWAYS_INLINE void add_free(const void* block, uint32_t stack_id, Weighted w) {
+  PendingSites* table = this_thread_pending();
+  if (MEMF_UNLIKELY(!table)) {
+    add_unbuffered(site_index(stack_id), {0, 0, w.blocks, w.bytes, 0}, -int64_t(w.bytes));
+    return;
+  }
+  add_free_to(*table, stack_id, w, free_is_temporary<false>(block));
 }
 
 using CaptureHook = uint32_t (*)(const StackOrigin&, size_t);
@@ -391,8 +417,21 @@ void heap_profile_allocated(const ProfileEvent& event) {
 
 void heap_profile_freed(const ProfileEvent& event) {
   if (!g_sites) return;
-  add_free<false>(event.block, event.stack_id, weigh(event));
+  add_free(event.block, event.stack_id, weigh(event));
 }
+
+namespace {
+
+// Reads the record of pending's lagged free, if there is one, and adds the free to its sums.
+void settle_lagged(PendingSites& pending) {
+  LaggedFree& lagged = pending.lagged;
+  if (!lagged.block) return;
+  const SlotInfo& record = *lagged.record;
+  add_free_to(pending, record.stack_id, exact_weight(record.requested & ~kSlotInfoProfiled), lagged.temporary);
+  lagged.block = nullptr;
+}
+
+}  // namespace
 
 uint32_t heap_profile_exact_allocated(const void* block, size_t requested, const StackOrigin& origin) {
   // The lane runs only with the frame-pointer walk (heap_profile_start): the profile's own
@@ -405,8 +444,22 @@ uint32_t heap_profile_exact_allocated(const void* block, size_t requested, const
   return stack_id;
 }
 
-void heap_profile_exact_freed(const void* block, size_t requested, uint32_t stack_id) {
-  add_free<true>(block, stack_id, exact_weight(requested));
+bool heap_profile_exact_freed(const void* block, SlotInfo* record) {
+  const bool temporary = free_is_temporary<true>(block);
+  PendingSites* table = this_thread_pending();
+  if (MEMF_UNLIKELY(!table)) {
+    const Weighted w = exact_weight(record->requested & ~kSlotInfoProfiled);
+    add_unbuffered(site_index(record->stack_id), {0, 0, w.blocks, w.bytes, 0}, -int64_t(w.bytes));
+    return false;
+  }
+  __builtin_prefetch(record);
+  settle_lagged(*table);  // the previous free's record, prefetched then
+  table->lagged = {block, record, temporary};
+  return true;
+}
+
+void heap_profile_exact_settle() {
+  if (PendingSites* table = t_pending) settle_lagged(*table);
 }
 
 bool heap_profile_start(ProfileMode mode, uint64_t mean_bytes, uint32_t (*capture)(const StackOrigin&, size_t)) {
@@ -427,7 +480,8 @@ bool heap_profile_start(ProfileMode mode, uint64_t mean_bytes, uint32_t (*captur
   const bool lane = mode == ProfileMode::kExact && capture && !config().precise_stacks;
   return engine_profile(mode, g_mean_bytes,
                         {heap_profile_allocated, heap_profile_freed, capture,
-                         lane ? heap_profile_exact_allocated : nullptr, lane ? heap_profile_exact_freed : nullptr});
+                         lane ? heap_profile_exact_allocated : nullptr, lane ? heap_profile_exact_freed : nullptr,
+                         lane ? heap_profile_exact_settle : nullptr});
 }
 
 ProfileMode heap_profile_mode() { return g_mode; }
@@ -435,6 +489,7 @@ uint64_t heap_profile_start_ns() { return g_start_ns; }
 
 size_t heap_profile_sites(SiteFigures* out, size_t capacity) {
   if (!g_sites) return 0;
+  profile_settle_lagged_free();  // the calling thread's last free counted; other threads' may lag by one
   const uint32_t count = g_site_count.load(std::memory_order_acquire);
   const double unit = double(kProfileUnit);
   LockGuard guard(g_snapshot_lock);
@@ -465,6 +520,7 @@ ProfilePeak heap_profile_peak() {
 }
 
 void heap_profile_snapshot_if_peak() {
+  profile_settle_lagged_free();
   int64_t total;
   {
     LockGuard guard(g_pending_lock);
@@ -500,6 +556,7 @@ void heap_profile_reset_for_test() {
   {
     LockGuard pending(g_pending_lock);
     for (PendingSites* p = g_pending_threads; p; p = p->next) {
+      p->lagged.block = nullptr;
       for (PendingSite& slot : p->slots) slot = PendingSite{};
       p->live_bytes = 0;
     }

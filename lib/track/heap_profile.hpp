@@ -36,9 +36,11 @@ uint64_t heap_profile_start_ns();
 void heap_profile_allocated(const ProfileEvent& event);
 void heap_profile_freed(const ProfileEvent& event);
 // Exact mode's lane (profile_sampling.hpp): captures the stack from origin with the capture hook
-// heap_profile_start was given, records the allocation, and returns the stack id; and the free.
+// heap_profile_start was given, records the allocation, and returns the stack id; the free, whose
+// record is read at the thread's next such free, or earlier by the settle (ProfileHooks).
 uint32_t heap_profile_exact_allocated(const void* block, size_t requested, const StackOrigin& origin);
-void heap_profile_exact_freed(const void* block, size_t requested, uint32_t stack_id);
+bool heap_profile_exact_freed(const void* block, SlotInfo* record);
+void heap_profile_exact_settle();
 
 // Copies up to capacity sites; returns how many there are.
 size_t heap_profile_sites(SiteFigures* out, size_t capacity);

@@ -56,6 +56,10 @@ SITE void tagged_site(std::vector<void*>& kept, int n) {
   set_thread_category(kCategoryUnknown);
 }
 
+// Each stores what it got (a call in tail position would leave no frame of the site).
+SITE void first_owner_site(void** out) { *out = engine_malloc(200); }
+SITE void second_owner_site(void** out) { *out = engine_malloc(198); }  // the same class as 200
+
 SITE void other_thread_site(std::vector<void*>& kept, int n) {
   for (int i = 0; i < n; ++i) kept.push_back(engine_malloc(120));
 }
@@ -166,4 +170,57 @@ TEST_CASE("blocks freed by another thread are counted at their allocation's site
   CHECK(s.figures.frees == 2000);
   CHECK(s.figures.live == 0);
   CHECK(s.figures.temporary == 0);
+}
+
+// The lane reads a freed block's record at the thread's next lane free, or before anything could
+// rewrite it: the block handed out again, or leaving the thread's bins for another thread.
+TEST_CASE("a freed block's record is read before anything rewrites it") {
+  start_once();
+  REQUIRE(size_to_class(200) == size_to_class(198));
+  // The bin hands out the block freed last first: the second site gets the first site's block.
+  void* p;
+  first_owner_site(&p);
+  engine_free(p);
+  void* q;
+  second_owner_site(&q);
+  REQUIRE(q == p);
+  engine_free(q);  // the thread's last free: counted when the figures are read
+
+  Site a = site_of("first_owner_site", 200);
+  CHECK(a.sites == 1);
+  CHECK(a.figures.frees == 1);
+  CHECK(a.figures.freed_bytes == 200);
+  CHECK(a.figures.temporary == 1);
+  Site b = site_of("second_owner_site", 198);
+  CHECK(b.sites == 1);
+  CHECK(b.figures.frees == 1);
+  CHECK(b.figures.freed_bytes == 198);
+  CHECK(b.figures.live == 0);
+
+  // A block freed last, then every block of the thread's bins given back: another thread takes
+  // blocks of the class until it gets that one, and records its own site in it.
+  void* r;
+  first_owner_site(&r);
+  engine_free(r);
+  thread_cache_flush_current();
+  bool got = false;
+  std::thread([&] {
+    std::vector<void*> taken;
+    taken.reserve(200000);
+    while (!got && taken.size() < 100000) {
+      void* x;
+      second_owner_site(&x);
+      taken.push_back(x);
+      got = x == r;
+    }
+    for (void* x : taken) engine_free(x);
+  }).join();
+  REQUIRE(got);
+  a = site_of("first_owner_site", 200);
+  CHECK(a.figures.allocations == 2);
+  CHECK(a.figures.frees == 2);
+  CHECK(a.figures.freed_bytes == 400);
+  b = site_of("second_owner_site", 198);
+  CHECK(b.figures.frees == b.figures.allocations);
+  CHECK(b.figures.freed_bytes == 198 * b.figures.allocations);
 }
