@@ -279,6 +279,8 @@ void* thread_cache_refill(unsigned cls) {
 }
 
 void thread_cache_overflow(unsigned cls) {
+  // Every branch below may give blocks back, an exiting thread's included.
+  profile_settle_lagged_free();
   ThreadCache* cache = &t_cache;
   CacheBin& bin = cache->bins[cls];
   if (cache->state != ThreadState::kActive) {
@@ -293,7 +295,6 @@ void thread_cache_overflow(unsigned cls) {
   if (answer_drain_request()) return;  // the whole bin went back, the block just freed with it
   if (grow_bin(cache, cls)) return;
   // The bin holds max + 1 blocks: drain one batch from its head.
-  profile_settle_lagged_free();
   const unsigned batch = kSizeClasses[cls].batch;
   FreeBlock* first = bin.head;
   FreeBlock* last = checked_nth(cls, first, batch);
