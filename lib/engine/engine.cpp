@@ -122,8 +122,7 @@ MEMF_ALWAYS_INLINE void unrecord_pool_block(const void* p, unsigned cls, uint8_t
   SlotInfo* info = profile_record(p, cls, tag);
   if (!info) return;
   if (!g_record_all) info->requested &= ~kSlotInfoProfiled;
-  const uint32_t requested = info->requested & ~kSlotInfoProfiled;
-  profile_note_freed({p, requested, kSizeClasses[cls].size, info->stack_id, slot_category(tag)});
+  profile_note_freed({p, info->requested & ~kSlotInfoProfiled, kSizeClasses[cls].size, info->stack_id, slot_category(tag)});
 }
 
 // A block of class cls for this thread: from its cache (setting the cache up on the thread's

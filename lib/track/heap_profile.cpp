@@ -394,12 +394,14 @@ MEMF_ALWAYS_INLINE void add_free_to(PendingSites& pending, uint32_t stack_id, We
   }
 }
 
+// A free of a thread with no table (add_unbuffered).
+void add_free_unbuffered(uint32_t stack_id, Weighted w) {
+  add_unbuffered(site_index(stack_id), {0, 0, w.blocks, w.bytes, 0}, -int64_t(w.bytes));
+}
+
 MEMF_ALWAYS_INLINE void add_free(const void* block, uint32_t stack_id, Weighted w) {
   PendingSites* table = this_thread_pending();
-  if (MEMF_UNLIKELY(!table)) {
-    add_unbuffered(site_index(stack_id), {0, 0, w.blocks, w.bytes, 0}, -int64_t(w.bytes));
-    return;
-  }
+  if (MEMF_UNLIKELY(!table)) return add_free_unbuffered(stack_id, w);
   add_free_to(*table, stack_id, w, free_is_temporary<false>(block));
 }
 
@@ -407,6 +409,10 @@ using CaptureHook = uint32_t (*)(const StackOrigin&, size_t);
 constinit CaptureHook g_capture = nullptr;  // heap_profile_start's capture
 
 MEMF_ALWAYS_INLINE Weighted exact_weight(size_t requested) { return {kProfileUnit, uint64_t(requested) * kProfileUnit}; }
+// The weight of the block a lane record describes.
+MEMF_ALWAYS_INLINE Weighted record_weight(const SlotInfo& record) {
+  return exact_weight(record.requested & ~kSlotInfoProfiled);
+}
 
 }  // namespace
 
@@ -427,7 +433,7 @@ void settle_lagged(PendingSites& pending) {
   LaggedFree& lagged = pending.lagged;
   if (!lagged.block) return;
   const SlotInfo& record = *lagged.record;
-  add_free_to(pending, record.stack_id, exact_weight(record.requested & ~kSlotInfoProfiled), lagged.temporary);
+  add_free_to(pending, record.stack_id, record_weight(record), lagged.temporary);
   lagged.block = nullptr;
 }
 
@@ -448,8 +454,7 @@ bool heap_profile_exact_freed(const void* block, SlotInfo* record) {
   const bool temporary = free_is_temporary<true>(block);
   PendingSites* table = this_thread_pending();
   if (MEMF_UNLIKELY(!table)) {
-    const Weighted w = exact_weight(record->requested & ~kSlotInfoProfiled);
-    add_unbuffered(site_index(record->stack_id), {0, 0, w.blocks, w.bytes, 0}, -int64_t(w.bytes));
+    add_free_unbuffered(record->stack_id, record_weight(*record));
     return false;
   }
   __builtin_prefetch(record);
