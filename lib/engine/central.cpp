@@ -5,19 +5,56 @@
 
 namespace memf {
 
-constinit CentralClass g_central[kNumClasses];
+constinit CentralClass g_central[kCentralShards][kNumClasses];
+__thread uint8_t t_central_shard MEMF_TLS = 0;
 
-FreeBlock* central_pop_batch(unsigned cls) {
-  CentralClass& central = g_central[cls];
+namespace {
+// Threads in each shard now; a new thread joins the one with fewest (the first on a tie), so a
+// thread that replaces one that exited takes over its shard, and with it the blocks it left.
+constinit std::atomic<uint32_t> g_shard_threads[kCentralShards] = {};
+// The shard whose count includes the calling thread, or -1.
+__thread int8_t t_counted_shard MEMF_TLS = -1;
+
+// The centre of cls in the calling thread's shard, and in the shard of block's slab.
+CentralClass& my_central(unsigned cls) { return g_central[t_central_shard][cls]; }
+CentralClass& home_central(const void* block, unsigned cls) { return g_central[slab_of(block)->shard][cls]; }
+}  // namespace
+
+void central_join_shard() {
+  unsigned fewest = 0;
+  for (unsigned shard = 1; shard < kCentralShards; ++shard)
+    if (g_shard_threads[shard].load(std::memory_order_relaxed) < g_shard_threads[fewest].load(std::memory_order_relaxed))
+      fewest = shard;
+  g_shard_threads[fewest].fetch_add(1, std::memory_order_relaxed);
+  t_central_shard = uint8_t(fewest);
+  t_counted_shard = int8_t(fewest);
+}
+
+void central_leave_shard() {
+  if (t_counted_shard < 0) return;
+  g_shard_threads[t_counted_shard].fetch_sub(1, std::memory_order_relaxed);
+  t_counted_shard = -1;
+}
+
+void central_shards_after_fork_child() {
+  for (std::atomic<uint32_t>& threads : g_shard_threads) threads.store(0, std::memory_order_relaxed);
+  if (t_counted_shard >= 0) g_shard_threads[t_counted_shard].store(1, std::memory_order_relaxed);
+}
+
+namespace {
+FreeBlock* pop_batch_of(CentralClass& central) {
   if (central.transfer.empty()) return nullptr;
   LockGuard guard(central.transfer_lock);
   void* first = nullptr;
   central.transfer.pop(central.transfer_storage, &first);
   return static_cast<FreeBlock*>(first);
 }
+}  // namespace
+
+FreeBlock* central_pop_batch(unsigned cls) { return pop_batch_of(my_central(cls)); }
 
 bool central_push_batch(unsigned cls, FreeBlock* first) {
-  CentralClass& central = g_central[cls];
+  CentralClass& central = home_central(first, cls);
   if (central.transfer.full()) return false;
   LockGuard guard(central.transfer_lock);
   void* batch = first;
@@ -65,7 +102,7 @@ void fault_in_ahead(SlabMeta& slab, size_t carved_end) {
 
 unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
   const SizeClassInfo& info = kSizeClasses[cls];
-  CentralClass& central = g_central[cls];
+  CentralClass& central = my_central(cls);
   ChainBuilder taken;
   const FreeBlock* corrupt = nullptr;
   unsigned got = 0;
@@ -78,6 +115,7 @@ unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
       } else {
         slab = slab_acquire(cls);
         if (!slab) break;
+        slab->shard = t_central_shard;
         central.partial.push_front(g_pool.slabs, slab_number(slab));
       }
       unsigned before = got;
@@ -115,7 +153,7 @@ unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
 }
 
 unsigned central_take_slab_list(unsigned cls, unsigned least, unsigned most, FreeBlock** chain) {
-  CentralClass& central = g_central[cls];
+  CentralClass& central = my_central(cls);
   LockGuard guard(central.lock);
   if (central.partial.empty()) return 0;
   SlabMeta* slab = &g_pool.slabs[central.partial.head()];
@@ -131,35 +169,43 @@ unsigned central_take_slab_list(unsigned cls, unsigned least, unsigned most, Fre
 }
 
 void central_return(unsigned cls, FreeBlock* chain, unsigned count, bool checked) {
-  CentralClass& central = g_central[cls];
   const FreeBlock* corrupt = nullptr;
   const uintptr_t key = g_pool.free_key;
-  {
-    LockGuard guard(central.lock);
-    for (unsigned i = 0; i < count && chain; ++i) {
-      FreeBlock* block = chain;
-      // The chain's last block may link on to blocks that are not the caller's: not followed.
-      if (checked) {
-        chain = i + 1 < count ? link_of(key, block) : nullptr;
-      } else if (!(i + 1 < count ? next_free_of_class(block, cls, &chain) : block_is_free(block))) {
-        corrupt = block;  // it and the rest of the chain stay counted as used by their slabs
-        break;
-      }
-      SlabMeta* slab = slab_of(block);
-      make_free(block, slab->free);
-      slab->free = block;
-      if (slab->list == kSlabFull) central.partial.push_front(g_pool.slabs, slab_number(slab));
-      if (--slab->used == 0) {
-        central.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
-        slab_release(slab);
-      }
+  // The lock of the shard centre the last block went to: a chain from one thread's bin is mostly
+  // of one shard, so the lock changes hands rarely. A slab's shard is read before its lock is
+  // held: it is set when the slab is acquired and the slab cannot be released while the caller
+  // holds blocks of it.
+  CentralClass* held = nullptr;
+  for (unsigned i = 0; i < count && chain; ++i) {
+    FreeBlock* block = chain;
+    SlabMeta* slab = slab_of(block);
+    CentralClass& central = g_central[slab->shard][cls];
+    if (&central != held) {
+      if (held) held->lock.unlock();
+      held = &central;
+      central.lock.lock();
+    }
+    // The chain's last block may link on to blocks that are not the caller's: not followed.
+    if (checked) {
+      chain = i + 1 < count ? link_of(key, block) : nullptr;
+    } else if (!(i + 1 < count ? next_free_of_class(block, cls, &chain) : block_is_free(block))) {
+      corrupt = block;  // it and the rest of the chain stay counted as used by their slabs
+      break;
+    }
+    make_free(block, slab->free);
+    slab->free = block;
+    if (slab->list == kSlabFull) central.partial.push_front(g_pool.slabs, slab_number(slab));
+    if (--slab->used == 0) {
+      central.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
+      slab_release(slab);
     }
   }
+  if (held) held->lock.unlock();
   if (corrupt) report_corrupt_block(corrupt, cls, "free");
 }
 
 FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {
-  CentralClass& central = g_central[cls];
+  CentralClass& central = g_central[avoid ? avoid->shard : t_central_shard][cls];
   FreeBlock* block = nullptr;
   {
     LockGuard guard(central.lock);
@@ -185,7 +231,7 @@ FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {
 }
 
 bool central_slab_is_sparse(unsigned cls, const SlabMeta* slab) {
-  CentralClass& central = g_central[cls];
+  CentralClass& central = g_central[slab->shard][cls];
   LockGuard guard(central.lock);
   if (slab->list != kSlabPartial) return false;  // full slabs are not worth emptying
   uint64_t used = 0, slabs = 0;
@@ -198,43 +244,49 @@ bool central_slab_is_sparse(unsigned cls, const SlabMeta* slab) {
 }
 
 void central_lock_all() {
-  for (CentralClass& central : g_central) {
-    central.transfer_lock.lock();
-    central.lock.lock();
-  }
+  for (auto& shard : g_central)
+    for (CentralClass& central : shard) {
+      central.transfer_lock.lock();
+      central.lock.lock();
+    }
 }
 
 void central_unlock_all() {
-  for (CentralClass& central : g_central) {
-    central.lock.unlock();
-    central.transfer_lock.unlock();
-  }
+  for (auto& shard : g_central)
+    for (CentralClass& central : shard) {
+      central.lock.unlock();
+      central.transfer_lock.unlock();
+    }
 }
 
 void central_reset_locks_after_fork() {
-  for (CentralClass& central : g_central) {
-    central.lock.reset_after_fork();
-    central.transfer_lock.reset_after_fork();
-  }
+  for (auto& shard : g_central)
+    for (CentralClass& central : shard) {
+      central.lock.reset_after_fork();
+      central.transfer_lock.reset_after_fork();
+    }
 }
 
 size_t central_flush_transfers() {
   size_t blocks = 0;
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
-    while (FreeBlock* batch = central_pop_batch(cls)) {
-      central_return(cls, batch, kSizeClasses[cls].batch);
-      blocks += kSizeClasses[cls].batch;
-    }
+    for (auto& shard : g_central)
+      while (FreeBlock* batch = pop_batch_of(shard[cls])) {
+        central_return(cls, batch, kSizeClasses[cls].batch);
+        blocks += kSizeClasses[cls].batch;
+      }
   }
   return blocks;
 }
 
 CentralClassStats central_stats(unsigned cls) {
-  CentralClass& central = g_central[cls];
   CentralClassStats stats{};
-  stats.transfer_blocks = size_t(central.transfer.count()) * kSizeClasses[cls].batch;
-  LockGuard guard(central.lock);
-  stats.partial_slabs = central.partial.size();
+  for (auto& shard : g_central) {
+    CentralClass& central = shard[cls];
+    stats.transfer_blocks += size_t(central.transfer.count()) * kSizeClasses[cls].batch;
+    LockGuard guard(central.lock);
+    stats.partial_slabs += central.partial.size();
+  }
   return stats;
 }
 

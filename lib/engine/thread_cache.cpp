@@ -173,6 +173,7 @@ void on_thread_exit() {
   cache->state = ThreadState::kDead;
   cache->fast_alloc_bound = 0;
   flush(cache, false);
+  central_leave_shard();
   LockGuard guard(g_registry_lock);
   retire(cache);
 }
@@ -197,6 +198,7 @@ void fork_child() {
   large_reset_locks_after_fork();
   pool_arena_lock().reset_after_fork();
   central_reset_locks_after_fork();
+  central_shards_after_fork_child();
   thread_cache_after_fork_child();
 }
 
@@ -218,6 +220,7 @@ bool thread_cache_activate() {
     bin.room = bin.head ? bin.max - 1 : bin.max;
   }
   thread_cache_arm_sampling(*cache);
+  central_join_shard();
   if (cache->category == 0) cache->category = kCategoryUnknown;
   int here = 0;
   cache->stack_hint = uintptr_t(&here);

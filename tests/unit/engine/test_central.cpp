@@ -32,7 +32,9 @@ TEST_CASE("the transfer stack hands out each batch once under contention") {
   }
   std::atomic<int> popped_total{0};
   std::atomic<int> refused{0};
+  const uint8_t shard = t_central_shard;  // the batches' home: both threads pop from it
   auto worker = [&](std::vector<FreeBlock*> mine) {
+    t_central_shard = shard;
     for (int round = 0; round < 20000; ++round) {
       for (FreeBlock* chain : mine)
         if (!central_push_batch(cls, chain)) ++refused;
@@ -325,4 +327,96 @@ TEST_CASE("central_take_slab_list hands over the first partial slab's whole list
   central_return(cls, chain_of(carved, 4, 8), 4);
   central_return(cls, next, 1);
   REQUIRE(central_stats(cls).partial_slabs == 0);
+}
+
+TEST_CASE("each centre shard carves slabs of its own, and blocks go back to their slab's shard") {
+  const unsigned cls = size_to_class(48);
+  const unsigned batch = kSizeClasses[cls].batch;
+  REQUIRE(pool_init());
+  central_flush_transfers();
+  // Two threads of shards 1 and 2 each take a batch: no slab holds blocks of both.
+  // One more block of each stays out, so that neither slab empties (and is released) below.
+  FreeBlock* first = nullptr;
+  FreeBlock* second = nullptr;
+  FreeBlock* kept[2] = {};
+  std::thread([&] {
+    t_central_shard = 1;
+    REQUIRE(central_take(cls, batch, &first) == batch);
+    REQUIRE(central_take(cls, 1, &kept[0]) == 1);
+  }).join();
+  std::thread([&] {
+    t_central_shard = 2;
+    REQUIRE(central_take(cls, batch, &second) == batch);
+    REQUIRE(central_take(cls, 1, &kept[1]) == 1);
+  }).join();
+  REQUIRE(slab_of(kept[0]) == slab_of(first));
+  REQUIRE(slab_of(kept[1]) == slab_of(second));
+  std::set<const SlabMeta*> slabs_of_first;
+  for (FreeBlock* b = first; b; b = link_of(g_pool.free_key, b)) {
+    CHECK(int(slab_of(b)->shard) == 1);
+    slabs_of_first.insert(slab_of(b));
+  }
+  for (FreeBlock* b = second; b; b = link_of(g_pool.free_key, b)) {
+    CHECK(int(slab_of(b)->shard) == 2);
+    CHECK(slabs_of_first.count(slab_of(b)) == 0);
+  }
+  // A thread of shard 2 drains shard 1's batch: it lands on shard 1's shelf, not its own.
+  std::thread([&] {
+    t_central_shard = 2;
+    REQUIRE(central_push_batch(cls, first));
+    CHECK(central_pop_batch(cls) == nullptr);
+  }).join();
+  CHECK(central_stats(cls).transfer_blocks == batch);
+  std::thread([&] {
+    t_central_shard = 1;
+    CHECK(central_pop_batch(cls) == first);
+  }).join();
+  // Returned by a thread of shard 3, each block goes to its own slab: shard 1's partial slab takes
+  // its blocks back (its next take gets them again) and shard 3 gains no slab.
+  const size_t partial_before = central_stats(cls).partial_slabs;
+  std::thread([&] {
+    t_central_shard = 3;
+    central_return(cls, first, batch);
+    central_return(cls, second, batch);
+  }).join();
+  CHECK(central_stats(cls).partial_slabs == partial_before);
+  std::thread([&] {
+    t_central_shard = 1;
+    FreeBlock* again = nullptr;
+    REQUIRE(central_take(cls, 1, &again) == 1);
+    CHECK(slabs_of_first.count(slab_of(again)) == 1);
+    central_return(cls, again, 1);
+  }).join();
+  central_return(cls, kept[0], 1);
+  central_return(cls, kept[1], 1);
+  CHECK(central_stats(cls).partial_slabs == partial_before - 2);
+}
+
+TEST_CASE("a thread joins the shard with the fewest threads, and leaves it at its exit") {
+  // Besides the threads here, at most the main thread holds a shard (its cache set up by an
+  // earlier case): no shard has two threads more than another.
+  std::atomic<int> stage{0};
+  int first = -1, second = -1, third = -1;
+  std::thread holder([&] {
+    central_join_shard();
+    first = t_central_shard;
+    stage = 1;
+    while (stage.load() < 2) std::this_thread::yield();  // the second joins while this one holds its shard
+    central_leave_shard();
+  });
+  while (stage.load() < 1) std::this_thread::yield();
+  std::thread([&] {
+    central_join_shard();
+    second = t_central_shard;
+    central_leave_shard();
+  }).join();
+  stage = 2;
+  holder.join();
+  std::thread([&] {
+    central_join_shard();
+    third = t_central_shard;
+    central_leave_shard();
+  }).join();
+  CHECK(second != first);  // the first's shard had a thread more than another
+  CHECK(third == first);   // it left: the counts are as they were before it joined
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "allocation_stacks.hpp"
+#include "central.hpp"
 #include "engine.hpp"
 #include "heap_profile.hpp"
 #include "stack_depot.hpp"
@@ -197,14 +198,18 @@ TEST_CASE("a freed block's record is read before anything rewrites it") {
   CHECK(b.figures.freed_bytes == 198);
   CHECK(b.figures.live == 0);
 
-  // A block freed last, then every block of the thread's bins given back: another thread takes
-  // blocks of the class until it gets that one, and records its own site in it.
+  // A block freed last, then every block of the thread's bins given back: another thread of the
+  // same centre shard takes blocks of the class until it gets that one, and records its own site
+  // in it.
   void* r;
   first_owner_site(&r);
   engine_free(r);
   thread_cache_flush_current();
   bool got = false;
+  const uint8_t shard = t_central_shard;
   std::thread([&] {
+    engine_free(engine_malloc(16));  // sets the thread's cache up, which gives it a shard
+    t_central_shard = shard;
     std::vector<void*> taken;
     taken.reserve(200000);
     while (!got && taken.size() < 100000) {
