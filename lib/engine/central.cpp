@@ -15,12 +15,18 @@ constinit std::atomic<uint32_t> g_shard_threads[kCentralShards] = {};
 // The shard whose count includes the calling thread, or -1.
 __thread int8_t t_counted_shard MEMF_TLS = -1;
 
+// A slab's shard: written under the class lock of the shard it leaves (adopt_orphan_slab), read
+// without a lock by a caller holding blocks of the slab, which then checks it again under that
+// shard's lock.
+uint8_t slab_shard(const SlabMeta* slab) { return __atomic_load_n(&slab->shard, __ATOMIC_RELAXED); }
+
 // The centre of cls in the calling thread's shard, and in the shard of block's slab.
 CentralClass& my_central(unsigned cls) { return g_central[t_central_shard][cls]; }
-CentralClass& home_central(const void* block, unsigned cls) { return g_central[slab_of(block)->shard][cls]; }
+CentralClass& home_central(const void* block, unsigned cls) { return g_central[slab_shard(slab_of(block))][cls]; }
 }  // namespace
 
 void central_join_shard() {
+  if (t_counted_shard >= 0) return;
   unsigned fewest = 0;
   for (unsigned shard = 1; shard < kCentralShards; ++shard)
     if (g_shard_threads[shard].load(std::memory_order_relaxed) < g_shard_threads[fewest].load(std::memory_order_relaxed))
@@ -49,9 +55,46 @@ FreeBlock* pop_batch_of(CentralClass& central) {
   central.transfer.pop(central.transfer_storage, &first);
   return static_cast<FreeBlock*>(first);
 }
+
+// A shard with no thread keeps what its threads left: the batches on its shelves and its
+// partial slabs. A thread whose own shard has none takes them before anything new (a program
+// whose threads hand their blocks to a successor and exit, as larson's do, otherwise carves new
+// slabs while the blocks it frees go back to a shard nobody allocates from).
+bool orphaned(unsigned shard) {
+  return shard != t_central_shard && g_shard_threads[shard].load(std::memory_order_relaxed) == 0;
+}
+
+// Caller holds mine.lock, mine being the calling thread's centre of cls, whose partial list is
+// empty: moves the first partial slab of an orphaned shard to it; nullptr when there is none.
+// try_lock: two class locks are never waited for at once.
+SlabMeta* adopt_orphan_slab(unsigned cls, CentralClass& mine) {
+  for (unsigned shard = 0; shard < kCentralShards; ++shard) {
+    if (!orphaned(shard)) continue;
+    CentralClass& orphan = g_central[shard][cls];
+    if (!orphan.lock.try_lock()) continue;
+    SlabMeta* slab = nullptr;
+    if (!orphan.partial.empty()) {
+      slab = &g_pool.slabs[orphan.partial.head()];
+      orphan.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
+      __atomic_store_n(&slab->shard, t_central_shard, __ATOMIC_RELAXED);
+    }
+    orphan.lock.unlock();
+    if (slab) {
+      mine.partial.push_front(g_pool.slabs, slab_number(slab));
+      return slab;
+    }
+  }
+  return nullptr;
+}
 }  // namespace
 
-FreeBlock* central_pop_batch(unsigned cls) { return pop_batch_of(my_central(cls)); }
+FreeBlock* central_pop_batch(unsigned cls) {
+  if (FreeBlock* batch = pop_batch_of(my_central(cls))) return batch;
+  for (unsigned shard = 0; shard < kCentralShards; ++shard)
+    if (orphaned(shard))
+      if (FreeBlock* batch = pop_batch_of(g_central[shard][cls])) return batch;
+  return nullptr;
+}
 
 bool central_push_batch(unsigned cls, FreeBlock* first) {
   CentralClass& central = home_central(first, cls);
@@ -112,10 +155,10 @@ unsigned central_take(unsigned cls, unsigned wanted, FreeBlock** chain) {
       SlabMeta* slab;
       if (!central.partial.empty()) {
         slab = &g_pool.slabs[central.partial.head()];
-      } else {
+      } else if (!(slab = adopt_orphan_slab(cls, central))) {
         slab = slab_acquire(cls);
         if (!slab) break;
-        slab->shard = t_central_shard;
+        __atomic_store_n(&slab->shard, t_central_shard, __ATOMIC_RELAXED);
         central.partial.push_front(g_pool.slabs, slab_number(slab));
       }
       unsigned before = got;
@@ -179,12 +222,18 @@ void central_return(unsigned cls, FreeBlock* chain, unsigned count, bool checked
   for (unsigned i = 0; i < count && chain; ++i) {
     FreeBlock* block = chain;
     SlabMeta* slab = slab_of(block);
-    CentralClass& central = g_central[slab->shard][cls];
-    if (&central != held) {
-      if (held) held->lock.unlock();
-      held = &central;
-      central.lock.lock();
+    // Adoption moves a slab to another shard under the lock of the shard it leaves: the shard
+    // read again under the lock taken is the slab's.
+    for (;;) {
+      CentralClass& wanted = g_central[slab_shard(slab)][cls];
+      if (&wanted != held) {
+        if (held) held->lock.unlock();
+        held = &wanted;
+        wanted.lock.lock();
+      }
+      if (&g_central[slab_shard(slab)][cls] == held) break;
     }
+    CentralClass& central = *held;
     // The chain's last block may link on to blocks that are not the caller's: not followed.
     if (checked) {
       chain = i + 1 < count ? link_of(key, block) : nullptr;
@@ -205,7 +254,7 @@ void central_return(unsigned cls, FreeBlock* chain, unsigned count, bool checked
 }
 
 FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {
-  CentralClass& central = g_central[avoid ? avoid->shard : t_central_shard][cls];
+  CentralClass& central = g_central[avoid ? slab_shard(avoid) : t_central_shard][cls];
   FreeBlock* block = nullptr;
   {
     LockGuard guard(central.lock);
@@ -231,7 +280,7 @@ FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {
 }
 
 bool central_slab_is_sparse(unsigned cls, const SlabMeta* slab) {
-  CentralClass& central = g_central[slab->shard][cls];
+  CentralClass& central = g_central[slab_shard(slab)][cls];
   LockGuard guard(central.lock);
   if (slab->list != kSlabPartial) return false;  // full slabs are not worth emptying
   uint64_t used = 0, slabs = 0;

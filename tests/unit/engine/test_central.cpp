@@ -334,59 +334,72 @@ TEST_CASE("each centre shard carves slabs of its own, and blocks go back to thei
   const unsigned batch = kSizeClasses[cls].batch;
   REQUIRE(pool_init());
   central_flush_transfers();
-  // Two threads of shards 1 and 2 each take a batch: no slab holds blocks of both.
-  // One more block of each stays out, so that neither slab empties (and is released) below.
-  FreeBlock* first = nullptr;
-  FreeBlock* second = nullptr;
+  // Two threads join shards (different ones: the join case below) and each take a batch while
+  // both hold their shards (a shard without threads gives its slabs away: the last case). One
+  // more block each stays out, so that neither slab empties and is released below.
+  std::atomic<int> joined{0}, taken{0};
+  std::atomic<bool> done{false};
+  uint8_t shard[2] = {};
+  FreeBlock* chain[2] = {};
   FreeBlock* kept[2] = {};
-  std::thread([&] {
-    t_central_shard = 1;
-    REQUIRE(central_take(cls, batch, &first) == batch);
-    REQUIRE(central_take(cls, 1, &kept[0]) == 1);
-  }).join();
-  std::thread([&] {
-    t_central_shard = 2;
-    REQUIRE(central_take(cls, batch, &second) == batch);
-    REQUIRE(central_take(cls, 1, &kept[1]) == 1);
-  }).join();
-  REQUIRE(slab_of(kept[0]) == slab_of(first));
-  REQUIRE(slab_of(kept[1]) == slab_of(second));
+  unsigned got[2] = {};  // checked once both are done: assertions are not made from two threads at once
+  auto holder = [&](int i) {
+    central_join_shard();
+    shard[i] = t_central_shard;
+    ++joined;
+    while (joined.load() < 2) std::this_thread::yield();
+    got[i] = central_take(cls, batch, &chain[i]) + central_take(cls, 1, &kept[i]);
+    ++taken;
+    while (!done.load()) std::this_thread::yield();
+    central_leave_shard();
+  };
+  std::thread first_holder(holder, 0), second_holder(holder, 1);
+  while (taken.load() < 2) std::this_thread::yield();
+  REQUIRE(got[0] == batch + 1);
+  REQUIRE(got[1] == batch + 1);
+  REQUIRE(shard[0] != shard[1]);
   std::set<const SlabMeta*> slabs_of_first;
-  for (FreeBlock* b = first; b; b = link_of(g_pool.free_key, b)) {
-    CHECK(int(slab_of(b)->shard) == 1);
+  for (FreeBlock* b = chain[0]; b; b = link_of(g_pool.free_key, b)) {
+    CHECK(slab_of(b)->shard == shard[0]);
     slabs_of_first.insert(slab_of(b));
   }
-  for (FreeBlock* b = second; b; b = link_of(g_pool.free_key, b)) {
-    CHECK(int(slab_of(b)->shard) == 2);
+  for (FreeBlock* b = chain[1]; b; b = link_of(g_pool.free_key, b)) {
+    CHECK(slab_of(b)->shard == shard[1]);
     CHECK(slabs_of_first.count(slab_of(b)) == 0);
   }
-  // A thread of shard 2 drains shard 1's batch: it lands on shard 1's shelf, not its own.
+  // A thread of the second shard drains the first shard's batch: it lands on the first shard's
+  // shelf, not its own.
   std::thread([&] {
-    t_central_shard = 2;
-    REQUIRE(central_push_batch(cls, first));
+    t_central_shard = shard[1];
+    REQUIRE(central_push_batch(cls, chain[0]));
     CHECK(central_pop_batch(cls) == nullptr);
   }).join();
   CHECK(central_stats(cls).transfer_blocks == batch);
   std::thread([&] {
-    t_central_shard = 1;
-    CHECK(central_pop_batch(cls) == first);
+    t_central_shard = shard[0];
+    CHECK(central_pop_batch(cls) == chain[0]);
   }).join();
-  // Returned by a thread of shard 3, each block goes to its own slab: shard 1's partial slab takes
-  // its blocks back (its next take gets them again) and shard 3 gains no slab.
+  // Returned by a thread of another shard, each block goes to its own slab: the first shard's
+  // partial slab takes its blocks back (its next take gets them again), no shard gains a slab.
   const size_t partial_before = central_stats(cls).partial_slabs;
+  uint8_t other = 0;
+  while (other == shard[0] || other == shard[1]) ++other;
   std::thread([&] {
-    t_central_shard = 3;
-    central_return(cls, first, batch);
-    central_return(cls, second, batch);
+    t_central_shard = other;
+    central_return(cls, chain[0], batch);
+    central_return(cls, chain[1], batch);
   }).join();
   CHECK(central_stats(cls).partial_slabs == partial_before);
   std::thread([&] {
-    t_central_shard = 1;
+    t_central_shard = shard[0];
     FreeBlock* again = nullptr;
     REQUIRE(central_take(cls, 1, &again) == 1);
     CHECK(slabs_of_first.count(slab_of(again)) == 1);
     central_return(cls, again, 1);
   }).join();
+  done = true;
+  first_holder.join();
+  second_holder.join();
   central_return(cls, kept[0], 1);
   central_return(cls, kept[1], 1);
   CHECK(central_stats(cls).partial_slabs == partial_before - 2);
@@ -419,4 +432,35 @@ TEST_CASE("a thread joins the shard with the fewest threads, and leaves it at it
   }).join();
   CHECK(second != first);  // the first's shard had a thread more than another
   CHECK(third == first);   // it left: the counts are as they were before it joined
+}
+
+TEST_CASE("a thread whose shard has nothing takes what a shard without threads left") {
+  // Threads here set their shard without joining one: no thread is counted in shard 3.
+  const unsigned cls = size_to_class(80);  // used by no other case here
+  const unsigned batch = kSizeClasses[cls].batch;
+  REQUIRE(pool_init());
+  central_flush_transfers();
+  FreeBlock* left = nullptr;
+  FreeBlock* kept = nullptr;
+  std::thread([&] {
+    t_central_shard = 3;
+    REQUIRE(central_take(cls, batch, &left) == batch);
+    REQUIRE(central_take(cls, 1, &kept) == 1);  // its slab stays partial, not released
+    REQUIRE(central_push_batch(cls, left));
+  }).join();
+  SlabMeta* slab = slab_of(kept);
+  REQUIRE(int(slab->shard) == 3);
+  std::thread([&] {
+    t_central_shard = 2;
+    // Its own shelf and partial list of the class are empty: shard 3's batch, then its slab.
+    CHECK(central_pop_batch(cls) == left);
+    FreeBlock* got = nullptr;
+    REQUIRE(central_take(cls, 1, &got) == 1);
+    CHECK(slab_of(got) == slab);
+    CHECK(int(__atomic_load_n(&slab->shard, __ATOMIC_RELAXED)) == 2);
+    central_return(cls, got, 1);
+  }).join();
+  central_return(cls, left, batch);
+  central_return(cls, kept, 1);
+  CHECK(central_stats(cls).partial_slabs == 0);
 }
