@@ -2,7 +2,8 @@
 //
 // Sharded: each thread belongs to one of kCentralShards shards (the one with the fewest threads
 // when it sets its cache up), and each shard has its own centre of every class, with slabs of its own. A
-// thread's refills come from its shard's shelf and slabs only, so threads of different shards
+// thread's refills come from its shard's shelf and slabs (or, when it has none, from a shard no
+// thread is in: its batches, and its partial slabs, adopted), so threads of different shards
 // never get blocks carved side by side: blocks smaller than a cache line would otherwise share
 // lines that two threads write at once, and a program whose threads each churn their own blocks
 // ran no faster on two cores than on one (mimalloc-bench's glibc-thread; docs/design.md). A block
