@@ -20,9 +20,9 @@ __thread int8_t t_counted_shard MEMF_TLS = -1;
 // shard's lock.
 uint8_t slab_shard(const SlabMeta* slab) { return __atomic_load_n(&slab->shard, __ATOMIC_RELAXED); }
 
-// The centre of cls in the calling thread's shard, and in the shard of block's slab.
+// The centre of cls in the calling thread's shard, and in the shard of slab.
 CentralClass& my_central(unsigned cls) { return g_central[t_central_shard][cls]; }
-CentralClass& home_central(const void* block, unsigned cls) { return g_central[slab_shard(slab_of(block))][cls]; }
+CentralClass& slab_central(const SlabMeta* slab, unsigned cls) { return g_central[slab_shard(slab)][cls]; }
 }  // namespace
 
 void central_join_shard() {
@@ -97,7 +97,7 @@ FreeBlock* central_pop_batch(unsigned cls) {
 }
 
 bool central_push_batch(unsigned cls, FreeBlock* first) {
-  CentralClass& central = home_central(first, cls);
+  CentralClass& central = slab_central(slab_of(first), cls);
   if (central.transfer.full()) return false;
   LockGuard guard(central.transfer_lock);
   void* batch = first;
@@ -215,23 +215,17 @@ void central_return(unsigned cls, FreeBlock* chain, unsigned count, bool checked
   const FreeBlock* corrupt = nullptr;
   const uintptr_t key = g_pool.free_key;
   // The lock of the shard centre the last block went to: a chain from one thread's bin is mostly
-  // of one shard, so the lock changes hands rarely. A slab's shard is read before its lock is
-  // held: it is set when the slab is acquired and the slab cannot be released while the caller
-  // holds blocks of it.
+  // of one shard, so the lock changes hands rarely. The slab cannot be released while the caller
+  // holds blocks of it, but adoption may move it to another shard, under the lock of the shard
+  // it leaves: its shard read again once that lock is held is its shard.
   CentralClass* held = nullptr;
   for (unsigned i = 0; i < count && chain; ++i) {
     FreeBlock* block = chain;
     SlabMeta* slab = slab_of(block);
-    // Adoption moves a slab to another shard under the lock of the shard it leaves: the shard
-    // read again under the lock taken is the slab's.
-    for (;;) {
-      CentralClass& wanted = g_central[slab_shard(slab)][cls];
-      if (&wanted != held) {
-        if (held) held->lock.unlock();
-        held = &wanted;
-        wanted.lock.lock();
-      }
-      if (&g_central[slab_shard(slab)][cls] == held) break;
+    while (&slab_central(slab, cls) != held) {
+      if (held) held->lock.unlock();
+      held = &slab_central(slab, cls);
+      held->lock.lock();
     }
     CentralClass& central = *held;
     // The chain's last block may link on to blocks that are not the caller's: not followed.
@@ -254,7 +248,7 @@ void central_return(unsigned cls, FreeBlock* chain, unsigned count, bool checked
 }
 
 FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {
-  CentralClass& central = g_central[avoid ? slab_shard(avoid) : t_central_shard][cls];
+  CentralClass& central = avoid ? slab_central(avoid, cls) : my_central(cls);
   FreeBlock* block = nullptr;
   {
     LockGuard guard(central.lock);
@@ -280,7 +274,7 @@ FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {
 }
 
 bool central_slab_is_sparse(unsigned cls, const SlabMeta* slab) {
-  CentralClass& central = g_central[slab_shard(slab)][cls];
+  CentralClass& central = slab_central(slab, cls);
   LockGuard guard(central.lock);
   if (slab->list != kSlabPartial) return false;  // full slabs are not worth emptying
   uint64_t used = 0, slabs = 0;

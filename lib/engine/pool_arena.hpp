@@ -27,7 +27,7 @@ struct SlabMeta : SlabRecord {
   // Pages from the slab's start known to be resident: 0 for a fresh or purged slab, all of them
   // for one recycled while its pages were still committed (central.cpp's carve-ahead).
   uint8_t pages_ready;
-  uint8_t shard;  // the centre shard whose lists hold the slab (central.hpp), set when it is acquired
+  uint8_t shard;  // the centre shard whose lists hold the slab (central.hpp): set when it is acquired or adopted
   uint64_t empty_since_ns;
 };
 static_assert(sizeof(SlabMeta) == 48, "slab metadata layout");
