@@ -1,5 +1,6 @@
 #include "os.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -7,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 
 #include "stderr_stream.hpp"
 
@@ -60,6 +62,36 @@ void populate(void* p, size_t bytes) {
 void* remap(void* p, size_t old_bytes, size_t new_bytes) {
   void* q = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE);
   return q == MAP_FAILED ? nullptr : q;
+}
+
+namespace {
+// 0: not read yet; 1: yes; 2: no.
+constinit std::atomic<uint8_t> g_thp_mode{0};
+}  // namespace
+
+bool transparent_huge_pages() {
+  uint8_t known = g_thp_mode.load(std::memory_order_relaxed);
+  if (known == 0) {
+    const int saved = errno;
+    char text[128] = {};
+    const int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      (void)!read(fd, text, sizeof(text) - 1);
+      close(fd);
+    }
+    errno = saved;
+    // The selected mode is bracketed: "always [madvise] never".
+    known = fd >= 0 && !strstr(text, "[never]") ? 1 : 2;
+    g_thp_mode.store(known, std::memory_order_relaxed);
+  }
+  return known == 1;
+}
+
+bool grow_in_place(void* p, size_t old_bytes, size_t new_bytes) {
+  int saved = errno;
+  const bool ok = mremap(p, old_bytes, new_bytes, 0) != MAP_FAILED;
+  errno = saved;
+  return ok;
 }
 
 namespace {

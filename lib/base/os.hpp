@@ -18,11 +18,16 @@ void purge(void* p, size_t bytes);
 // Asks for transparent huge pages on a range (MADV_HUGEPAGE): whether it gets them is the
 // system's THP mode's decision; false if the kernel refused the advice.
 bool advise_huge_pages(void* p, size_t bytes);
+// Whether the kernel gives transparent huge pages to advised mappings: its THP mode is "always"
+// or "madvise" (/sys/kernel/mm/transparent_hugepage/enabled, read once; no file: no).
+bool transparent_huge_pages();
 // Faults in a range's pages for writing in one call (MADV_POPULATE_WRITE, Linux 5.14); does
 // nothing where the kernel lacks it (the pages are then faulted in on first touch as before).
 void populate(void* p, size_t bytes);
 // Grows or moves a mapping (mremap); nullptr on failure.
 void* remap(void* p, size_t old_bytes, size_t new_bytes);
+// Grows a mapping where it is (mremap without moving); false when the addresses after it are taken.
+bool grow_in_place(void* p, size_t old_bytes, size_t new_bytes);
 
 // CLOCK_MONOTONIC_COARSE: a few ns, no system call, a few ms of resolution.
 uint64_t coarse_now_ns();

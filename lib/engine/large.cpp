@@ -183,14 +183,19 @@ void* mapping_alloc_aligned(size_t need, size_t alignment) {
   return aligned;
 }
 
-// With MEMF_HUGE_PAGES=1, a fresh mapping of at least a huge page starts on a huge-page boundary
-// and is advised for transparent huge pages: written page by page, a 25 MiB block then takes 13
-// faults instead of 6,400. Off by default: on the benchmark machine the same run took 0.058 s or
-// 0.19 s depending on where the kernel found its huge pages, against 0.08-0.10 s without
-// (design.md), and a block touched sparsely is made resident 2 MiB at a time. The advice stays
-// with the mapping through the cache and mremap; the system's THP mode still decides.
+// Whether a fresh mapping of need bytes is placed on a huge-page boundary and advised for
+// transparent huge pages: at least a huge page, MEMF_HUGE_PAGES on (the default), and the
+// system's THP mode "always" or "madvise". Written page by page, a 25 MiB block then takes 13
+// faults instead of 6,400: on the benchmark machine a fresh 20 MiB block written whole took
+// 2-5 ms instead of 63 ms (design.md, "Large blocks"). A block touched sparsely is made resident
+// 2 MiB at a time, as mimalloc's are. The advice stays with the mapping through the cache and
+// mremap.
+bool huge_pages_for(size_t need) {
+  return need >= kHugePageBytes && config().huge_pages && os::transparent_huge_pages();
+}
+
 void* fresh_mapping(size_t need, size_t alignment, size_t* mapped) {
-  const bool huge_pages = config().huge_pages && need >= kHugePageBytes;
+  const bool huge_pages = huge_pages_for(need);
   if (huge_pages && alignment < kHugePageBytes) alignment = kHugePageBytes;
   void* p = alignment <= kPageSize ? os::map(need) : mapping_alloc_aligned(need, alignment);
   *mapped = need;
@@ -198,13 +203,30 @@ void* fresh_mapping(size_t need, size_t alignment, size_t* mapped) {
   return p;
 }
 
+// A cached mapping taken out and not used goes back as it was (its age kept), unless the cache
+// filled meanwhile.
+void cache_put_back(const CachedMapping& mapping) {
+  {
+    LockGuard guard(g_mapping_lock);
+    if (g_cached_count < kMappingCacheSlots) {
+      g_cached[g_cached_count++] = mapping;
+      g_cached_bytes += mapping.bytes;
+      return;
+    }
+  }
+  os::unmap(mapping.address, mapping.bytes);
+}
+
 // The smallest cached mapping of at least need bytes is reused as it is (its pages are resident;
 // splitting it, measured, left pieces too small for the next large request, which then faulted
-// in the difference); otherwise the largest smaller one grows with mremap; otherwise a fresh
-// mapping.
+// in the difference); otherwise the largest smaller one grows where it is if the addresses after
+// it are free. If they are not, and the fresh mapping would have huge pages, a fresh mapping:
+// on the benchmark machine every page of a mapping moved by mremap costs about 6 us at its next
+// touch, so moving a 20 MiB mapping cost some 30 ms where a fresh one with huge pages cost 2-5 ms
+// (design.md, "Large blocks"); the smaller mapping stays cached. Without huge pages a fresh page
+// costs 12 us, and the mapping is moved as before.
 void* mapping_alloc(size_t need, bool zero, size_t* mapped) {
-  void* reused = nullptr;
-  size_t reused_bytes = 0;
+  CachedMapping reused{};
   {
     LockGuard guard(g_mapping_lock);
     cache_decay(os::coarse_now_ns());
@@ -219,30 +241,32 @@ void* mapping_alloc(size_t need, bool zero, size_t* mapped) {
     }
     int pick = best_fit >= 0 ? best_fit : best_smaller;
     if (pick >= 0) {
-      reused = g_cached[pick].address;
-      reused_bytes = g_cached[pick].bytes;
+      reused = g_cached[pick];
       cache_remove_at(unsigned(pick));
-      ++g_cache_hits;
-    } else {
-      ++g_cache_misses;
     }
   }
-  if (reused) {
-    if (reused_bytes < need) {
-      void* grown = os::remap(reused, reused_bytes, need);
-      if (!grown) {
-        os::unmap(reused, reused_bytes);
-        reused = nullptr;
-      } else {
-        reused = grown;
-        reused_bytes = need;
-      }
+  if (reused.address && reused.bytes < need) {
+    if (os::grow_in_place(reused.address, reused.bytes, need)) {
+      reused.bytes = need;
+    } else if (huge_pages_for(need)) {
+      cache_put_back(reused);
+      reused.address = nullptr;
+    } else if (void* moved = os::remap(reused.address, reused.bytes, need)) {
+      reused.address = moved;
+      reused.bytes = need;
+    } else {
+      os::unmap(reused.address, reused.bytes);
+      reused.address = nullptr;
     }
-    if (reused) {
-      if (zero) memset(reused, 0, need);
-      *mapped = reused_bytes;
-      return reused;
-    }
+  }
+  {
+    LockGuard guard(g_mapping_lock);
+    ++(reused.address ? g_cache_hits : g_cache_misses);
+  }
+  if (reused.address) {
+    if (zero) memset(reused.address, 0, need);
+    *mapped = reused.bytes;
+    return reused.address;
   }
   return fresh_mapping(need, kPageSize, mapped);  // fresh anonymous memory is zero
 }

@@ -50,11 +50,11 @@ TEST_CASE("known variables are parsed") {
                          "MEMF_HUGE_CACHE=64M", "MEMF_HUGE_THRESHOLD=2M", "MEMF_STACKS=all", "MEMF_STACK_DEPTH=16",
                          "MEMF_LEAK_CHECK=1", "MEMF_LIMIT=512M", "MEMF_LEAK_EXITCODE=3", "MEMF_STATS=1",
                          "MEMF_REPORT=/tmp/r-%p.json", "MEMF_STACK_SAMPLE=256K", "MEMF_UNWIND=precise",
-                         "MEMF_HUGE_PAGES=1"},
+                         "MEMF_HUGE_PAGES=0"},
                         warnings);
   REQUIRE(warnings.lines.empty());
-  REQUIRE_FALSE(default_config().huge_pages);
-  REQUIRE(config.huge_pages);
+  REQUIRE(default_config().huge_pages);
+  REQUIRE_FALSE(config.huge_pages);
   REQUIRE(config.stack_sample_bytes == size_t(256) << 10);
   REQUIRE(config.precise_stacks);
   REQUIRE(config.pool_limit == 1024);

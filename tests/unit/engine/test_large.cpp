@@ -1,6 +1,7 @@
 // The large path in-process: mimalloc blocks, whole mappings and their cache, the block table.
 #include <catch2/catch.hpp>
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -15,6 +16,7 @@
 
 #include "engine.hpp"
 #include "large.hpp"
+#include "os.hpp"
 #include "release.hpp"
 
 using namespace memf;
@@ -188,13 +190,74 @@ TEST_CASE("a cached mapping not reused within a second is unmapped at the next h
   large_release_cache();
 }
 
-TEST_CASE("with MEMF_HUGE_PAGES=1 fresh huge mappings start on a huge page and are advised for THP") {
+// A 4 MiB mapping cached, with the page after it taken so that it cannot grow where it is (or
+// nullptr for the blocker when the page is someone else's already: the same case).
+struct BlockedCachedMapping {
+  static constexpr size_t kSmall = size_t(4) << 20;
+  char* block = nullptr;
+  void* blocker = nullptr;
+  BlockedCachedMapping() {
+    large_release_cache();
+    block = static_cast<char*>(engine_malloc(kSmall));
+    REQUIRE(block != nullptr);
+    memset(block, 0x5a, kSmall);
+    engine_free(block);
+    REQUIRE(large_stats().cached_mappings == 1);
+    void* page = mmap(block + kSmall, kPageSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (page == block + kSmall) blocker = page;
+    else if (page != MAP_FAILED) munmap(page, kPageSize);
+  }
+  ~BlockedCachedMapping() {
+    if (blocker) munmap(blocker, kPageSize);
+    large_release_cache();
+  }
+};
+
+TEST_CASE("with huge pages, a cached mapping that cannot grow where it is is not moved: a fresh one serves") {
+  if (!os::transparent_huge_pages()) {
+    WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
+    return;
+  }
+  REQUIRE(config().huge_pages);  // the default
+  BlockedCachedMapping cached;
+  const LargeStats before = large_stats();
+  char* fresh = static_cast<char*>(engine_malloc(size_t(8) << 20));
+  REQUIRE(fresh != nullptr);
+  REQUIRE(fresh != cached.block);
+  REQUIRE(large_stats().mapping_cache_misses == before.mapping_cache_misses + 1);
+  // The small one is still cached where it was, its pages resident: the next small request has it.
+  REQUIRE(large_stats().cached_mappings == 1);
+  char* reused = static_cast<char*>(engine_malloc(cached.kSmall - 100));
+  REQUIRE(reused == cached.block);
+  REQUIRE(reused[0] == 0x5a);
+  REQUIRE(reused[cached.kSmall - 1] == 0x5a);
+  engine_free(reused);
+  engine_free(fresh);
+}
+
+TEST_CASE("without huge pages, a cached mapping that cannot grow where it is is moved, keeping its pages") {
+  g_config.huge_pages = false;
+  {
+    BlockedCachedMapping cached;
+    const LargeStats before = large_stats();
+    char* grown = static_cast<char*>(engine_malloc(size_t(8) << 20));
+    REQUIRE(grown != nullptr);
+    REQUIRE(large_stats().mapping_cache_hits == before.mapping_cache_hits + 1);
+    REQUIRE(large_stats().cached_mappings == 0);
+    REQUIRE(grown[0] == 0x5a);  // the cached pages, moved
+    REQUIRE(grown[cached.kSmall - 1] == 0x5a);
+    engine_free(grown);
+  }
+  g_config.huge_pages = true;
+}
+
+TEST_CASE("fresh huge mappings start on a huge page and are advised for THP (MEMF_HUGE_PAGES, on by default)") {
   if (!system_has_thp()) {
     WARN("skipped: this kernel has no transparent huge pages (/sys/kernel/mm/transparent_hugepage)");
     return;
   }
   large_release_cache();
-  g_config.huge_pages = true;
+  REQUIRE(config().huge_pages);
   void* block = engine_malloc((size_t(5) << 20) + 12345);
   REQUIRE(block != nullptr);
   REQUIRE(uintptr_t(block) % (size_t(2) << 20) == 0);
@@ -217,18 +280,18 @@ TEST_CASE("with MEMF_HUGE_PAGES=1 fresh huge mappings start on a huge page and a
   engine_free(aligned);
   engine_free(small);
   large_release_cache();
-  g_config.huge_pages = false;
 }
 
-TEST_CASE("by default huge mappings are left without the huge-page advice") {
+TEST_CASE("with MEMF_HUGE_PAGES=0 huge mappings are left without the huge-page advice") {
   large_release_cache();
-  REQUIRE_FALSE(config().huge_pages);
+  g_config.huge_pages = false;
   void* block = engine_malloc(size_t(6) << 20);
   REQUIRE(block != nullptr);
   REQUIRE_FALSE(mapping_flags(block).empty());
   REQUIRE_FALSE(advised_huge(block));
   engine_free(block);
   large_release_cache();
+  g_config.huge_pages = true;
 }
 
 TEST_CASE("realloc of a huge block grows by remapping and keeps its contents") {
