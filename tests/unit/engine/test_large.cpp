@@ -261,6 +261,8 @@ TEST_CASE("fresh huge mappings start on a huge page and are advised for THP (MEM
   void* block = engine_malloc((size_t(5) << 20) + 12345);
   REQUIRE(block != nullptr);
   REQUIRE(uintptr_t(block) % (size_t(2) << 20) == 0);
+  // A whole number of huge pages: no partial last one left to 4 KiB faults.
+  REQUIRE(engine_usable_size(block) == size_t(6) << 20);
   REQUIRE_FALSE(mapping_flags(block).empty());
   REQUIRE(advised_huge(block));
   // Reused from the cache, and grown by mremap, it keeps the advice.
