@@ -64,6 +64,11 @@ void* remap(void* p, size_t old_bytes, size_t new_bytes) {
   return q == MAP_FAILED ? nullptr : q;
 }
 
+void* remap_to(void* p, size_t old_bytes, size_t new_bytes, void* dest) {
+  void* q = mremap(p, old_bytes, new_bytes, MREMAP_MAYMOVE | MREMAP_FIXED, dest);
+  return q == MAP_FAILED ? nullptr : q;
+}
+
 namespace {
 // 0: not read yet; 1: yes; 2: no.
 constinit std::atomic<uint8_t> g_thp_mode{0};

@@ -26,6 +26,9 @@ bool transparent_huge_pages();
 void populate(void* p, size_t bytes);
 // Grows or moves a mapping (mremap); nullptr on failure.
 void* remap(void* p, size_t old_bytes, size_t new_bytes);
+// Moves a mapping to dest (which it replaces) with its new size (mremap to a fixed place);
+// nullptr on failure, the mapping then left where it was.
+void* remap_to(void* p, size_t old_bytes, size_t new_bytes, void* dest);
 // Grows a mapping where it is (mremap without moving); false when the addresses after it are taken.
 bool grow_in_place(void* p, size_t old_bytes, size_t new_bytes);
 

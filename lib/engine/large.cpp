@@ -183,6 +183,22 @@ void* mapping_alloc_aligned(size_t need, size_t alignment) {
   return aligned;
 }
 
+// Grows a cached mapping that cannot grow where it is by moving it. A mapping of whole huge pages
+// moves to a huge-page boundary, so that the kernel moves its huge pages whole: on the benchmark
+// machine a page moved as a 4 KiB page-table entry costs about 6 us at its next touch (a 16 MiB
+// mapping written after the move: 24-31 ms instead of 0.8-1.1), while one made of huge pages,
+// grown from 16 to 18 MiB and written whole, took 3.0-3.5 ms (design.md, "Large blocks").
+void* grow_by_moving(void* address, size_t bytes, size_t need, bool huge_pages) {
+  if (!huge_pages) return os::remap(address, bytes, need);
+  void* dest = mapping_alloc_aligned(need, kHugePageBytes);
+  if (!dest) return nullptr;
+  void* moved = os::remap_to(address, bytes, need, dest);
+  if (!moved) os::unmap(dest, need);
+  else os::advise_huge_pages(moved, need);  // its own advice moves with it; a mapping made before
+                                            // MEMF_HUGE_PAGES took effect gets it here
+  return moved;
+}
+
 // Whether a fresh mapping of need bytes is placed on a huge-page boundary and advised for
 // transparent huge pages: at least a huge page, MEMF_HUGE_PAGES on (the default), and the
 // system's THP mode "always" or "madvise". Written page by page, a 25 MiB block then takes 13
@@ -209,28 +225,10 @@ void* fresh_mapping(size_t need, size_t alignment, size_t* mapped) {
   return p;
 }
 
-// A cached mapping taken out and not used goes back as it was (its age kept), unless the cache
-// filled meanwhile.
-void cache_put_back(const CachedMapping& mapping) {
-  {
-    LockGuard guard(g_mapping_lock);
-    if (g_cached_count < kMappingCacheSlots) {
-      g_cached[g_cached_count++] = mapping;
-      g_cached_bytes += mapping.bytes;
-      return;
-    }
-  }
-  os::unmap(mapping.address, mapping.bytes);
-}
-
 // The smallest cached mapping of at least need bytes is reused as it is (its pages are resident;
 // splitting it, measured, left pieces too small for the next large request, which then faulted
-// in the difference); otherwise the largest smaller one grows where it is if the addresses after
-// it are free. If they are not, and the fresh mapping would have huge pages, a fresh mapping:
-// on the benchmark machine every page of a mapping moved by mremap costs about 6 us at its next
-// touch, so moving a 20 MiB mapping cost some 30 ms where a fresh one with huge pages cost 2-5 ms
-// (design.md, "Large blocks"); the smaller mapping stays cached. Without huge pages a fresh page
-// costs 12 us, and the mapping is moved as before.
+// in the difference); otherwise the largest smaller one grows, where it is if the addresses after
+// it are free, else moved (grow_by_moving); otherwise a fresh mapping.
 void* mapping_alloc(size_t need, bool zero, size_t* mapped) {
   // Whole huge pages, as fresh_mapping makes them: a mapping grown in place keeps no partial one.
   if (huge_pages_for(need)) need = round_up(need, kHugePageBytes);
@@ -256,10 +254,7 @@ void* mapping_alloc(size_t need, bool zero, size_t* mapped) {
   if (reused.address && reused.bytes < need) {
     if (os::grow_in_place(reused.address, reused.bytes, need)) {
       reused.bytes = need;
-    } else if (huge_pages_for(need)) {
-      cache_put_back(reused);
-      reused.address = nullptr;
-    } else if (void* moved = os::remap(reused.address, reused.bytes, need)) {
+    } else if (void* moved = grow_by_moving(reused.address, reused.bytes, need, huge_pages_for(need))) {
       reused.address = moved;
       reused.bytes = need;
     } else {
