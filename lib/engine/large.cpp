@@ -183,13 +183,16 @@ void* mapping_alloc_aligned(size_t need, size_t alignment) {
   return aligned;
 }
 
-// Grows a cached mapping that cannot grow where it is by moving it. A mapping of whole huge pages
-// moves to a huge-page boundary, so that the kernel moves its huge pages whole: on the benchmark
-// machine a page moved as a 4 KiB page-table entry costs about 6 us at its next touch (a 16 MiB
-// mapping written after the move: 24-31 ms instead of 0.8-1.1), while one made of huge pages,
-// grown from 16 to 18 MiB and written whole, took 3.0-3.5 ms (design.md, "Large blocks").
-void* grow_by_moving(void* address, size_t bytes, size_t need, bool huge_pages) {
+// Grows a cached mapping to need bytes, where it is if the addresses after it are free, else by
+// moving it; nullptr on failure. A mapping of whole huge pages moves to a huge-page boundary, so
+// that the kernel moves its huge pages whole: on the benchmark machine a page moved as a 4 KiB
+// page-table entry costs about 6 us at its next touch (a 16 MiB mapping written after the move:
+// 24-31 ms instead of 0.8-1.1), while one made of huge pages, grown from 16 to 18 MiB and
+// written whole, took 3.0-3.5 ms (design.md, "Large blocks"). Without huge pages mremap itself
+// tries the place first.
+void* grow_mapping(void* address, size_t bytes, size_t need, bool huge_pages) {
   if (!huge_pages) return os::remap(address, bytes, need);
+  if (os::grow_in_place(address, bytes, need)) return address;
   void* dest = mapping_alloc_aligned(need, kHugePageBytes);
   if (!dest) return nullptr;
   void* moved = os::remap_to(address, bytes, need, dest);
@@ -227,11 +230,12 @@ void* fresh_mapping(size_t need, size_t alignment, size_t* mapped) {
 
 // The smallest cached mapping of at least need bytes is reused as it is (its pages are resident;
 // splitting it, measured, left pieces too small for the next large request, which then faulted
-// in the difference); otherwise the largest smaller one grows, where it is if the addresses after
-// it are free, else moved (grow_by_moving); otherwise a fresh mapping.
+// in the difference); otherwise the largest smaller one grows (grow_mapping); otherwise a fresh
+// mapping.
 void* mapping_alloc(size_t need, bool zero, size_t* mapped) {
-  // Whole huge pages, as fresh_mapping makes them: a mapping grown in place keeps no partial one.
-  if (huge_pages_for(need)) need = round_up(need, kHugePageBytes);
+  // Whole huge pages, as fresh_mapping makes them: a mapping grown keeps no partial one.
+  const bool huge_pages = huge_pages_for(need);
+  if (huge_pages) need = round_up(need, kHugePageBytes);
   CachedMapping reused{};
   {
     LockGuard guard(g_mapping_lock);
@@ -249,22 +253,16 @@ void* mapping_alloc(size_t need, bool zero, size_t* mapped) {
     if (pick >= 0) {
       reused = g_cached[pick];
       cache_remove_at(unsigned(pick));
+      ++g_cache_hits;
+    } else {
+      ++g_cache_misses;
     }
   }
   if (reused.address && reused.bytes < need) {
-    if (os::grow_in_place(reused.address, reused.bytes, need)) {
-      reused.bytes = need;
-    } else if (void* moved = grow_by_moving(reused.address, reused.bytes, need, huge_pages_for(need))) {
-      reused.address = moved;
-      reused.bytes = need;
-    } else {
-      os::unmap(reused.address, reused.bytes);
-      reused.address = nullptr;
-    }
-  }
-  {
-    LockGuard guard(g_mapping_lock);
-    ++(reused.address ? g_cache_hits : g_cache_misses);
+    void* grown = grow_mapping(reused.address, reused.bytes, need, huge_pages);
+    if (!grown) os::unmap(reused.address, reused.bytes);
+    reused.address = grown;
+    reused.bytes = need;
   }
   if (reused.address) {
     if (zero) memset(reused.address, 0, need);

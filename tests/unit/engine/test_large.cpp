@@ -43,7 +43,6 @@ std::string mapping_flags(const void* p) {
 
 bool advised_huge(const void* p) { return mapping_flags(p).find(" hg ") != std::string::npos; }
 
-bool system_has_thp() { return access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0; }
 
 }  // namespace
 
@@ -252,8 +251,8 @@ TEST_CASE("without huge pages, a cached mapping that cannot grow where it is is 
 }
 
 TEST_CASE("fresh huge mappings start on a huge page and are advised for THP (MEMF_HUGE_PAGES, on by default)") {
-  if (!system_has_thp()) {
-    WARN("skipped: this kernel has no transparent huge pages (/sys/kernel/mm/transparent_hugepage)");
+  if (!os::transparent_huge_pages()) {
+    WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
     return;
   }
   large_release_cache();
