@@ -228,6 +228,22 @@ void* fresh_mapping(size_t need, size_t alignment, size_t* mapped) {
   return p;
 }
 
+// Resizes a block's mapping of bytes to hold need (page-rounded) bytes: nullptr on failure, else
+// where it is now, with its new length in *resized. With huge pages the length is whole huge pages
+// and a growth goes through grow_mapping, as a cached mapping's does: a buffer grown by realloc
+// in steps then moves rarely (most steps fit in its last huge page) and, when it moves, its huge
+// pages move whole. A mapping that had no advice (smaller than a huge page before) gets it.
+void* resize_mapping(void* address, size_t bytes, size_t need, size_t* resized) {
+  const bool huge_pages = huge_pages_for(need);
+  if (huge_pages) need = round_up(need, kHugePageBytes);
+  *resized = need;
+  if (need == bytes) return address;
+  if (need < bytes) return os::remap(address, bytes, need);  // shrinks where it is
+  void* grown = grow_mapping(address, bytes, need, huge_pages);
+  if (grown && huge_pages && bytes < kHugePageBytes) os::advise_huge_pages(grown, need);
+  return grown;
+}
+
 // The smallest cached mapping of at least need bytes is reused as it is (its pages are resident;
 // splitting it, measured, left pieces too small for the next large request, which then faulted
 // in the difference); otherwise the largest smaller one grows (grow_mapping); otherwise a fresh
@@ -372,12 +388,8 @@ void* large_realloc(void* p, size_t new_size) {
   LargeRecord updated = record;
   updated.requested = new_size;
   if (record.kind == LargeKind::kMapping && new_size >= config().huge_threshold) {
-    size_t need = round_up(new_size, kPageSize);
-    moved = need == record.usable ? p : os::remap(p, record.usable, need);
-    if (moved) {
-      updated.usable = need;
-      g_mapped_live.fetch_add(need - record.usable, std::memory_order_relaxed);  // modulo 2^64
-    }
+    moved = resize_mapping(p, record.usable, round_up(new_size, kPageSize), &updated.usable);
+    if (moved) g_mapped_live.fetch_add(updated.usable - record.usable, std::memory_order_relaxed);  // modulo 2^64
   } else if (record.kind == LargeKind::kMimalloc && new_size < config().huge_threshold) {
     moved = mi_realloc(p, new_size);
     if (moved) updated.usable = mi_usable_size(moved);

@@ -313,6 +313,79 @@ TEST_CASE("realloc of a huge block grows by remapping and keeps its contents") {
   engine_free(p);
 }
 
+TEST_CASE("with huge pages, realloc of a huge block keeps whole huge pages and grows within them in place") {
+  if (!os::transparent_huge_pages()) {
+    WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
+    return;
+  }
+  REQUIRE(config().huge_pages);
+  large_release_cache();
+  constexpr size_t kHuge = size_t(2) << 20;
+  auto* p = static_cast<char*>(engine_malloc(3 * kHuge - 100));
+  REQUIRE(p != nullptr);
+  REQUIRE(engine_usable_size(p) == 3 * kHuge);
+  memset(p, 0x33, 3 * kHuge);
+  // A growth past the last huge page is rounded up to whole ones, like a fresh mapping.
+  p = static_cast<char*>(engine_realloc(p, 4 * kHuge + 1));
+  REQUIRE(p != nullptr);
+  REQUIRE(engine_usable_size(p) == 5 * kHuge);
+  REQUIRE(advised_huge(p));
+  // Steps within the last huge page change nothing: same place, same length.
+  for (size_t size = 4 * kHuge + 4096; size <= 5 * kHuge; size += 64 * 1024) {
+    char* same = static_cast<char*>(engine_realloc(p, size));
+    REQUIRE(same == p);
+    REQUIRE(engine_usable_size(p) == 5 * kHuge);
+  }
+  // Shrinking keeps whole huge pages too.
+  p = static_cast<char*>(engine_realloc(p, kHuge + 1));
+  REQUIRE(engine_usable_size(p) == 2 * kHuge);
+  REQUIRE(p[0] == 0x33);
+  REQUIRE(p[kHuge] == 0x33);
+  engine_free(p);
+  large_release_cache();
+}
+
+TEST_CASE("with huge pages, a realloc that cannot grow a block where it is moves it to a huge-page boundary") {
+  if (!os::transparent_huge_pages()) {
+    WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
+    return;
+  }
+  large_release_cache();
+  constexpr size_t kHuge = size_t(2) << 20;
+  auto* p = static_cast<char*>(engine_malloc(2 * kHuge));
+  REQUIRE(p != nullptr);
+  REQUIRE(uintptr_t(p) % kHuge == 0);
+  memset(p, 0x6b, 2 * kHuge);
+  void* page = mmap(p + 2 * kHuge, kPageSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  void* blocker = page == p + 2 * kHuge ? page : nullptr;
+  if (page != MAP_FAILED && !blocker) munmap(page, kPageSize);
+  char* moved = static_cast<char*>(engine_realloc(p, 3 * kHuge + 7));
+  REQUIRE(moved != nullptr);
+  REQUIRE(moved != p);
+  REQUIRE(uintptr_t(moved) % kHuge == 0);
+  REQUIRE(engine_usable_size(moved) == 4 * kHuge);
+  REQUIRE(advised_huge(moved));
+  REQUIRE(moved[0] == 0x6b);
+  REQUIRE(moved[2 * kHuge - 1] == 0x6b);
+  engine_free(moved);
+  if (blocker) munmap(blocker, kPageSize);
+  large_release_cache();
+}
+
+TEST_CASE("without huge pages, realloc of a huge block keeps page-rounded lengths") {
+  g_config.huge_pages = false;
+  large_release_cache();
+  auto* p = static_cast<char*>(engine_malloc(size_t(3) << 20));
+  REQUIRE(p != nullptr);
+  p = static_cast<char*>(engine_realloc(p, (size_t(5) << 20) + 1));
+  REQUIRE(p != nullptr);
+  REQUIRE(engine_usable_size(p) == (size_t(5) << 20) + kPageSize);
+  REQUIRE_FALSE(advised_huge(p));
+  engine_free(p);
+  large_release_cache();
+  g_config.huge_pages = true;
+}
+
 TEST_CASE("zero-byte blocks with a large alignment are distinct") {
   for (size_t alignment : {size_t(1) << 17, size_t(1) << 22}) {
     void* a = engine_aligned_alloc(alignment, 0);
