@@ -32,15 +32,31 @@ constinit std::atomic<int64_t> g_running_bytes{0};
 
 // Adds the change in this thread's live blocks of cls since its last report to the running
 // total, and raises the peak from it.
+// Adds the thread's unpublished change to the process's running total (and raises the peak).
+void publish_pending(ThreadCache* cache) {
+  const int64_t bytes = cache->unpublished_bytes;
+  if (bytes == 0) return;
+  cache->unpublished_bytes = 0;
+  const int64_t total = g_running_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  if (bytes > 0) note_pool_usage(total);
+}
+
+// The change in the thread's live blocks of cls since it was last reported, gathered per thread
+// and added to the running total once it reaches kRunningTotalStep bytes either way: the total
+// is one cache line written by every thread, and a refill or drain of every batch writing it
+// made threads that pass blocks to each other wait on it (mimalloc-bench's `xmalloc-test`:
+// 18-20% of the time when the line crosses between the cores slowly, design.md "Choices and
+// measurements"). The price: the total, so the peak and the limit, may lag by up to the step
+// per thread, on top of the bins' own band.
 void publish_usage(ThreadCache* cache, unsigned cls) {
   const CacheBin& bin = cache->bins[cls];
   const int64_t live = int64_t(bin.moved_in - cache->moved_out[cls]) - int64_t(bin.count());
   const int64_t change = live - cache->reported_live[cls];
   if (change == 0) return;
   cache->reported_live[cls] = live;
-  const int64_t bytes = change * int64_t(kSizeClasses[cls].size);
-  const int64_t total = g_running_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-  if (bytes > 0) note_pool_usage(total);
+  cache->unpublished_bytes += change * int64_t(kSizeClasses[cls].size);
+  if (cache->unpublished_bytes < kRunningTotalStep && cache->unpublished_bytes > -kRunningTotalStep) return;
+  publish_pending(cache);
 }
 constinit std::atomic<uint32_t> g_drain_epoch{0};
 
@@ -160,6 +176,7 @@ bool grow_bin(ThreadCache* cache, unsigned cls) {
 void retire(ThreadCache* cache) {
   registry_unlink(cache);
   for (unsigned cls = 0; cls < kNumClasses; ++cls) publish_usage(cache, cls);
+  publish_pending(cache);
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     g_retired.allocations[cls].fetch_add(bin_allocations(*cache, cls), std::memory_order_relaxed);
     g_retired.live[cls].fetch_add(int64_t(cache->bins[cls].moved_in - cache->moved_out[cls]), std::memory_order_relaxed);

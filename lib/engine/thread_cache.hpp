@@ -38,6 +38,10 @@ enum class ThreadState : uint8_t { kNew = 0, kActive, kDead };
 // (blocks moved into its bin) - (blocks moved out to the centre) - (blocks in the bin now);
 // frees need no counter of their own. Those figures change only on slow paths, plus the bin
 // count, which is the thread's own.
+// A thread adds the changes in its live pool bytes to the process's running total in steps of at
+// least this much (thread_cache.cpp, publish_usage); an exiting thread adds the rest.
+constexpr int64_t kRunningTotalStep = int64_t(64) << 10;
+
 struct ThreadCache {
   CacheBin bins[kNumClasses];
   uint64_t moved_out[kNumClasses];  // blocks drained to the centre
@@ -48,6 +52,8 @@ struct ThreadCache {
   uint32_t profile_epoch;  // g_profile_epoch when the bins' sample countdowns were last armed
   uint64_t allocation_base[kNumClasses];  // see CacheBin::sample_left
   int64_t reported_live[kNumClasses];  // live blocks last added to the process's running total
+  // Bytes of those changes not yet added to it: under kRunningTotalStep either way (publish_usage).
+  int64_t unpublished_bytes;
   // malloc takes the fast path for sizes below this: pool_limit + 1 once the thread is set up;
   // 0 while the thread records every allocation (leak check, a category scope) or is not set up.
   size_t fast_alloc_bound;

@@ -91,6 +91,31 @@ TEST_CASE("the running total follows large blocks exactly, exited threads' pool 
   REQUIRE(peak_usage() == peak + 4096);
 }
 
+TEST_CASE("a thread adds its pool bytes to the running total in steps, and the rest when it exits") {
+  const uint64_t start = running_total_bytes();
+  std::vector<void*> blocks;
+  uint64_t while_running = 0, after_many = 0;
+  std::thread([&] {
+    // 20 blocks of 512 B: refilled on a slow path, far below one step.
+    for (int i = 0; i < 20; ++i) blocks.push_back(engine_malloc(512));
+    while_running = running_total_bytes();
+    // 1 MiB more: the total follows within a step and the bin's band (at most 128 KiB).
+    for (int i = 0; i < 2048; ++i) blocks.push_back(engine_malloc(512));
+    after_many = running_total_bytes();
+  }).join();
+  REQUIRE(while_running == start);
+  const uint64_t truth = start + uint64_t(blocks.size()) * 512;
+  REQUIRE(after_many <= truth);
+  REQUIRE(after_many + uint64_t(kRunningTotalStep) + 128 * 1024 >= truth);
+  // The exit adds what was left under a step: exact again.
+  REQUIRE(running_total_bytes() == truth);
+  REQUIRE(peak_usage() >= truth);
+  std::thread([&] {
+    for (void* p : blocks) engine_free(p);
+  }).join();
+  REQUIRE(running_total_bytes() == start);
+}
+
 TEST_CASE("external memory counts in its tag and in the running total") {
   const uint8_t tag = 202;
   const uint64_t start = running_total_bytes();
