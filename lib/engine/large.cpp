@@ -189,10 +189,13 @@ void* mapping_alloc_aligned(size_t need, size_t alignment) {
 // page-table entry costs about 6 us at its next touch (a 16 MiB mapping written after the move:
 // 24-31 ms instead of 0.8-1.1), while one made of huge pages, grown from 16 to 18 MiB and
 // written whole, took 3.0-3.5 ms (design.md, "Large blocks"). Without huge pages mremap itself
-// tries the place first.
+// tries the place first. A mapping smaller than a huge page had no advice: it gets it here.
 void* grow_mapping(void* address, size_t bytes, size_t need, bool huge_pages) {
   if (!huge_pages) return os::remap(address, bytes, need);
-  if (os::grow_in_place(address, bytes, need)) return address;
+  if (os::grow_in_place(address, bytes, need)) {
+    if (bytes < kHugePageBytes) os::advise_huge_pages(address, need);
+    return address;
+  }
   void* dest = mapping_alloc_aligned(need, kHugePageBytes);
   if (!dest) return nullptr;
   void* moved = os::remap_to(address, bytes, need, dest);
@@ -232,16 +235,14 @@ void* fresh_mapping(size_t need, size_t alignment, size_t* mapped) {
 // where it is now, with its new length in *resized. With huge pages the length is whole huge pages
 // and a growth goes through grow_mapping, as a cached mapping's does: a buffer grown by realloc
 // in steps then moves rarely (most steps fit in its last huge page) and, when it moves, its huge
-// pages move whole. A mapping that had no advice (smaller than a huge page before) gets it.
+// pages move whole.
 void* resize_mapping(void* address, size_t bytes, size_t need, size_t* resized) {
   const bool huge_pages = huge_pages_for(need);
   if (huge_pages) need = round_up(need, kHugePageBytes);
   *resized = need;
   if (need == bytes) return address;
   if (need < bytes) return os::remap(address, bytes, need);  // shrinks where it is
-  void* grown = grow_mapping(address, bytes, need, huge_pages);
-  if (grown && huge_pages && bytes < kHugePageBytes) os::advise_huge_pages(grown, need);
-  return grown;
+  return grow_mapping(address, bytes, need, huge_pages);
 }
 
 // The smallest cached mapping of at least need bytes is reused as it is (its pages are resident;

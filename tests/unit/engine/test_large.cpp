@@ -372,6 +372,44 @@ TEST_CASE("with huge pages, a realloc that cannot grow a block where it is moves
   large_release_cache();
 }
 
+TEST_CASE("with huge pages, a mapping under a huge page grown past one by realloc gets the advice") {
+  if (!os::transparent_huge_pages()) {
+    WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
+    return;
+  }
+  large_release_cache();
+  const size_t threshold = g_config.huge_threshold;
+  g_config.huge_threshold = size_t(1) << 20;  // mappings from 1 MiB, without the advice below 2
+  // Mappings are placed top-down, in the highest gap that fits: blocks fill the gaps above a
+  // spacer until one lands just below it, and once the spacer is gone that one can grow where it
+  // is (a move is advised on its own path).
+  const size_t grown = size_t(4) << 20, size = (size_t(1) << 20) + 4096;
+  char* spacer = static_cast<char*>(mmap(nullptr, grown, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  REQUIRE(spacer != MAP_FAILED);
+  std::vector<void*> fillers;
+  char* p = nullptr;
+  while (fillers.size() < 64) {
+    p = static_cast<char*>(engine_malloc(size));
+    REQUIRE(p != nullptr);
+    if (p + engine_usable_size(p) == spacer) break;
+    fillers.push_back(p);
+  }
+  munmap(spacer, grown);
+  for (void* filler : fillers) engine_free(filler);
+  REQUIRE(p + engine_usable_size(p) == spacer);
+  REQUIRE_FALSE(advised_huge(p));
+  p[0] = 0x21;
+  char* before = p;
+  p = static_cast<char*>(engine_realloc(p, size_t(3) << 20));
+  REQUIRE(p == before);  // grown where it was
+  REQUIRE(engine_usable_size(p) == size_t(4) << 20);
+  REQUIRE(advised_huge(p));
+  REQUIRE(p[0] == 0x21);
+  engine_free(p);
+  large_release_cache();
+  g_config.huge_threshold = threshold;
+}
+
 TEST_CASE("without huge pages, realloc of a huge block keeps page-rounded lengths") {
   g_config.huge_pages = false;
   large_release_cache();
