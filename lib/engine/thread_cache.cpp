@@ -30,8 +30,6 @@ struct RetiredUsage {
 constinit RetiredUsage g_retired = {};
 constinit std::atomic<int64_t> g_running_bytes{0};
 
-// Adds the change in this thread's live blocks of cls since its last report to the running
-// total, and raises the peak from it.
 // Adds the thread's unpublished change to the process's running total (and raises the peak).
 void publish_pending(ThreadCache* cache) {
   const int64_t bytes = cache->unpublished_bytes;

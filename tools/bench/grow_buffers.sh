@@ -25,7 +25,7 @@ done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-run_one() {  # program index, allocator index -> appends "seconds kib faults" to a file
+run_one() {  # program (python or perl), allocator index -> appends "seconds kib faults" to a file
     local prog=$1 i=$2 out="$work/$1.$2"
     if [[ $prog == python ]]; then
         env PYTHONMALLOC=malloc LD_PRELOAD="${paths[$i]}" /usr/bin/time -f "%e %M %R" -a -o "$out" \
