@@ -217,6 +217,8 @@ namespace {
 
 // The frame records' walk with the leading own frames left out and the kept ones hashed as they
 // are stored: the allocation path's capture, so one pass and no second loop over frames.
+// kStore false: the kept frames are only hashed, and the first kept one is left in frames[0].
+template <bool kStore>
 __attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE unsigned walk_hashed(
     const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, uintptr_t own_begin, uintptr_t own_end,
     uint64_t* hash) {
@@ -228,8 +230,11 @@ __attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE unsigned wa
     if (leading) {
       if (pc >= own_begin && pc < own_end) return;
       leading = false;
+      frames[0] = pc;
+    } else if (kStore) {
+      frames[n] = pc;
     }
-    frames[n++] = pc;
+    ++n;
     hashed.add(pc);
   };
   if (max_depth > 0) keep(origin.pc);
@@ -254,7 +259,7 @@ constinit uintptr_t g_own_code_begin = 0, g_own_code_end = 0;
 __attribute__((no_sanitize("address", "thread"))) unsigned capture_frame_pointers_hashed(
     const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, uintptr_t own_begin, uintptr_t own_end,
     uint64_t* hash) {
-  return walk_hashed(origin, frames, max_depth, own_begin, own_end, hash);
+  return walk_hashed<true>(origin, frames, max_depth, own_begin, own_end, hash);
 }
 
 void stack_capture_set_own_code(uintptr_t begin, uintptr_t end) {
@@ -262,15 +267,30 @@ void stack_capture_set_own_code(uintptr_t begin, uintptr_t end) {
   g_own_code_end = end;
 }
 
-// One function from the walk to the memo's answer: the allocation path's capture is one call.
-__attribute__((no_sanitize("address", "thread"))) uint32_t capture_frame_pointers_to_depot(const StackOrigin& origin,
-                                                                                        unsigned max_depth) {
+namespace {
+
+// A stack the thread's memo does not have: walked again, storing its frames, into the depot.
+MEMF_NOINLINE uint32_t capture_frame_pointers_to_depot_slow(const StackOrigin& origin, unsigned max_depth) {
   uintptr_t frames[kMaxStackDepth];
   uint64_t hash;
-  const unsigned kept = walk_hashed(origin, frames, max_depth, g_own_code_begin, g_own_code_end, &hash);
+  const unsigned kept = walk_hashed<true>(origin, frames, max_depth, g_own_code_begin, g_own_code_end, &hash);
   if (kept == 0) return 0;
-  if (const StackId id = stack_depot_memo_find(hash, kept, frames[0])) return id;
   return stack_depot_put_hashed(hash, frames, kept);
+}
+
+}  // namespace
+
+// One function from the walk to the memo's answer: the allocation path's capture is one call.
+// The common case, a stack the thread saw recently, only hashes the walk (no frame array in
+// this function's frame); a miss walks again from a function of its own.
+__attribute__((no_sanitize("address", "thread"))) uint32_t capture_frame_pointers_to_depot(const StackOrigin& origin,
+                                                                                        unsigned max_depth) {
+  uintptr_t innermost;
+  uint64_t hash;
+  const unsigned kept = walk_hashed<false>(origin, &innermost, max_depth, g_own_code_begin, g_own_code_end, &hash);
+  if (kept == 0) return 0;
+  if (const StackId id = stack_depot_memo_find(hash, kept, innermost)) return id;
+  return capture_frame_pointers_to_depot_slow(origin, max_depth);
 }
 
 unsigned capture_stack_from(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, UnwindMode mode) {
