@@ -116,7 +116,7 @@ MEMF_ALWAYS_INLINE void unrecord_pool_block(const void* p, unsigned cls, uint8_t
   // free: a block resized in place stays live and its record is rewritten at once.
   if (freeing && tag == kSlotProfiled && g_exact_lane && g_record_all) {
     if (SlotInfo* info = slot_info_in_class(p, cls))
-      if (g_profile_hooks.exact_freed(p, info)) t_lagged_free = p;
+      g_profile_hooks.exact_freed(p, info);
     return;
   }
   SlotInfo* info = profile_record(p, cls, tag);
@@ -225,9 +225,10 @@ void* aligned_impl(size_t alignment, size_t size) {
 }  // namespace
 
 void* malloc_slow(size_t size) {
-  load_config();
+  // The lane is set up only after the configuration was read (it names the profile's mode).
   if (g_exact_lane)
     if (void* p = exact_lane_alloc(size, MEMF_STACK_ORIGIN())) return p;
+  load_config();
   StackScope stack(MEMF_STACK_ORIGIN(), size);
   if (size <= config().pool_limit) {
     if (void* p = pool_alloc_class(size_to_class(size), size)) return p;
@@ -239,7 +240,10 @@ void* malloc_slow(size_t size) {
 
 void cache_overflow(void* freed_block) { thread_cache_overflow(g_pool.slab_classes[slab_index(freed_block)]); }
 
-void free_slow(void* p) {
+namespace {
+
+// The general path of free_slow: every pointer the fast path and exact mode's lane refused.
+MEMF_NOINLINE void free_general(void* p) {
   if (!p) return;
   if (pool_contains(p)) {
     if (!checked_pool_block(p, "free")) return;
@@ -259,6 +263,38 @@ void free_slow(void* p) {
     return;
   }
   if (!large_free(p)) report_bad_pointer("free", p);
+}
+
+}  // namespace
+
+// Exact mode's lane for the free of a live block it recorded (state kSlotProfiled, not free):
+// onto the thread's bin, then one call to the profile, last so that it is a tail call. This
+// common case pays neither the general path's checks twice nor its frame; everything else (null,
+// tagged, free, foreign, large) goes to free_general.
+void free_slow(void* p) {
+  if (g_exact_lane && g_record_all) {
+    const size_t granule = pool_granule(p);  // null too is out of range
+    if (MEMF_LIKELY(granule < g_pool.granules && g_pool.slot_states[granule] == kSlotProfiled)) {
+      const uintptr_t key = g_pool.free_key;
+      FreeBlock* block = static_cast<FreeBlock*>(p);
+      if (MEMF_LIKELY(!block_is_free(key, block))) {  // a double free: the general path reports it
+        const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
+        SlotInfo* info = slot_info_in_class(p, cls);  // there with g_record_all
+        CacheBin& bin = t_cache.bins[cls];
+        make_free(key, block, bin.head);
+        bin.head = block;
+        if (MEMF_UNLIKELY(--bin.room < 0)) {
+          // The overflow moves blocks off the bin: the profile has this block's record first.
+          if (info) g_profile_hooks.exact_freed(p, info);
+          thread_cache_overflow(cls);
+          return;
+        }
+        if (MEMF_LIKELY(info != nullptr)) g_profile_hooks.exact_freed(p, info);
+        return;
+      }
+    }
+  }
+  free_general(p);
 }
 
 void* new_slow(size_t size) {

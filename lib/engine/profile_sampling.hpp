@@ -43,9 +43,10 @@ struct ProfileHooks {
   // Null: every event takes the hooks above.
   uint32_t (*exact_allocated)(const void* block, size_t requested, const StackOrigin& origin);
   // The free of a block the lane recorded, given its record unread (every record is current:
-  // g_record_all). True when the profile reads the record later, at exact_settle or at the
-  // thread's next such free: the caller then keeps the block in t_lagged_free until then.
-  bool (*exact_freed)(const void* block, SlotInfo* record);
+  // g_record_all). When the profile reads the record later, at exact_settle or at the thread's
+  // next such free, it keeps the block in t_lagged_free until then. May run after the block went
+  // on the thread's bin (the caller's last step, so that the call is its tail).
+  void (*exact_freed)(const void* block, SlotInfo* record);
   void (*exact_settle)();
 };
 

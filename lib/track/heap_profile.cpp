@@ -141,7 +141,7 @@ uint32_t site_index(uint32_t stack_id) {
   return index;
 }
 
-void flush_slot(PendingSite& slot) {
+MEMF_NOINLINE void flush_slot(PendingSite& slot) {
   if (slot.key == 0) return;
   Site& site = g_sites[slot.key - 1];
   if (slot.allocations) site.allocations.fetch_add(slot.allocations, std::memory_order_relaxed);
@@ -439,6 +439,35 @@ void settle_lagged(PendingSites& pending) {
 
 }  // namespace
 
+namespace {
+
+// add_allocation's common case in the lane, when it needs nothing but the thread's table: the
+// stack's site in the thread's cache holding the site's slot, and neither the slot's event count
+// nor the thread's live change reaching its flush. False: nothing done, add_allocation's turn.
+MEMF_ALWAYS_INLINE bool add_allocation_in_table(PendingSites& pending, const void* block, uint32_t stack_id, Weighted w) {
+  const unsigned cached = (stack_id * 0x9e3779b1u) >> (32 - kSiteCacheShift);
+  if (MEMF_UNLIKELY(pending.cached_stack[cached] != stack_id)) return false;
+  const uint32_t index = pending.cached_site[cached];
+  PendingSite& slot = pending.slots[index & (kPendingSlots - 1)];
+  const int64_t live = pending.live_bytes + int64_t(w.bytes);
+  if (MEMF_UNLIKELY(slot.key != index + 1 || slot.events + 1 >= kFlushEvents || live >= kLiveBatch)) return false;
+  slot.allocations += w.blocks;
+  slot.allocated_bytes += w.bytes;
+  ++slot.events;
+  pending.live_bytes = live;
+  const uint64_t recorded = ++t_recorded;
+  t_last_block = block;
+  t_last_count = recorded;
+  return true;
+}
+
+MEMF_NOINLINE uint32_t exact_allocated_general(const void* block, uint32_t stack_id, Weighted w) {
+  add_allocation<true>(block, stack_id, w);
+  return stack_id;
+}
+
+}  // namespace
+
 uint32_t heap_profile_exact_allocated(const void* block, size_t requested, const StackOrigin& origin) {
   // The lane runs only with the frame-pointer walk (heap_profile_start): the profile's own
   // capture is then capture_frame_pointers_to_depot, called here without capture_profile_stack's
@@ -446,21 +475,68 @@ uint32_t heap_profile_exact_allocated(const void* block, size_t requested, const
   const uint32_t stack_id = g_capture == capture_profile_stack
                                 ? capture_frame_pointers_to_depot(origin, config().stack_depth)
                                 : g_capture(origin, requested);
-  add_allocation<true>(block, stack_id, exact_weight(requested));
-  return stack_id;
+  const Weighted w = exact_weight(requested);
+  PendingSites* table = t_pending;
+  if (MEMF_LIKELY(table != nullptr) && add_allocation_in_table(*table, block, stack_id, w)) return stack_id;
+  return exact_allocated_general(block, stack_id, w);
 }
 
-bool heap_profile_exact_freed(const void* block, SlotInfo* record) {
+namespace {
+
+// The lane's free by a thread with no table yet: registers one, or (none to be had) adds the
+// free to the sites at once.
+MEMF_NOINLINE void exact_freed_unregistered(const void* block, SlotInfo* record) {
   const bool temporary = free_is_temporary<true>(block);
-  PendingSites* table = this_thread_pending();
-  if (MEMF_UNLIKELY(!table)) {
-    add_free_unbuffered(record->stack_id, record_weight(*record));
-    return false;
-  }
-  __builtin_prefetch(record);
-  settle_lagged(*table);  // the previous free's record, prefetched then
+  PendingSites* table = register_this_thread();
+  if (!table) return add_free_unbuffered(record->stack_id, record_weight(*record));
   table->lagged = {block, record, temporary};
+  t_lagged_free = block;
+}
+
+// Settles pending's lagged free when that needs nothing but its table's own lines: its stack's
+// site is in the thread's cache and holds the site's slot, and neither the slot's event count
+// nor the thread's live change reaches its flush. False: nothing done, settle_lagged's turn.
+MEMF_ALWAYS_INLINE bool settle_lagged_in_table(PendingSites& pending) {
+  LaggedFree& lagged = pending.lagged;
+  if (!lagged.block) return true;
+  const SlotInfo& record = *lagged.record;
+  const uint32_t stack_id = record.stack_id;
+  const unsigned cached = (stack_id * 0x9e3779b1u) >> (32 - kSiteCacheShift);
+  if (MEMF_UNLIKELY(pending.cached_stack[cached] != stack_id)) return false;
+  const uint32_t index = pending.cached_site[cached];
+  PendingSite& slot = pending.slots[index & (kPendingSlots - 1)];
+  const Weighted w = record_weight(record);
+  const int64_t live = pending.live_bytes - int64_t(w.bytes);
+  if (MEMF_UNLIKELY(slot.key != index + 1 || slot.events + 1 >= kFlushEvents || live <= -kLiveBatch)) return false;
+  slot.frees += w.blocks;
+  slot.freed_bytes += w.bytes;
+  if (lagged.temporary) slot.temporary += w.blocks;
+  ++slot.events;
+  pending.live_bytes = live;
+  lagged.block = nullptr;
   return true;
+}
+
+// The lane's free when the lagged one needs more than its table (settle_lagged_in_table).
+MEMF_NOINLINE void exact_freed_settling(PendingSites& pending, const void* block, SlotInfo* record, bool temporary) {
+  settle_lagged(pending);
+  pending.lagged = {block, record, temporary};
+  t_lagged_free = block;
+}
+
+}  // namespace
+
+// Every branch off the common one ends in a call to a function of its own, so that the common
+// one, run on most frees in exact mode, needs no frame.
+void heap_profile_exact_freed(const void* block, SlotInfo* record) {
+  PendingSites* table = t_pending;
+  if (MEMF_UNLIKELY(!table)) return exact_freed_unregistered(block, record);
+  const bool temporary = free_is_temporary<true>(block);
+  __builtin_prefetch(record);
+  // The previous free's record, prefetched then.
+  if (MEMF_UNLIKELY(!settle_lagged_in_table(*table))) return exact_freed_settling(*table, block, record, temporary);
+  table->lagged = {block, record, temporary};
+  t_lagged_free = block;
 }
 
 void heap_profile_exact_settle() {

@@ -39,7 +39,7 @@ void heap_profile_freed(const ProfileEvent& event);
 // heap_profile_start was given, records the allocation, and returns the stack id; the free, whose
 // record is read at the thread's next such free, or earlier by the settle (ProfileHooks).
 uint32_t heap_profile_exact_allocated(const void* block, size_t requested, const StackOrigin& origin);
-bool heap_profile_exact_freed(const void* block, SlotInfo* record);
+void heap_profile_exact_freed(const void* block, SlotInfo* record);
 void heap_profile_exact_settle();
 
 // Copies up to capacity sites; returns how many there are.

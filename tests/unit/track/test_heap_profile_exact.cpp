@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "allocation_stacks.hpp"
+#include "core/misuse_test_util.hpp"
 #include "central.hpp"
 #include "engine.hpp"
 #include "heap_profile.hpp"
@@ -228,4 +229,32 @@ TEST_CASE("a freed block's record is read before anything rewrites it") {
   b = site_of("second_owner_site", 198);
   CHECK(b.figures.frees == b.figures.allocations);
   CHECK(b.figures.freed_bytes == 198 * b.figures.allocations);
+}
+
+SITE void twice_freed_site(void** out) { *out = engine_malloc(232); }
+
+TEST_CASE("a double free of a recorded block is reported once and counted once") {
+  start_once();
+  misuse_test::set_on_error("report");
+  void* p;
+  twice_freed_site(&p);
+  engine_free(p);
+  // The lane turns the second free away (its free mark), the general path reports it.
+  const std::string twice = misuse_test::stderr_of([&] { engine_free(p); });
+  CHECK(twice.rfind("memf: error: double free of 0x", 0) == 0);
+  CHECK(twice.find("; ignored\n") != std::string::npos);
+  misuse_test::set_on_error("abort");
+  const Site s = site_of("twice_freed_site", 232);
+  CHECK(s.sites == 1);
+  CHECK(s.figures.allocations == 1);
+  CHECK(s.figures.frees == 1);
+  CHECK(s.figures.freed_bytes == 232);
+  CHECK(s.figures.temporary == 1);
+  // The block went on the bin once: the class's next two blocks differ.
+  void* a = engine_malloc(232);
+  void* b = engine_malloc(232);
+  CHECK(a == p);
+  CHECK(b != p);
+  engine_free(a);
+  engine_free(b);
 }
