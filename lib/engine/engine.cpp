@@ -343,6 +343,9 @@ void* engine_calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
+  // Exact mode's lane serves calloc as it serves malloc (the block is zeroed after).
+  if (g_exact_lane)
+    if (void* p = exact_lane_alloc(bytes, MEMF_STACK_ORIGIN())) return memset(p, 0, bytes);
   StackScope stack(MEMF_STACK_ORIGIN(), bytes);
   if (bytes <= config().pool_limit) {
     void* p = engine_malloc(bytes);

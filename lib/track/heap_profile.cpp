@@ -429,7 +429,7 @@ void heap_profile_freed(const ProfileEvent& event) {
 namespace {
 
 // Reads the record of pending's lagged free, if there is one, and adds the free to its sums.
-void settle_lagged(PendingSites& pending) {
+MEMF_NOINLINE void settle_lagged(PendingSites& pending) {
   LaggedFree& lagged = pending.lagged;
   if (!lagged.block) return;
   const SlotInfo& record = *lagged.record;
@@ -539,8 +539,11 @@ void heap_profile_exact_freed(const void* block, SlotInfo* record) {
   t_lagged_free = block;
 }
 
+// Called most often when the lane hands out again the block freed last (a buffer dropped and
+// another taken at once): its record is in the cache then, and settling in the table is enough.
 void heap_profile_exact_settle() {
-  if (PendingSites* table = t_pending) settle_lagged(*table);
+  PendingSites* table = t_pending;
+  if (MEMF_LIKELY(table != nullptr) && !settle_lagged_in_table(*table)) settle_lagged(*table);
 }
 
 bool heap_profile_start(ProfileMode mode, uint64_t mean_bytes, uint32_t (*capture)(const StackOrigin&, size_t)) {
