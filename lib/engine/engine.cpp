@@ -265,6 +265,18 @@ MEMF_NOINLINE void free_general(void* p) {
   if (!large_free(p)) report_bad_pointer("free", p);
 }
 
+// The lane's free when the push overflows the bin (or the thread has no cache yet): the profile is
+// told before the block is on the bin, so that nothing the call does (a thread's first event
+// registers it) can hand the block out, and before the overflow moves blocks off the bin.
+MEMF_NOINLINE void exact_lane_free_overflowing(FreeBlock* block, SlotInfo* info, unsigned cls) {
+  if (info) g_profile_hooks.exact_freed(block, info);
+  CacheBin& bin = t_cache.bins[cls];
+  make_free(block, bin.head);
+  bin.head = block;
+  --bin.room;
+  thread_cache_overflow(cls);
+}
+
 }  // namespace
 
 // Exact mode's lane for the free of a live block it recorded (state kSlotProfiled, not free):
@@ -281,14 +293,12 @@ void free_slow(void* p) {
         const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
         SlotInfo* info = slot_info_in_class(p, cls);  // there with g_record_all
         CacheBin& bin = t_cache.bins[cls];
+        if (MEMF_UNLIKELY(bin.room <= 0)) return exact_lane_free_overflowing(block, info, cls);
+        // A bin with room belongs to a thread whose cache is set up (its exit handler armed): the
+        // profile's call after the push allocates nothing, so it cannot hand the block out.
         make_free(key, block, bin.head);
         bin.head = block;
-        if (MEMF_UNLIKELY(--bin.room < 0)) {
-          // The overflow moves blocks off the bin: the profile has this block's record first.
-          if (info) g_profile_hooks.exact_freed(p, info);
-          thread_cache_overflow(cls);
-          return;
-        }
+        --bin.room;
         if (MEMF_LIKELY(info != nullptr)) g_profile_hooks.exact_freed(p, info);
         return;
       }
