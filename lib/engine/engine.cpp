@@ -106,19 +106,11 @@ MEMF_ALWAYS_INLINE SlotInfo* profile_record(const void* p, unsigned cls, uint8_t
   return info && (info->requested & kSlotInfoProfiled) ? info : nullptr;
 }
 
-// The heap profile's record of a pool block of class cls being freed (freeing) or resized in
-// place, if it has one: the profile told, and the record cleared (with every allocation recorded
-// it stays: the slot's next allocation rewrites it).
-MEMF_ALWAYS_INLINE void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag, bool freeing) {
-  // The free of an untagged block in exact mode's lane: with every allocation recorded its record
-  // is current and flagged, so it is not read here, where in a heap larger than the caches it is
-  // a cold line, but by the profile at the thread's next such free (docs/design.md). Only a
-  // free: a block resized in place stays live and its record is rewritten at once.
-  if (freeing && tag == kSlotProfiled && g_exact_lane && g_record_all) {
-    if (SlotInfo* info = slot_info_in_class(p, cls))
-      g_profile_hooks.exact_freed(p, info);
-    return;
-  }
+// The heap profile's record of a pool block of class cls being freed or resized in place, if it
+// has one: the profile told, and the record cleared (with every allocation recorded it stays: the
+// slot's next allocation rewrites it). A live block freed in exact mode's lane does not come
+// here: free_slow's own branch hands the profile its record unread (docs/design.md).
+MEMF_ALWAYS_INLINE void unrecord_pool_block(const void* p, unsigned cls, uint8_t tag) {
   SlotInfo* info = profile_record(p, cls, tag);
   if (!info) return;
   if (!g_record_all) info->requested &= ~kSlotInfoProfiled;
@@ -252,7 +244,7 @@ MEMF_NOINLINE void free_general(void* p) {
     const size_t granule = pool_granule(p);
     const uint8_t tag = g_pool.slot_states[granule];
     const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
-    unrecord_pool_block(p, cls, tag, true);
+    unrecord_pool_block(p, cls, tag);
     if (tag != kSlotProfiled) category_account_free(tag, kSizeClasses[cls].size);
     if (!g_record_all) g_pool.slot_states[granule] = kSlotAllocated;
     CacheBin& bin = t_cache.bins[cls];
@@ -387,7 +379,7 @@ void* engine_realloc(void* p, size_t size) {
       const unsigned cls = g_pool.slab_classes[slab_index(p)];
       if (SlotInfo* info = profile_record(p, cls, tag); MEMF_UNLIKELY(info != nullptr)) {
         // Recorded as the free of the old size and an allocation of the new one, at this call.
-        unrecord_pool_block(p, cls, tag, false);
+        unrecord_pool_block(p, cls, tag);
         const uint32_t stack = profile_stack(size);
         info->stack_id = stack;
         info->requested = uint32_t(size) | kSlotInfoProfiled;
