@@ -203,9 +203,14 @@ MEMF_ALWAYS_INLINE PendingSites* this_thread_pending() {
   return MEMF_LIKELY(pending != nullptr) ? pending : register_this_thread();
 }
 
+// The entry of stack_id in a thread's site cache.
+MEMF_ALWAYS_INLINE unsigned site_cache_entry(uint32_t stack_id) {
+  return (stack_id * 0x9e3779b1u) >> (32 - kSiteCacheShift);
+}
+
 // The site of stack_id, through the thread's cache.
 MEMF_ALWAYS_INLINE uint32_t cached_site_index(PendingSites& pending, uint32_t stack_id) {
-  const unsigned slot = (stack_id * 0x9e3779b1u) >> (32 - kSiteCacheShift);
+  const unsigned slot = site_cache_entry(stack_id);
   if (MEMF_LIKELY(pending.cached_stack[slot] == stack_id)) return pending.cached_site[slot];
   const uint32_t index = site_index(stack_id);
   pending.cached_stack[slot] = stack_id;
@@ -221,6 +226,17 @@ PendingSite& pending_slot(PendingSites& pending, uint32_t index) {
     slot.key = index + 1;
   }
   return slot;
+}
+
+// The slot of stack_id's site in the thread's table when the thread's caches already hold both
+// (the site in its site cache, the slot for that site); nullptr otherwise, nothing changed. The
+// lane's common case (add_allocation_in_table, settle_lagged_in_table).
+MEMF_ALWAYS_INLINE PendingSite* cached_pending_slot(PendingSites& pending, uint32_t stack_id) {
+  const unsigned cached = site_cache_entry(stack_id);
+  if (MEMF_UNLIKELY(pending.cached_stack[cached] != stack_id)) return nullptr;
+  const uint32_t index = pending.cached_site[cached];
+  PendingSite& slot = pending.slots[index & (kPendingSlots - 1)];
+  return MEMF_LIKELY(slot.key == index + 1) ? &slot : nullptr;
 }
 
 struct PendingSums {
@@ -445,15 +461,13 @@ namespace {
 // stack's site in the thread's cache holding the site's slot, and neither the slot's event count
 // nor the thread's live change reaching its flush. False: nothing done, add_allocation's turn.
 MEMF_ALWAYS_INLINE bool add_allocation_in_table(PendingSites& pending, const void* block, uint32_t stack_id, Weighted w) {
-  const unsigned cached = (stack_id * 0x9e3779b1u) >> (32 - kSiteCacheShift);
-  if (MEMF_UNLIKELY(pending.cached_stack[cached] != stack_id)) return false;
-  const uint32_t index = pending.cached_site[cached];
-  PendingSite& slot = pending.slots[index & (kPendingSlots - 1)];
+  PendingSite* slot = cached_pending_slot(pending, stack_id);
+  if (MEMF_UNLIKELY(!slot)) return false;
   const int64_t live = pending.live_bytes + int64_t(w.bytes);
-  if (MEMF_UNLIKELY(slot.key != index + 1 || slot.events + 1 >= kFlushEvents || live >= kLiveBatch)) return false;
-  slot.allocations += w.blocks;
-  slot.allocated_bytes += w.bytes;
-  ++slot.events;
+  if (MEMF_UNLIKELY(slot->events + 1 >= kFlushEvents || live >= kLiveBatch)) return false;
+  slot->allocations += w.blocks;
+  slot->allocated_bytes += w.bytes;
+  ++slot->events;
   pending.live_bytes = live;
   const uint64_t recorded = ++t_recorded;
   t_last_block = block;
@@ -500,18 +514,15 @@ MEMF_ALWAYS_INLINE bool settle_lagged_in_table(PendingSites& pending) {
   LaggedFree& lagged = pending.lagged;
   if (!lagged.block) return true;
   const SlotInfo& record = *lagged.record;
-  const uint32_t stack_id = record.stack_id;
-  const unsigned cached = (stack_id * 0x9e3779b1u) >> (32 - kSiteCacheShift);
-  if (MEMF_UNLIKELY(pending.cached_stack[cached] != stack_id)) return false;
-  const uint32_t index = pending.cached_site[cached];
-  PendingSite& slot = pending.slots[index & (kPendingSlots - 1)];
+  PendingSite* slot = cached_pending_slot(pending, record.stack_id);
+  if (MEMF_UNLIKELY(!slot)) return false;
   const Weighted w = record_weight(record);
   const int64_t live = pending.live_bytes - int64_t(w.bytes);
-  if (MEMF_UNLIKELY(slot.key != index + 1 || slot.events + 1 >= kFlushEvents || live <= -kLiveBatch)) return false;
-  slot.frees += w.blocks;
-  slot.freed_bytes += w.bytes;
-  if (lagged.temporary) slot.temporary += w.blocks;
-  ++slot.events;
+  if (MEMF_UNLIKELY(slot->events + 1 >= kFlushEvents || live <= -kLiveBatch)) return false;
+  slot->frees += w.blocks;
+  slot->freed_bytes += w.bytes;
+  if (lagged.temporary) slot->temporary += w.blocks;
+  ++slot->events;
   pending.live_bytes = live;
   lagged.block = nullptr;
   return true;
