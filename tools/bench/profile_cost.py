@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 
-from membench.bench import Bench, rotated_plan
+from membench.bench import Bench, interleaved_plan
 from membench.common import PYTHON, ROOT, log
 from membench.measure import clean_env, run_measured
 from membench.peers import HEAPTRACK
@@ -81,7 +81,7 @@ def geomean(values):
 
 
 def run_plan(bench, workloads, configs, repeats, scale_of):
-    plan = rotated_plan(repeats, workloads, configs)
+    plan = interleaved_plan(repeats, workloads, configs)
     for i, (rep, w, config) in enumerate(plan):
         run = bench.measure(w, config, rep, scale_of(w), 600)
         bench.runs.append(run)

@@ -79,7 +79,7 @@ def rate_rule(test):
 
 class MbTest:
     """One row of bench.sh's results: a program, its arguments and what is measured.  It
-    stands where the runner's workloads stand (Bench.measure, rotated_plan)."""
+    stands where the runner's workloads stand (Bench.measure, interleaved_plan)."""
 
     kind = "mbench"
     quick_scale = 1.0

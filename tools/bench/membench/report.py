@@ -175,8 +175,8 @@ def intro_section(d):
     out += command_block()
     out.append(
         "Every cell is the median of %d runs (wall time from start to exit, peak RSS as "
-        "GNU time's `%%M`, the rusage high-water mark of the process); runs are interleaved round robin across allocators, with the "
-        "order rotated each round. The allocator is chosen with `LD_PRELOAD` "
+        "GNU time's `%%M`, the rusage high-water mark of the process); runs are interleaved round robin across allocators, each round "
+        "in an order drawn afresh (seeded), so that no allocator always runs right after the same one. The allocator is chosen with `LD_PRELOAD` "
         "(glibc: nothing preloaded); the workload programs are the same binaries for all. "
         "A run that crashes, exits non-zero, times out, or prints a result different from "
         "the other allocators' is reported as FAILED and left out of every ratio." % a.repeats)
@@ -458,7 +458,7 @@ def mbench_intro(d):
              "(%s), its programs from `%s`%s. Each test is a row of the suite's `bench.sh` "
              "with its program and arguments for procs = %d (bench.sh takes `nproc`); run from a "
              "scratch directory under every allocator (`LD_PRELOAD`), interleaved round robin "
-             "with the order rotated each round as above, median of %d runs%s. The figure is "
+             "in a drawn order as above, median of %d runs%s. The figure is "
              "the process's wall time, lower is better, "
              % (s.checkout, s.revision(), s.program_dir,
                 built_text(s), s.procs, d.a.repeats,
