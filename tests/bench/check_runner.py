@@ -33,7 +33,7 @@ BENCH = os.path.abspath(ARGS.bench)
 sys.path.insert(0, BENCH)
 
 from membench import mbench  # noqa: E402
-from membench.bench import Bench  # noqa: E402
+from membench.bench import Bench, interleaved_plan  # noqa: E402
 from membench.measure import Run  # noqa: E402
 from membench.report import (ReportData, headline_section, mbench_section,  # noqa: E402
                              targets_section)
@@ -418,7 +418,31 @@ def check_bench_sh(checkout):
           % ", ".join(patterns), sorted(matched))
 
 
+def check_plan():
+    """The runs' order: every configuration once a round, drawn again each round, reproducible,
+    and no configuration right after the same one in two rounds running."""
+    configs = ["glibc", "mimalloc", "jemalloc", "tcmalloc", "memf", "mimalloc3", "mimalloc2", "snmalloc"]
+    workloads = ["small_churn", "huge", "sqlite"]
+    plan = interleaved_plan(5, workloads, configs)
+    check(plan == interleaved_plan(5, workloads, configs), "the plan is the same for the same arguments")
+    check(len(plan) == 5 * len(workloads) * len(configs), "every run is in the plan", len(plan))
+    for w in workloads:
+        rounds = [[c for (rep, pw, c) in plan if rep == r and pw == w] for r in range(5)]
+        check(all(sorted(order) == sorted(configs) for order in rounds),
+              "%s: each round runs every configuration once" % w, rounds)
+        pairs = [set(zip(order, order[1:])) for order in rounds]
+        check(all(not (pairs[r] & pairs[r + 1]) for r in range(4)),
+              "%s: no configuration runs right after the same one in two rounds running" % w, rounds)
+        check(len({tuple(order) for order in rounds}) == 5, "%s: the order changes every round" % w, rounds)
+    two = interleaved_plan(4, ["x"], ["memf", "glibc"])
+    check([c for (_, _, c) in two] == ["memf", "glibc", "glibc", "memf", "memf", "glibc", "glibc", "memf"] or
+          [c for (_, _, c) in two] == ["glibc", "memf", "memf", "glibc", "glibc", "memf", "memf", "glibc"],
+          "two configurations alternate their order", two)
+    check(len(interleaved_plan(3, ["x"], ["memf"])) == 3, "one configuration runs once a round")
+
+
 def main():
+    check_plan()
     check_tables()
     check_selection()
     check_parsing()

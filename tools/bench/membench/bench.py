@@ -32,12 +32,20 @@ def interleaved_plan(repeats, workloads, configs):
     benchmark machine `huge` took 0.16-0.22 s right after a jemalloc run and 0.05 s otherwise,
     for memf and mimalloc 2.2.7 alike; mimalloc-bench's malloc-large 1.5-2.4 s against 1.1-1.2
     (docs/benchmarks.md). With the order drawn, the median of the runs is rarely one that
-    followed such a run, and no configuration is always the one that does."""
+    followed such a run, and no configuration is always the one that does: each round's order
+    is drawn again until no configuration has the predecessor it had in the round before."""
+    orders = {}  # workload index -> the previous round's order
     plan = []
     for rep in range(repeats):
         for wi, w in enumerate(workloads):
-            order = list(configs)
-            random.Random(1000003 * rep + wi).shuffle(order)
+            rng = random.Random(1000003 * rep + wi)
+            before = orders.get(wi)
+            for _ in range(1000):
+                order = list(configs)
+                rng.shuffle(order)
+                if before is None or len(order) < 2 or not set(zip(order, order[1:])) & set(zip(before, before[1:])):
+                    break
+            orders[wi] = order
             for config in order:
                 plan.append((rep, w, config))
     return plan

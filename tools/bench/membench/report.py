@@ -875,6 +875,14 @@ ELSEWHERE = """## Notes and other measurements
 - What a state byte written on every malloc and free cost in `larson` (1.25× tcmalloc), and the
   free mark that replaced it: [design.md](design.md), "The pools' address space".
 - Stack capture methods (frame pointers, libgcc, libunwind): [stacks.md](stacks.md).
+- The order of the runs matters on this machine, a virtual machine whose kernel hands freed
+  memory back to the host (`page_reporting.page_reporting_order=11` on its command line): a
+  process right after one that freed much memory pays to have its pages backed again. Run
+  directly on 7 December 2026, `huge 1` took 0.05 s under memf and under mimalloc 2.2.7 alone
+  (0.00-0.01 s system time), and 0.16-0.22 s (0.12-0.17 s system) right after a jemalloc run;
+  malloc-large 1.07-1.22 s under memf after itself and 1.48-2.41 s after jemalloc (mimalloc
+  3.4.3: 1.21-1.30 and 2.00 s). Each round therefore runs the allocators in an order drawn
+  afresh; until then a rotation kept memf right behind tcmalloc and jemalloc in every round.
 """
 
 
