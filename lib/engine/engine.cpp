@@ -247,11 +247,7 @@ MEMF_NOINLINE void free_general(void* p) {
     unrecord_pool_block(p, cls, tag);
     if (tag != kSlotProfiled) category_account_free(tag, kSizeClasses[cls].size);
     if (!g_record_all) g_pool.slot_states[granule] = kSlotAllocated;
-    CacheBin& bin = t_cache.bins[cls];
-    FreeBlock* block = static_cast<FreeBlock*>(p);
-    make_free(block, bin.head);
-    bin.head = block;
-    if (--bin.room < 0) thread_cache_overflow(cls);
+    if (push_on_bin(g_pool.free_key, t_cache.bins[cls], static_cast<FreeBlock*>(p)) < 0) thread_cache_overflow(cls);
     return;
   }
   if (!large_free(p)) report_bad_pointer("free", p);
@@ -262,10 +258,7 @@ MEMF_NOINLINE void free_general(void* p) {
 // registers it) can hand the block out, and before the overflow moves blocks off the bin.
 MEMF_NOINLINE void exact_lane_free_overflowing(FreeBlock* block, SlotInfo* info, unsigned cls) {
   if (info) g_profile_hooks.exact_freed(block, info);
-  CacheBin& bin = t_cache.bins[cls];
-  make_free(block, bin.head);
-  bin.head = block;
-  --bin.room;
+  push_on_bin(g_pool.free_key, t_cache.bins[cls], block);
   thread_cache_overflow(cls);
 }
 
@@ -288,9 +281,7 @@ void free_slow(void* p) {
         if (MEMF_UNLIKELY(bin.room <= 0)) return exact_lane_free_overflowing(block, info, cls);
         // A bin with room belongs to a thread whose cache is set up (its exit handler armed): the
         // profile's call after the push allocates nothing, so it cannot hand the block out.
-        make_free(key, block, bin.head);
-        bin.head = block;
-        --bin.room;
+        push_on_bin(key, bin, block);
         if (MEMF_LIKELY(info != nullptr)) g_profile_hooks.exact_freed(p, info);
         return;
       }

@@ -61,10 +61,7 @@ MEMF_ALWAYS_INLINE bool pool_try_free(void* p) {
     FreeBlock* block = static_cast<FreeBlock*>(p);
     if (MEMF_LIKELY(g_pool.slot_states[granule] == kSlotAllocated && !block_is_free(key, block))) {
       const unsigned cls = g_pool.slab_classes[granule >> (kSlabShift - 4)];
-      CacheBin& bin = t_cache.bins[cls];
-      make_free(key, block, bin.head);
-      bin.head = block;
-      if (MEMF_UNLIKELY(--bin.room < 0)) cache_overflow(p);
+      if (MEMF_UNLIKELY(push_on_bin(key, t_cache.bins[cls], block) < 0)) cache_overflow(p);
       return true;
     }
   }

@@ -65,6 +65,15 @@ struct ThreadCache {
   uint32_t drain_epoch;  // the last cache-drain request this thread answered
 };
 
+// Pushes block (live until now) on bin, encoding its link with key: the one push of every free
+// path. Returns the bin's room after it; below zero the bin is over its max and the caller
+// drains it (thread_cache_overflow).
+MEMF_ALWAYS_INLINE int32_t push_on_bin(uintptr_t key, CacheBin& bin, FreeBlock* block) {
+  make_free(key, block, bin.head);
+  bin.head = block;
+  return --bin.room;
+}
+
 // Allocations of class cls made by the thread of cache (racy but harmless read by others).
 MEMF_ALWAYS_INLINE uint64_t bin_allocations(const ThreadCache& cache, unsigned cls) {
   return __atomic_load_n(&cache.allocation_base[cls], __ATOMIC_RELAXED) -
