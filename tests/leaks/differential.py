@@ -3,7 +3,9 @@
 bytes and counts of definite (LeakSanitizer: direct) and indirect leaks. Nothing here is an
 expectation written by hand: the two reference checkers are the oracle. A difference fails the
 test unless known_differences.txt lists it (program, checker, reason); a listed difference that
-no longer occurs fails too, so the list stays true.
+no longer occurs fails too, so the list stays true. An unlisted difference from LeakSanitizer
+passes only when Valgrind agrees with memf and LeakSanitizer does too once its stack and register
+roots are off (a stale pointer in a dead frame, which varies between machines).
 
   differential.py --lib libmemf.so --bindir DIR --lsan liblsan.so.0 --known FILE
                   [--linked a,b] [--no-valgrind] PROGRAM...
@@ -49,9 +51,9 @@ def run_memf(args, name, tmp):
     return {kind: (totals[kind]["bytes"], totals[kind]["count"]) for kind in ("definite", "indirect")}
 
 
-def run_lsan(args, name, tmp):
+def run_lsan(args, name, tmp, options=""):
     env = scrubbed_env()
-    env.update(LD_PRELOAD=args.lsan, LSAN_OPTIONS="exitcode=0:detect_leaks=1")
+    env.update(LD_PRELOAD=args.lsan, LSAN_OPTIONS="exitcode=0:detect_leaks=1" + options)
     proc = subprocess.run([program_path(args.bindir, name)], env=env, capture_output=True, text=True,
                           timeout=TIMEOUT)
     if "LeakSanitizer" in proc.stderr and "detected memory leaks" not in proc.stderr:
@@ -109,10 +111,23 @@ def valgrind_verdict(args, name, tmp, memf):
             return verdict
 
 
+# LeakSanitizer's exit-time check scans the threads' stacks from deep inside its own frames, so a
+# stale copy of a pointer in a dead frame is a reference for it; whether the exit path overwrites
+# that slot depends on the C library's build and the machine (aligned_leak: 3 blocks lost here,
+# 2 on another machine). An unlisted difference from LeakSanitizer where Valgrind agrees with
+# memf is therefore checked once more with LeakSanitizer's stack and register roots off: if it
+# then agrees with memf exactly, the difference is that stale pointer and is reported, not failed.
+# Without Valgrind's agreement nothing is excused (a live stack's reference must count).
+LSAN_WITHOUT_STACKS = ":use_stacks=0:use_registers=0"
+
+
 def measure(args, name, tmp):
     results = {"memf": run_memf(args, name, tmp), "lsan": run_lsan(args, name, tmp)}
     if args.valgrind:
         results["valgrind"] = valgrind_verdict(args, name, tmp, results["memf"])
+        if (results["lsan"] != results["memf"] and (name, "lsan") not in args.known
+                and {k: results["valgrind"][k] for k in ("definite", "indirect")} == results["memf"]):
+            results["lsan_without_stacks"] = run_lsan(args, name, tmp, LSAN_WITHOUT_STACKS)
     return name, results
 
 
@@ -141,7 +156,7 @@ def main():
     parser.add_argument("--lib", required=True)
     parser.add_argument("--bindir", required=True)
     parser.add_argument("--lsan", required=True)
-    parser.add_argument("--known", required=True)
+    parser.add_argument("--known", dest="known_path", required=True)
     parser.add_argument("--linked", default="", help="programs linked with memf (comma-separated)")
     parser.add_argument("--no-valgrind", dest="valgrind", action="store_false")
     parser.add_argument("--jobs", type=int, default=2)
@@ -154,7 +169,7 @@ def main():
     if args.valgrind and not shutil.which("valgrind"):
         print("SKIP: valgrind is not installed (Debian: valgrind)")
         return 77
-    known = load_known(args.known)
+    known = args.known = load_known(args.known_path)
     unknown_programs = {p for p, _ in known} - set(args.programs)
     checkers = CHECKERS if args.valgrind else ("lsan",)
 
@@ -165,6 +180,7 @@ def main():
 
     failures = []
     identical = agree_lsan = agree_valgrind = references_agree = 0
+    stale_stack_notes = []
     print(f"{'program':26} {'memf definite + indirect':28} {'LeakSanitizer':28} {'Valgrind':28} verdict")
     for name in args.programs:
         r = results[name]
@@ -178,14 +194,21 @@ def main():
         notes = []
         for c in checkers:
             listed = (name, c) in known
-            if not same[c] and not listed:
+            rootless = r.get("lsan_without_stacks") if c == "lsan" else None
+            if not same[c] and not listed and rootless == r["memf"]:
+                notes.append("differs from lsan (stale pointer on a stack)")
+                stale_stack_notes.append(
+                    f"{name} vs lsan: LeakSanitizer {cell(r['lsan'])} on this machine, and "
+                    f"{cell(rootless)} with use_stacks=0:use_registers=0, as memf and Valgrind: "
+                    "a stale pointer on a stack kept the difference reachable")
+            elif not same[c] and not listed:
                 failures.append(f"{name}: memf {cell(r['memf'])}, {c} {cell(r[c])}")
                 notes.append(f"DIFFERS from {c}")
             elif not same[c]:
                 notes.append(f"differs from {c} (listed)")
             elif listed:
                 failures.append(f"{name}: listed as differing from {c}, but both say {cell(r['memf'])}: "
-                                f"remove the line from {os.path.basename(args.known)}")
+                                f"remove the line from {os.path.basename(args.known_path)}")
                 notes.append(f"listed for {c} but agrees")
         if valgrind_runs > 1:
             notes.append(f"Valgrind run {valgrind_runs} times (possibly lost blocks before)")
@@ -201,8 +224,10 @@ def main():
     for (program, checker), reason in sorted(known.items()):
         if program in results and results[program][checker] != results[program]["memf"]:
             print(f"listed: {program} vs {checker}: {reason}")
+    for note in stale_stack_notes:
+        print(f"not listed, checked: {note}")
     for program in sorted(unknown_programs):
-        failures.append(f"{os.path.basename(args.known)} names {program}, which is not in the corpus")
+        failures.append(f"{os.path.basename(args.known_path)} names {program}, which is not in the corpus")
     if failures:
         print("\nFAIL:\n  " + "\n  ".join(failures))
         return 1
