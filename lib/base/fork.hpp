@@ -20,6 +20,7 @@ enum ForkRank : unsigned {
   kForkPools,          // pools: registry, each pool, the thread tables
   kForkEngine,         // engine: class locks, arena, large table and mapping cache, thread registry
   kForkStackDepot,     // track: the stack depot's insertion lock
+  kForkUnwind,         // track: the spare unwind states' lock (stack_capture.cpp)
   kForkCategories,     // track: the category names' lock
   kForkProfile,        // track: the heap profile's site and snapshot locks
   kForkTimeline,       // track: the profile timeline's lock

@@ -8,6 +8,7 @@ namespace memf {
 enum ThreadExitRank : unsigned {
   kThreadExitProfile = 0,  // track: the heap profile's pending figures of the thread are added in
   kThreadExitStacks,       // track: the thread's memo of recent stacks goes to the next thread
+  kThreadExitUnwind,       // track: the thread's unwind state (recent rules, last walk) goes to the next thread
   kThreadExitPools,      // pools: each pool's cache of the thread goes back to its pool
   kThreadExitEngine,     // engine: the thread cache goes back to the centre; last, so that what
                          // the handlers before it free is given back too

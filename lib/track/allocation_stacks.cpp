@@ -75,7 +75,7 @@ bool allocation_stacks_init() {
     uintptr_t probe = uintptr_t(&malloc_slow);
     dl_iterate_phdr(find_own_text, &probe);
   }
-  stack_capture_set_own_code(g_own_text_begin, g_own_text_end);
+  stack_capture_init(g_own_text_begin, g_own_text_end);
   return stack_depot_init();
 }
 
@@ -88,13 +88,7 @@ uint32_t capture_allocation_stack(const StackOrigin& origin, size_t size) {
 uint32_t capture_profile_stack(const StackOrigin& origin, size_t) {
   const Config& settings = config();
   if (MEMF_LIKELY(!settings.precise_stacks)) return capture_frame_pointers_to_depot(origin, settings.stack_depth);
-  uintptr_t frames[kMaxStackDepth];
-  const unsigned depth = capture_stack_from(origin, frames, settings.stack_depth + 4, UnwindMode::kPrecise);
-  unsigned first = 0;
-  while (first < depth && frames[first] >= g_own_text_begin && frames[first] < g_own_text_end) ++first;
-  unsigned kept = depth - first;
-  if (kept > settings.stack_depth) kept = settings.stack_depth;
-  return kept ? stack_depot_put(frames + first, kept) : 0;
+  return capture_precise_to_depot(origin, settings.stack_depth);
 }
 
 }  // namespace memf

@@ -423,6 +423,9 @@ MEMF_ALWAYS_INLINE void add_free(const void* block, uint32_t stack_id, Weighted 
 
 using CaptureHook = uint32_t (*)(const StackOrigin&, size_t);
 constinit CaptureHook g_capture = nullptr;  // heap_profile_start's capture
+// g_capture is the profile's own capture with the frame-pointer walk: the lane calls that walk
+// directly.
+constinit bool g_capture_frame_pointers = false;
 
 MEMF_ALWAYS_INLINE Weighted exact_weight(size_t requested) { return {kProfileUnit, uint64_t(requested) * kProfileUnit}; }
 // The weight of the block a lane record describes.
@@ -483,10 +486,9 @@ MEMF_NOINLINE uint32_t exact_allocated_general(const void* block, uint32_t stack
 }  // namespace
 
 uint32_t heap_profile_exact_allocated(const void* block, size_t requested, const StackOrigin& origin) {
-  // The lane runs only with the frame-pointer walk (heap_profile_start): the profile's own
-  // capture is then capture_frame_pointers_to_depot, called here without capture_profile_stack's
-  // level in between.
-  const uint32_t stack_id = g_capture == capture_profile_stack
+  // With the frame-pointer walk, the profile's own capture is capture_frame_pointers_to_depot,
+  // called here without capture_profile_stack's level in between.
+  const uint32_t stack_id = g_capture_frame_pointers
                                 ? capture_frame_pointers_to_depot(origin, config().stack_depth)
                                 : g_capture(origin, requested);
   const Weighted w = exact_weight(requested);
@@ -570,9 +572,10 @@ bool heap_profile_start(ProfileMode mode, uint64_t mean_bytes, uint32_t (*captur
   fork_register(kForkProfile, {fork_prepare, fork_parent, fork_child});
   thread_exit_register(kThreadExitProfile, flush_at_thread_exit);
   g_capture = capture;
-  // The lane's capture is the frame-pointer walk's; a DWARF unwind keeps the general path, whose
-  // scope guards against a malloc from inside the unwinder.
-  const bool lane = mode == ProfileMode::kExact && capture && !config().precise_stacks;
+  g_capture_frame_pointers = capture == capture_profile_stack && !config().precise_stacks;
+  // The lane serves both unwinders: neither calls malloc (the DWARF one reads its cached rules,
+  // and a malloc from inside it, from a signal handler, gets the frame-pointer walk).
+  const bool lane = mode == ProfileMode::kExact && capture;
   return engine_profile(mode, g_mean_bytes,
                         {heap_profile_allocated, heap_profile_freed, capture,
                          lane ? heap_profile_exact_allocated : nullptr, lane ? heap_profile_exact_freed : nullptr,

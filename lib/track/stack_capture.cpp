@@ -6,10 +6,15 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 
+#include "cfi_rules.hpp"
 #include "compiler.hpp"
+#include "fork.hpp"
 #include "proc_maps.hpp"
+#include "spare_blocks.hpp"
 #include "stack_depot.hpp"
+#include "thread_exit.hpp"
 
 extern "C" void* __libc_stack_end;  // ld.so: the initial stack pointer of the main thread
 
@@ -160,6 +165,20 @@ struct PreciseWalk {
   bool found;
 };
 
+// One frame's return address for the walk: seeks the origin, skips, stores. False: stop.
+bool precise_take(PreciseWalk& walk, uintptr_t pc) {
+  if (!walk.found) {
+    if (pc != walk.origin_pc) return --walk.seek_budget != 0;
+    walk.found = true;
+  }
+  if (walk.skip > 0) {
+    --walk.skip;
+    return true;
+  }
+  walk.frames[walk.n++] = pc;
+  return walk.n != walk.max_depth;
+}
+
 _Unwind_Reason_Code precise_step(_Unwind_Context* context, void* arg) {
   PreciseWalk& walk = *static_cast<PreciseWalk*>(arg);
   int before_insn = 0;
@@ -168,16 +187,180 @@ _Unwind_Reason_Code precise_step(_Unwind_Context* context, void* arg) {
   // A signal frame's pc is the interrupted instruction itself; + 1 keeps the rule that every
   // stored entry is a return address (looked up at pc - 1).
   if (before_insn) ++pc;
-  if (!walk.found) {
-    if (pc != walk.origin_pc) return --walk.seek_budget == 0 ? _URC_END_OF_STACK : _URC_NO_REASON;
-    walk.found = true;
+  return precise_take(walk, pc) ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+
+// The thread's last precise walk, frame by frame: what lets the next walk stop unwinding where
+// it reaches a frame of the last one (same pc, rsp and rbp) and the return addresses and saved
+// rbp values above it are still the ones that walk read. Those are loads at known addresses,
+// independent of each other, where unwinding is a chain of rule lookup, load, lookup; consecutive
+// allocations mostly share their callers. Kept only for walks that ended at the stack's end
+// within kFrames frames, with every return address just below its CFA (ra_slot -1, as on x86-64
+// everywhere), under the rules' current generation.
+struct PreviousWalk {
+  static constexpr unsigned kFrames = 32;
+  struct Frame {
+    uintptr_t pc, sp, rbp;  // the frame's return address and registers
+    int8_t rbp_slot;        // its rule's: the caller's rbp at the next frame's sp + 8 * rbp_slot
+  };
+  unsigned n;           // frames kept; 0: none to reuse
+  uintptr_t zero_at;    // the walk ended on reading a return address of 0 here; 0: at an outermost rule
+  uint64_t generation;  // of the rules it was walked with
+  // The depot's id for the stack this walk gave capture_precise_to_depot, with its max_depth;
+  // 0: none (the walk was another capture's).
+  uint32_t stack_id;
+  unsigned stack_max_depth;
+  Frame frames[kFrames];
+};
+
+// A thread's unwind state, out of static TLS (which glibc zeroes for every new thread): mapped on
+// the thread's first precise capture, given to the next thread at its exit (the rules stay valid;
+// the last walk, of another stack, is dropped).
+struct ThreadUnwindState {
+  detail::ThreadFrameRules rules;
+  PreviousWalk previous;
+  ThreadUnwindState* next_spare;
+};
+constinit __thread ThreadUnwindState* t_unwind MEMF_TLS = nullptr;
+constinit __thread bool t_unwind_retired MEMF_TLS = false;  // the thread's exit handler has run
+constinit SpareBlocks<ThreadUnwindState> g_spare_unwind_states;
+constinit std::atomic<bool> g_unwind_states_return{false};  // stack_capture_init registered the exit handler
+
+void retire_unwind_state() {
+  t_unwind_retired = true;
+  if (ThreadUnwindState* state = t_unwind) {
+    t_unwind = nullptr;
+    g_spare_unwind_states.give(state);
   }
-  if (walk.skip > 0) {
-    --walk.skip;
-    return _URC_NO_REASON;
+}
+
+// The calling thread's unwind state, nullptr when it cannot have one (before stack_capture_init,
+// no memory, past its exit).
+MEMF_NOINLINE ThreadUnwindState* take_unwind_state() {
+  if (t_unwind_retired || !g_unwind_states_return.load(std::memory_order_relaxed)) return nullptr;
+  ThreadUnwindState* state = g_spare_unwind_states.take();
+  if (!state) return nullptr;
+  state->previous.n = 0;
+  t_unwind = state;
+  thread_exit_arm();
+  return state;
+}
+
+// Whether the stack above previous.frames[j] is still as that walk read it.
+__attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE bool unchanged_above(
+    const PreviousWalk& previous, unsigned j) {
+  bool same = true;
+  for (unsigned m = j; m + 1 < previous.n; ++m) {
+    const PreviousWalk::Frame& caller = previous.frames[m + 1];
+    same &= *reinterpret_cast<const uintptr_t*>(caller.sp - sizeof(uintptr_t)) == caller.pc;
+    if (const int8_t slot = previous.frames[m].rbp_slot)
+      same &= *reinterpret_cast<const uintptr_t*>(caller.sp + intptr_t(slot) * 8) == caller.rbp;
   }
-  walk.frames[walk.n++] = pc;
-  return walk.n == walk.max_depth ? _URC_END_OF_STACK : _URC_NO_REASON;
+  if (previous.zero_at != 0) same &= *reinterpret_cast<const uintptr_t*>(previous.zero_at) == 0;
+  return same;
+}
+
+// The precise walk on the cached rules (cfi_rules.hpp): each frame costs a table lookup and two
+// reads, and frames the thread's last walk had (above) cost a compare. It follows rsp and rbp
+// only, which is all the CFA and the return address depend on in code whose rules are kStep. It
+// starts at the origin's caller when the origin has its stack pointer (on this stack, above this
+// frame), else at this function's caller, unwinding memf's own frames until it meets origin.pc.
+// False, with walk as it was, when a frame needs more (a signal frame, a CFA expression, no FDE):
+// libgcc then walks the stack. Reads only [lo, hi) of this thread's stack, the CFA rising each
+// frame.
+// (Inlined into the function that calls it, whose caller it starts at.)
+__attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE bool walk_cached_rules_with(
+    PreciseWalk& walk, const StackOrigin& origin, ThreadUnwindState* state) {
+  const uintptr_t* own_frame = static_cast<const uintptr_t*>(__builtin_frame_address(0));
+  // The caller's registers as they are when this function has returned.
+  uintptr_t pc = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
+  uintptr_t sp = reinterpret_cast<uintptr_t>(own_frame) + 2 * sizeof(uintptr_t);
+  uintptr_t rbp = own_frame[0];
+  uintptr_t lo, hi;
+  if (!stack_bounds_for(sp, &lo, &hi)) return false;
+  PreciseWalk result = walk;
+  if (origin.sp > sp && origin.sp <= hi) {
+    pc = origin.pc, sp = origin.sp, rbp = origin.frame;
+    result.found = true;
+  }
+  const auto readable = [&](uintptr_t at) {
+    return at >= lo && at <= hi - sizeof(uintptr_t) && (at & (sizeof(uintptr_t) - 1)) == 0;
+  };
+  detail::ThreadFrameRules& recent = state->rules;
+  refresh_thread_frame_rules(recent);
+  PreviousWalk& previous = state->previous;
+  const uint64_t generation = recent.generation;
+  const unsigned reusable = previous.generation == generation ? previous.n : 0;
+  unsigned j = 0;  // the first of the previous walk's frames not below sp
+  PreviousWalk::Frame walked[PreviousWalk::kFrames];
+  unsigned count = 0;
+  bool keep = true;  // this walk may be kept for the next one
+  uintptr_t zero_at = 0;
+  for (;;) {
+    if (pc == 0) break;
+    if (reusable) {
+      while (j < reusable && previous.frames[j].sp < sp) ++j;
+      const PreviousWalk::Frame* same = j < reusable ? &previous.frames[j] : nullptr;
+      if (same && same->sp == sp && same->pc == pc && same->rbp == rbp && unchanged_above(previous, j)) {
+        for (unsigned m = j; m < reusable; ++m) {
+          if (count < PreviousWalk::kFrames) walked[count++] = previous.frames[m];
+          else keep = false;
+          if (!precise_take(result, previous.frames[m].pc)) break;
+        }
+        zero_at = previous.zero_at;
+        break;
+      }
+    }
+    if (!precise_take(result, pc)) {
+      keep = false;
+      break;
+    }
+    const FrameRule rule = thread_frame_rule(recent, pc);
+    if (count < PreviousWalk::kFrames) walked[count++] = {pc, sp, rbp, rule.rbp_slot};
+    else keep = false;
+    if (rule.kind == FrameRule::kOutermost) break;
+    if (rule.kind != FrameRule::kStep) return false;
+    const uintptr_t cfa = (rule.cfa_from_rbp ? rbp : sp) + rule.cfa_offset;
+    const uintptr_t ra_at = cfa + intptr_t(rule.ra_slot) * 8;
+    const uintptr_t rbp_at = cfa + intptr_t(rule.rbp_slot) * 8;
+    if (cfa <= sp || !readable(ra_at) || (rule.rbp_slot != 0 && !readable(rbp_at))) {
+      keep = false;
+      break;
+    }
+    keep &= rule.ra_slot == -1;
+    pc = *reinterpret_cast<const uintptr_t*>(ra_at);
+    if (pc == 0) zero_at = ra_at;
+    if (rule.rbp_slot != 0) rbp = *reinterpret_cast<const uintptr_t*>(rbp_at);
+    sp = cfa;
+  }
+  if (keep && count > 0) {
+    memcpy(previous.frames, walked, count * sizeof walked[0]);
+    previous.n = count;
+    previous.zero_at = zero_at;
+    previous.generation = generation;
+  } else {
+    previous.n = 0;
+  }
+  previous.stack_id = 0;
+  walk = result;
+  return true;
+}
+
+// A thread without a state of its own (none could be mapped, or past its exit) walks with one for
+// this walk only.
+__attribute__((no_sanitize("address", "thread"))) MEMF_NOINLINE bool walk_cached_rules_scratch(
+    PreciseWalk& walk, const StackOrigin& origin) {
+  ThreadUnwindState scratch;
+  scratch.rules.generation = 0;
+  scratch.previous.n = 0;
+  return walk_cached_rules_with(walk, origin, &scratch);
+}
+
+__attribute__((no_sanitize("address", "thread"))) MEMF_NOINLINE bool walk_cached_rules(PreciseWalk& walk,
+                                                                                      const StackOrigin& origin) {
+  ThreadUnwindState* state = t_unwind;
+  if (MEMF_UNLIKELY(!state) && !(state = take_unwind_state())) return walk_cached_rules_scratch(walk, origin);
+  return walk_cached_rules_with(walk, origin, state);
 }
 
 MEMF_NOINLINE unsigned capture_precise(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth,
@@ -186,7 +369,7 @@ MEMF_NOINLINE unsigned capture_precise(const StackOrigin& origin, uintptr_t* fra
   t_in_unwinder = true;
   const int saved_errno = errno;
   PreciseWalk walk{frames, max_depth, 0, skip, origin.pc, 16, false};
-  _Unwind_Backtrace(precise_step, &walk);
+  if (!walk_cached_rules(walk, origin)) _Unwind_Backtrace(precise_step, &walk);
   errno = saved_errno;
   t_in_unwinder = false;
   if (!walk.found) {  // the origin is not on this stack: keep only what is certain
@@ -262,9 +445,13 @@ __attribute__((no_sanitize("address", "thread"))) unsigned capture_frame_pointer
   return walk_hashed<true>(origin, frames, max_depth, own_begin, own_end, hash);
 }
 
-void stack_capture_set_own_code(uintptr_t begin, uintptr_t end) {
-  g_own_code_begin = begin;
-  g_own_code_end = end;
+void stack_capture_init(uintptr_t own_begin, uintptr_t own_end) {
+  g_own_code_begin = own_begin;
+  g_own_code_end = own_end;
+  fork_register(kForkUnwind, {[] { g_spare_unwind_states.lock(); }, [] { g_spare_unwind_states.unlock(); },
+                              [] { g_spare_unwind_states.reset_after_fork(); }});
+  thread_exit_register(kThreadExitUnwind, retire_unwind_state);
+  g_unwind_states_return.store(true, std::memory_order_relaxed);
 }
 
 namespace {
@@ -291,6 +478,44 @@ __attribute__((no_sanitize("address", "thread"))) uint32_t capture_frame_pointer
   if (kept == 0) return 0;
   if (const StackId id = stack_depot_memo_find(hash, kept, innermost)) return id;
   return capture_frame_pointers_to_depot_slow(origin, max_depth);
+}
+
+// The precise capture for the depot. A stack that is the thread's last one, unchanged (the same
+// origin frame, the same return addresses and saved rbp values above it), is answered with that
+// one's id without unwinding, hashing or a depot lookup: consecutive allocations from one place.
+// t_in_unwinder is held while the last walk is read, so that a signal handler's malloc in
+// between cannot rewrite it under the check.
+__attribute__((no_sanitize("address", "thread"))) uint32_t capture_precise_to_depot(const StackOrigin& origin,
+                                                                                    unsigned max_depth) {
+  if (const ThreadUnwindState* state = t_unwind; state && !t_in_unwinder && origin.sp != 0) {
+    t_in_unwinder = true;
+    const PreviousWalk& previous = state->previous;
+    const PreviousWalk::Frame& first = previous.frames[0];
+    const bool same = previous.stack_id != 0 && previous.stack_max_depth == max_depth && first.pc == origin.pc &&
+                      first.sp == origin.sp && first.rbp == origin.frame &&
+                      previous.generation == detail::g_frame_rule_generation.load(std::memory_order_relaxed) &&
+                      unchanged_above(previous, 0);
+    const uint32_t id = previous.stack_id;
+    t_in_unwinder = false;
+    if (same) return id;
+  }
+  uintptr_t frames[kMaxStackDepth];
+  const unsigned depth = capture(origin, frames, max_depth + 4 > kMaxStackDepth ? kMaxStackDepth : max_depth + 4, 0,
+                                 UnwindMode::kPrecise);
+  unsigned first = 0;
+  while (first < depth && frames[first] >= g_own_code_begin && frames[first] < g_own_code_end) ++first;
+  unsigned kept = depth - first;
+  if (kept > max_depth) kept = max_depth;
+  const uint32_t id = kept ? stack_depot_put(frames + first, kept) : 0;
+  // The walk just kept (if it was kept, and started at this origin) is this id's.
+  if (ThreadUnwindState* state = t_unwind) {
+    PreviousWalk& previous = state->previous;
+    if (previous.n != 0 && previous.frames[0].pc == origin.pc && previous.frames[0].sp == origin.sp) {
+      previous.stack_id = id;
+      previous.stack_max_depth = max_depth;
+    }
+  }
+  return id;
 }
 
 unsigned capture_stack_from(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, UnwindMode mode) {

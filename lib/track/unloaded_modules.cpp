@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "cfi_rules.hpp"
 #include "mapped_array.hpp"
 #include "spin_lock.hpp"
 
@@ -83,13 +84,16 @@ int close_module(void* handle) {
   Snapshot before, after;
   const bool known = take_snapshot(&before);
   const int result = real(handle);
+  bool unloaded = !known;
   if (known && take_snapshot(&after)) {
     for (size_t i = 0; i < before.count; ++i) {
       bool still_loaded = false;
       for (size_t j = 0; j < after.count && !still_loaded; ++j) still_loaded = same_module(before.modules[i], after.modules[j]);
-      if (!still_loaded) record(before.modules[i]);
+      if (!still_loaded) record(before.modules[i]), unloaded = true;
     }
   }
+  // The precise unwinder's rules for the code that went no longer hold at its addresses.
+  if (unloaded) forget_frame_rules();
   before.modules.unmap();
   after.modules.unmap();
   return result;

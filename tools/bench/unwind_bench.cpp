@@ -54,7 +54,7 @@ extern "C" void free(void* p) { __libc_free(p); }
 
 // --- methods --------------------------------------------------------------------------------------
 enum Method { kMemfFp, kMemfPrecise, kGccRaw, kLibunwind, kMethods };
-static const char* const kMethodNames[] = {"memf frame-pointer", "memf precise (libgcc)", "_Unwind_Backtrace raw",
+static const char* const kMethodNames[] = {"memf frame-pointer", "memf precise (cached CFI)", "_Unwind_Backtrace raw",
                                            "libunwind unw_backtrace"};
 using UnwBacktrace = int (*)(void**, int);
 static UnwBacktrace g_unw_backtrace = nullptr;

@@ -1,0 +1,341 @@
+// The cached frame rules against libgcc's unwinder, frame by frame: on real stacks (code with
+// and without frame pointers, libc's qsort, libstdc++'s std::sort and std::function, a thread, a
+// large frame, alloca) each frame's rule must give the CFA, return address and caller's rbp that
+// libgcc's DWARF interpreter computes for it. Then the precise capture that runs on the rules
+// must equal libgcc's stack, and repeated captures must be answered from the table.
+#include <catch2/catch.hpp>
+
+#include <alloca.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sys/auxv.h>
+#include <unwind.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "cfi_rules.hpp"
+#include "stack_capture.hpp"
+#include "stack_depot.hpp"
+#include "stack_fixtures/no_frame_pointer.hpp"
+#include "unloaded_modules.hpp"
+
+using namespace memf;
+
+namespace {
+
+#define NOT_A_TAIL_CALL() asm volatile("" ::: "memory")
+
+// One frame as libgcc sees it: its return address, its rsp and rbp, its CFA (0 for the last).
+struct ReferenceFrame {
+  uintptr_t ip, sp, rbp, cfa;
+  bool signal_frame;
+};
+
+struct Reference {
+  std::vector<ReferenceFrame> frames;
+};
+
+_Unwind_Reason_Code reference_step(_Unwind_Context* context, void* arg) {
+  auto& reference = *static_cast<Reference*>(arg);
+  int before_insn = 0;
+  const uintptr_t ip = _Unwind_GetIPInfo(context, &before_insn);
+  if (ip == 0) return _URC_END_OF_STACK;
+  // In the callback, libgcc's "CFA" is the callee's, which is this frame's rsp; this frame's own
+  // CFA is the next frame's rsp (filled in below).
+  if (!reference.frames.empty()) reference.frames.back().cfa = _Unwind_GetCFA(context);
+  reference.frames.push_back({ip, _Unwind_GetCFA(context), _Unwind_GetGR(context, 6), 0, before_insn != 0});
+  return _URC_NO_REASON;
+}
+
+struct Checked {
+  unsigned frames = 0, stepped = 0, outermost = 0, unsupported = 0;
+};
+
+// Each frame's rule applied to libgcc's registers for the frame must give libgcc's caller.
+Checked check_rules_against_libgcc() {
+  Reference reference;
+  _Unwind_Backtrace(reference_step, &reference);
+  Checked checked;
+  const auto& f = reference.frames;
+  for (size_t i = 0; i < f.size(); ++i) {
+    ++checked.frames;
+    const FrameRule rule = decode_frame_rule(f[i].ip);
+    INFO("frame " << i << " of " << f.size() << " ip " << std::hex << f[i].ip);
+    CHECK(cached_frame_rule(f[i].ip) == rule);
+    if (f[i].signal_frame) {
+      ++checked.unsupported;
+      continue;
+    }
+    if (rule.kind == FrameRule::kOutermost) {
+      ++checked.outermost;
+      CHECK(i + 1 == f.size());
+      continue;
+    }
+    if (rule.kind == FrameRule::kUnsupported) {
+      ++checked.unsupported;
+      continue;
+    }
+    ++checked.stepped;
+    const uintptr_t cfa = (rule.cfa_from_rbp ? f[i].rbp : f[i].sp) + rule.cfa_offset;
+    if (i + 1 < f.size() && !f[i + 1].signal_frame) {
+      CHECK(cfa == f[i].cfa);
+      CHECK(*reinterpret_cast<const uintptr_t*>(cfa + intptr_t(rule.ra_slot) * 8) == f[i + 1].ip);
+      const uintptr_t caller_rbp =
+          rule.rbp_slot ? *reinterpret_cast<const uintptr_t*>(cfa + intptr_t(rule.rbp_slot) * 8) : f[i].rbp;
+      CHECK(caller_rbp == f[i + 1].rbp);
+    }
+  }
+  return checked;
+}
+
+// The precise capture (on the rules) against libgcc's stack from the same function.
+struct Both {
+  uintptr_t captured[64];
+  unsigned depth = 0;
+  Reference reference;
+};
+
+__attribute__((noinline)) void capture_both(Both& both) {
+  both.depth = capture_stack(both.captured, 64, 0, UnwindMode::kPrecise);
+  NOT_A_TAIL_CALL();
+  _Unwind_Backtrace(reference_step, &both.reference);
+  NOT_A_TAIL_CALL();
+}
+
+__attribute__((noinline)) void common_both(Both& both) {
+  capture_both(both);
+  NOT_A_TAIL_CALL();
+}
+volatile int g_parent_both = 0;
+__attribute__((noinline)) void parent_a_both(Both& both) {
+  g_parent_both = 1;
+  common_both(both);
+  NOT_A_TAIL_CALL();
+}
+__attribute__((noinline)) void parent_b_both(Both& both) {
+  g_parent_both = 2;
+  common_both(both);
+  NOT_A_TAIL_CALL();
+}
+
+void check_same_stack(const Both& both) {
+  // captured[0] and reference[0] are two call sites in capture_both; their callers must match.
+  const auto& f = both.reference.frames;
+  REQUIRE(both.depth >= 2);
+  REQUIRE(f.size() == both.depth);
+  for (unsigned i = 1; i < both.depth; ++i) CHECK(both.captured[i] == f[i].ip);
+}
+
+Checked g_checked;
+
+__attribute__((noinline)) unsigned check_here(void*) {
+  const Checked c = check_rules_against_libgcc();
+  g_checked.frames += c.frames;
+  g_checked.stepped += c.stepped;
+  g_checked.outermost += c.outermost;
+  g_checked.unsupported += c.unsupported;
+  NOT_A_TAIL_CALL();
+  return c.frames;
+}
+
+__attribute__((noinline)) void big_frame(unsigned n) {
+  volatile char buffer[200000];
+  buffer[n] = 1;
+  check_here(nullptr);
+  NOT_A_TAIL_CALL();
+}
+
+__attribute__((noinline)) void with_alloca(size_t n) {
+  auto* p = static_cast<volatile char*>(alloca(n));
+  p[0] = 1;
+  check_here(nullptr);
+  p[n - 1] = 2;
+  NOT_A_TAIL_CALL();
+}
+
+int compare_and_check(const void* a, const void* b) {
+  static bool done = false;
+  if (!done) {
+    done = true;
+    check_here(nullptr);
+  }
+  return *static_cast<const int*>(a) - *static_cast<const int*>(b);
+}
+
+void* thread_main(void*) {
+  check_here(nullptr);
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("each frame's cached rule gives the caller libgcc's unwinder finds") {
+  g_checked = {};
+  check_here(nullptr);
+  stack_fixtures::call_without_frame_pointers(check_here, nullptr, 6);
+  big_frame(123);
+  with_alloca(5000);
+  int values[64];
+  for (int i = 0; i < 64; ++i) values[i] = (i * 37) % 64;
+  qsort(values, 64, sizeof values[0], compare_and_check);
+  std::vector<int> v(values, values + 64);
+  bool sorted_checked = false;
+  std::sort(v.begin(), v.end(), [&](int a, int b) {
+    if (!sorted_checked) sorted_checked = true, check_here(nullptr);
+    return a > b;
+  });
+  std::function<void()> call = [] { check_here(nullptr); };
+  call();
+  pthread_t thread;
+  REQUIRE(pthread_create(&thread, nullptr, thread_main, nullptr) == 0);
+  pthread_join(thread, nullptr);
+  INFO("frames " << g_checked.frames << ", stepped " << g_checked.stepped << ", outermost " << g_checked.outermost
+                 << ", unsupported " << g_checked.unsupported);
+  CHECK(g_checked.frames > 60);
+  // Every frame here has a plain rule; the stacks end at _start and at the thread's clone.
+  CHECK(g_checked.unsupported == 0);
+  CHECK(g_checked.outermost >= 2);
+  CHECK(g_checked.stepped + g_checked.outermost == g_checked.frames);
+}
+
+TEST_CASE("the program's entry point is the outermost frame; an address without an FDE is unsupported") {
+  CHECK(decode_frame_rule(getauxval(AT_ENTRY) + 4).kind == FrameRule::kOutermost);
+  static const unsigned char not_code[64] = {};
+  CHECK(decode_frame_rule(reinterpret_cast<uintptr_t>(not_code) + 8).kind == FrameRule::kUnsupported);
+  CHECK(decode_frame_rule(0).kind == FrameRule::kUnsupported);
+}
+
+TEST_CASE("the precise capture runs on the cached rules: libgcc's stack, answered from the table") {
+  Both first;
+  stack_fixtures::call_without_frame_pointers(
+      [](void* both) -> unsigned {
+        capture_both(*static_cast<Both*>(both));
+        return 0;
+      },
+      &first, 4);
+  check_same_stack(first);
+  CHECK(first.depth > 8);
+
+  // The same stack three times: the first capture decodes at most its new frames' rules, the
+  // next ones none.
+  Both runs[3];
+  uint64_t decoded[4];
+  decoded[0] = frame_rules_decoded();
+  for (int i = 0; i < 3; ++i) {
+    capture_both(runs[i]);
+    decoded[i + 1] = frame_rules_decoded();
+  }
+  CHECK(decoded[1] - decoded[0] <= runs[0].depth);
+  CHECK(decoded[2] == decoded[1]);
+  CHECK(decoded[3] == decoded[1]);
+  check_same_stack(runs[2]);
+  const uint64_t after_two = frame_rules_decoded();
+
+  // After forget_frame_rules (a dlclose), every rule is decoded again.
+  forget_frame_rules();
+  Both fresh;
+  capture_both(fresh);
+  CHECK(frame_rules_decoded() - after_two >= fresh.depth);
+  check_same_stack(fresh);
+}
+
+TEST_CASE("unloading a module (memf's dlclose) drops the cached rules") {
+  Both runs[3];
+  uint64_t decoded[3];
+  for (int i = 0; i < 3; ++i) {
+    if (i == 2) {
+      void* module = dlopen(MEMF_TEST_UNLOADED, RTLD_NOW);
+      REQUIRE(module != nullptr);
+      const uint64_t before_close = frame_rules_decoded();
+      REQUIRE(close_module(module) == 0);
+      CHECK(frame_rules_decoded() == before_close);
+    }
+    decoded[i] = frame_rules_decoded();
+    capture_both(runs[i]);
+  }
+  const uint64_t after = frame_rules_decoded();
+  CHECK(decoded[2] - decoded[1] == 0);  // the second capture: all from the table
+  CHECK(after - decoded[2] >= runs[2].depth);  // after the module went: decoded again
+  check_same_stack(runs[2]);
+}
+
+namespace {
+
+// common() is called from two parents with identical frames, so its frame (pc, rsp, rbp) is the
+// same in both, and only the return address above it differs: the stack the depot gets must
+// follow it, although the thread's last walk matches up to there.
+struct DepotCapture {
+  uint32_t id = 0;
+  uintptr_t origin_sp = 0;
+  Reference reference;
+};
+
+__attribute__((noinline)) void capture_to_depot(DepotCapture& c) {
+  const StackOrigin origin = MEMF_STACK_ORIGIN();
+  c.origin_sp = origin.sp;
+  c.id = capture_precise_to_depot(origin, 64);
+  NOT_A_TAIL_CALL();
+  _Unwind_Backtrace(reference_step, &c.reference);
+  NOT_A_TAIL_CALL();
+}
+__attribute__((noinline)) void common(DepotCapture& c) {
+  capture_to_depot(c);
+  NOT_A_TAIL_CALL();
+}
+// Different stores keep the compiler from folding the two parents into one function.
+volatile int g_parent = 0;
+__attribute__((noinline)) void parent_a(DepotCapture& c) {
+  g_parent = 1;
+  common(c);
+  NOT_A_TAIL_CALL();
+}
+__attribute__((noinline)) void parent_b(DepotCapture& c) {
+  g_parent = 2;
+  common(c);
+  NOT_A_TAIL_CALL();
+}
+__attribute__((noinline)) void capture_through(bool b, DepotCapture& c) {
+  if (b) parent_b(c);
+  else parent_a(c);
+  NOT_A_TAIL_CALL();
+}
+
+// The depot's stack must be libgcc's from common() on.
+void check_depot_stack(const DepotCapture& c) {
+  const uintptr_t* frames = nullptr;
+  const unsigned depth = stack_depot_get(c.id, &frames);
+  const auto& f = c.reference.frames;
+  REQUIRE(f.size() >= 2);
+  REQUIRE(depth == f.size() - 1);
+  for (unsigned i = 0; i < depth; ++i) CHECK(frames[i] == f[i + 1].ip);
+}
+
+}  // namespace
+
+TEST_CASE("a stack is reused from the thread's last walk only where the frames above are unchanged") {
+  stack_depot_init();
+  stack_capture_init(0, 0);  // the threads' unwind states, which keep the last walk
+  DepotCapture c[4];  // through parent a, a, b, a, from one call site
+  const bool through_b[4] = {false, false, true, false};
+  for (int i = 0; i < 4; ++i) capture_through(through_b[i], c[i]);
+  REQUIRE(c[0].origin_sp == c[2].origin_sp);  // the case in question: one origin frame, other callers
+  for (const DepotCapture& each : c) check_depot_stack(each);
+  CHECK(c[1].id == c[0].id);
+  CHECK(c[2].id != c[0].id);
+  CHECK(c[3].id == c[0].id);
+
+  // The same through capture_stack_from, which reuses the frames above a frame it shares with
+  // the last walk: each capture must still be libgcc's stack.
+  for (int round = 0; round < 2; ++round) {
+    Both through_a, through_b;
+    parent_a_both(through_a);
+    parent_b_both(through_b);
+    check_same_stack(through_a);
+    check_same_stack(through_b);
+    CHECK(through_a.captured[2] != through_b.captured[2]);
+  }
+}
