@@ -518,6 +518,10 @@ __attribute__((no_sanitize("address", "thread"))) uint32_t capture_precise_to_de
   return id;
 }
 
+void stack_capture_forget_last_walk() {
+  if (ThreadUnwindState* state = t_unwind) state->previous.n = 0;
+}
+
 unsigned capture_stack_from(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth, UnwindMode mode) {
   return capture(origin, frames, max_depth, 0, mode);
 }

@@ -58,6 +58,10 @@ uint32_t capture_frame_pointers_to_depot(const StackOrigin& origin, unsigned max
 // thread's previous one, unchanged, is answered with its id without unwinding. 0 for none.
 uint32_t capture_precise_to_depot(const StackOrigin& origin, unsigned max_depth);
 
+// The calling thread's next precise capture unwinds its whole stack, without reusing the last
+// walk's frames (measurements of a full walk: tools/bench/unwind_bench.cpp).
+void stack_capture_forget_last_walk();
+
 // The bounds [lo, hi) that frame-pointer walks of the calling thread are confined to, as cached
 // for it (read on the thread's first capture); false when this thread's stack is unknown.
 bool thread_stack_bounds(uintptr_t* lo, uintptr_t* hi);

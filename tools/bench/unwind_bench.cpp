@@ -53,9 +53,11 @@ extern "C" int posix_memalign(void** out, size_t a, size_t n) {
 extern "C" void free(void* p) { __libc_free(p); }
 
 // --- methods --------------------------------------------------------------------------------------
-enum Method { kMemfFp, kMemfPrecise, kGccRaw, kLibunwind, kMethods };
-static const char* const kMethodNames[] = {"memf frame-pointer", "memf precise (cached CFI)", "_Unwind_Backtrace raw",
-                                           "libunwind unw_backtrace"};
+// memf precise: as the allocation paths capture (the same stack again reuses the last walk);
+// "full walk": each capture unwinds every frame on the cached rules.
+enum Method { kMemfFp, kMemfPrecise, kMemfPreciseFull, kGccRaw, kLibunwind, kMethods };
+static const char* const kMethodNames[] = {"memf frame-pointer", "memf precise", "memf precise full walk",
+                                           "_Unwind_Backtrace raw", "libunwind unw_backtrace"};
 using UnwBacktrace = int (*)(void**, int);
 static UnwBacktrace g_unw_backtrace = nullptr;
 
@@ -100,6 +102,9 @@ __attribute__((noinline)) static unsigned capture_once(Method m, const memf::Sta
   switch (m) {
     case kMemfFp: return memf::capture_stack_from(origin, out, kMax, memf::UnwindMode::kFramePointer);
     case kMemfPrecise: return memf::capture_stack_from(origin, out, kMax, memf::UnwindMode::kPrecise);
+    case kMemfPreciseFull:
+      memf::stack_capture_forget_last_walk();
+      return memf::capture_stack_from(origin, out, kMax, memf::UnwindMode::kPrecise);
     case kGccRaw: {
       RawTrace t{out, kMax, 0};
       _Unwind_Backtrace(raw_step, &t);
@@ -233,6 +238,7 @@ static void* cold_thread(void* arg) {
 }
 
 int main(int argc, char** argv) {
+  memf::stack_capture_init(0, 0);  // the threads' unwind states, as the allocation paths have them
   const int depth = argc > 1 ? atoi(argv[1]) : 20;
   const unsigned reps = argc > 2 ? unsigned(atoi(argv[2])) : 20000;
   void* unw = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);  // local: its _Unwind_* must not bind
