@@ -318,9 +318,20 @@ FrameRule cached_frame_rule_miss(uintptr_t pc) {
   const uint64_t hash = frame_rule_hash(pc);
   const uint64_t check = frame_rule_check(hash, g_frame_rule_generation.load(std::memory_order_relaxed));
   const FrameRule rule = decode_frame_rule(pc);
-  FrameRuleSlot& slot = table[hash & (kFrameRuleSlots - 1)];
-  slot.word.store(pack(rule, check), std::memory_order_relaxed);
-  slot.pc.store(pc, std::memory_order_release);
+  // The group's slot for pc: the one it had (an entry of an older generation), else an empty one,
+  // else one picked by the hash's bits above the group index.
+  FrameRuleSlot* group = table + (hash & (kFrameRuleSlots - 1) & ~(kFrameRuleWays - 1));
+  FrameRuleSlot* slot = &group[(hash >> 20) & (kFrameRuleWays - 1)];
+  for (size_t way = 0; way < kFrameRuleWays; ++way) {
+    const uintptr_t held = group[way].pc.load(std::memory_order_relaxed);
+    if (held == pc) {
+      slot = &group[way];
+      break;
+    }
+    if (held == 0) slot = &group[way];
+  }
+  slot->word.store(pack(rule, check), std::memory_order_relaxed);
+  slot->pc.store(pc, std::memory_order_release);
   return rule;
 }
 

@@ -32,8 +32,10 @@ struct FrameRule {
 FrameRule decode_frame_rule(uintptr_t pc);
 
 namespace detail {
-// The process-wide table of decoded rules, direct-mapped by a hash of pc: a new rule replaces
-// whatever had its slot. A slot is {pc, rule word}; the word's top 24 bits are a check made
+// The process-wide table of decoded rules: a hash of pc picks a group of four slots, one cache
+// line; a new rule takes an empty slot of its group, else one picked by the hash's next bits
+// (four ways: two hot return addresses whose hashes meet do not evict each other at every
+// walk). A slot is {pc, rule word}; the word's top 24 bits are a check made
 // from pc's hash and the table's generation, so a reader that sees one writer's pc and another's
 // word (a race, a reused slot) or a rule from before forget_frame_rules finds the check wrong and
 // decodes for itself. Writers store the word, then pc with release; readers load pc with
@@ -44,6 +46,7 @@ struct FrameRuleSlot {
   std::atomic<uint64_t> word;
 };
 constexpr size_t kFrameRuleSlots = size_t(1) << 14;
+constexpr size_t kFrameRuleWays = 4;
 extern std::atomic<FrameRuleSlot*> g_frame_rules MEMF_HIDDEN;  // mapped on the first lookup
 extern std::atomic<uint64_t> g_frame_rule_generation MEMF_HIDDEN;
 
@@ -72,12 +75,15 @@ MEMF_ALWAYS_INLINE FrameRule cached_frame_rule(uintptr_t pc) {
   using namespace detail;
   if (FrameRuleSlot* table = g_frame_rules.load(std::memory_order_acquire); MEMF_LIKELY(table != nullptr)) {
     const uint64_t hash = frame_rule_hash(pc);
-    const FrameRuleSlot& slot = table[hash & (kFrameRuleSlots - 1)];
-    if (MEMF_LIKELY(slot.pc.load(std::memory_order_acquire) == pc)) {
+    const FrameRuleSlot* group = table + (hash & (kFrameRuleSlots - 1) & ~(kFrameRuleWays - 1));
+    for (size_t way = 0; way < kFrameRuleWays; ++way) {
+      const FrameRuleSlot& slot = group[way];
+      if (slot.pc.load(std::memory_order_acquire) != pc) continue;
       const uint64_t word = slot.word.load(std::memory_order_relaxed);
       const uint64_t generation = g_frame_rule_generation.load(std::memory_order_relaxed);
       if (MEMF_LIKELY((word >> 40) == frame_rule_check(hash, generation) && (word & 3) != 0))
         return unpack_frame_rule(word);
+      break;
     }
   }
   return cached_frame_rule_miss(pc);

@@ -166,7 +166,7 @@ struct PreciseWalk {
 };
 
 // One frame's return address for the walk: seeks the origin, skips, stores. False: stop.
-bool precise_take(PreciseWalk& walk, uintptr_t pc) {
+MEMF_ALWAYS_INLINE bool precise_take(PreciseWalk& walk, uintptr_t pc) {
   if (!walk.found) {
     if (pc != walk.origin_pc) return --walk.seek_budget != 0;
     walk.found = true;
@@ -246,17 +246,26 @@ MEMF_NOINLINE ThreadUnwindState* take_unwind_state() {
   return state;
 }
 
+// A word of this thread's stack, read with a load the sanitizers do not see: the DWARF walk reads
+// return-address and saved-rbp slots of other functions' frames, and an address kept from the
+// last walk may now lie in a redzone of a frame that an instrumented function has there. (The
+// walk's functions stay instrumented otherwise: marking them no_sanitize would leave the scope
+// poisoning of the instrumented code inlined into them behind on the stack.)
+MEMF_ALWAYS_INLINE uintptr_t stack_word(uintptr_t at) {
+  uintptr_t value;
+  asm volatile("movq (%1), %0" : "=r"(value) : "r"(at) : "memory");
+  return value;
+}
+
 // Whether the stack above previous.frames[j] is still as that walk read it.
-__attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE bool unchanged_above(
-    const PreviousWalk& previous, unsigned j) {
+MEMF_ALWAYS_INLINE bool unchanged_above(const PreviousWalk& previous, unsigned j) {
   bool same = true;
   for (unsigned m = j; m + 1 < previous.n; ++m) {
     const PreviousWalk::Frame& caller = previous.frames[m + 1];
-    same &= *reinterpret_cast<const uintptr_t*>(caller.sp - sizeof(uintptr_t)) == caller.pc;
-    if (const int8_t slot = previous.frames[m].rbp_slot)
-      same &= *reinterpret_cast<const uintptr_t*>(caller.sp + intptr_t(slot) * 8) == caller.rbp;
+    same &= stack_word(caller.sp - sizeof(uintptr_t)) == caller.pc;
+    if (const int8_t slot = previous.frames[m].rbp_slot) same &= stack_word(caller.sp + intptr_t(slot) * 8) == caller.rbp;
   }
-  if (previous.zero_at != 0) same &= *reinterpret_cast<const uintptr_t*>(previous.zero_at) == 0;
+  if (previous.zero_at != 0) same &= stack_word(previous.zero_at) == 0;
   return same;
 }
 
@@ -269,13 +278,13 @@ __attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE bool unchan
 // libgcc then walks the stack. Reads only [lo, hi) of this thread's stack, the CFA rising each
 // frame.
 // (Inlined into the function that calls it, whose caller it starts at.)
-__attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE bool walk_cached_rules_with(
+MEMF_ALWAYS_INLINE bool walk_cached_rules_with(
     PreciseWalk& walk, const StackOrigin& origin, ThreadUnwindState* state) {
   const uintptr_t* own_frame = static_cast<const uintptr_t*>(__builtin_frame_address(0));
   // The caller's registers as they are when this function has returned.
   uintptr_t pc = reinterpret_cast<uintptr_t>(__builtin_return_address(0));
   uintptr_t sp = reinterpret_cast<uintptr_t>(own_frame) + 2 * sizeof(uintptr_t);
-  uintptr_t rbp = own_frame[0];
+  uintptr_t rbp = stack_word(reinterpret_cast<uintptr_t>(own_frame));
   uintptr_t lo, hi;
   if (!stack_bounds_for(sp, &lo, &hi)) return false;
   PreciseWalk result = walk;
@@ -328,9 +337,9 @@ __attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE bool walk_c
       break;
     }
     keep &= rule.ra_slot == -1;
-    pc = *reinterpret_cast<const uintptr_t*>(ra_at);
+    pc = stack_word(ra_at);
     if (pc == 0) zero_at = ra_at;
-    if (rule.rbp_slot != 0) rbp = *reinterpret_cast<const uintptr_t*>(rbp_at);
+    if (rule.rbp_slot != 0) rbp = stack_word(rbp_at);
     sp = cfa;
   }
   if (keep && count > 0) {
@@ -348,16 +357,14 @@ __attribute__((no_sanitize("address", "thread"))) MEMF_ALWAYS_INLINE bool walk_c
 
 // A thread without a state of its own (none could be mapped, or past its exit) walks with one for
 // this walk only.
-__attribute__((no_sanitize("address", "thread"))) MEMF_NOINLINE bool walk_cached_rules_scratch(
-    PreciseWalk& walk, const StackOrigin& origin) {
+MEMF_NOINLINE bool walk_cached_rules_scratch(PreciseWalk& walk, const StackOrigin& origin) {
   ThreadUnwindState scratch;
   scratch.rules.generation = 0;
   scratch.previous.n = 0;
   return walk_cached_rules_with(walk, origin, &scratch);
 }
 
-__attribute__((no_sanitize("address", "thread"))) MEMF_NOINLINE bool walk_cached_rules(PreciseWalk& walk,
-                                                                                      const StackOrigin& origin) {
+MEMF_NOINLINE bool walk_cached_rules(PreciseWalk& walk, const StackOrigin& origin) {
   ThreadUnwindState* state = t_unwind;
   if (MEMF_UNLIKELY(!state) && !(state = take_unwind_state())) return walk_cached_rules_scratch(walk, origin);
   return walk_cached_rules_with(walk, origin, state);
@@ -485,8 +492,7 @@ __attribute__((no_sanitize("address", "thread"))) uint32_t capture_frame_pointer
 // one's id without unwinding, hashing or a depot lookup: consecutive allocations from one place.
 // t_in_unwinder is held while the last walk is read, so that a signal handler's malloc in
 // between cannot rewrite it under the check.
-__attribute__((no_sanitize("address", "thread"))) uint32_t capture_precise_to_depot(const StackOrigin& origin,
-                                                                                    unsigned max_depth) {
+uint32_t capture_precise_to_depot(const StackOrigin& origin, unsigned max_depth) {
   if (const ThreadUnwindState* state = t_unwind; state && !t_in_unwinder && origin.sp != 0) {
     t_in_unwinder = true;
     const PreviousWalk& previous = state->previous;
