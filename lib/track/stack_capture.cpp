@@ -314,7 +314,10 @@ MEMF_ALWAYS_INLINE bool walk_cached_rules_with(
         for (unsigned m = j; m < reusable; ++m) {
           if (count < PreviousWalk::kFrames) walked[count++] = previous.frames[m];
           else keep = false;
-          if (!precise_take(result, previous.frames[m].pc)) break;
+          if (!precise_take(result, previous.frames[m].pc)) {
+            keep &= m + 1 == reusable;  // cut short by max_depth: not a whole stack to keep
+            break;
+          }
         }
         zero_at = previous.zero_at;
         break;

@@ -360,3 +360,25 @@ TEST_CASE("a stack is reused from the thread's last walk only where the frames a
     CHECK(through_a.captured[2] != through_b.captured[2]);
   }
 }
+
+namespace {
+__attribute__((noinline)) unsigned capture_limited(uintptr_t* frames, unsigned max_depth) {
+  const unsigned n = capture_stack(frames, max_depth, 0, UnwindMode::kPrecise);
+  NOT_A_TAIL_CALL();
+  return n;
+}
+}  // namespace
+
+TEST_CASE("a capture cut short by its depth limit is not kept as a whole stack") {
+  stack_capture_init(0, 0);
+  uintptr_t whole[64], cut[64], again[64];
+  uintptr_t* out[3] = {whole, cut, again};
+  const unsigned limits[3] = {64, 3, 64};
+  unsigned n[3];
+#pragma GCC unroll 1
+  for (int i = 0; i < 3; ++i) n[i] = capture_limited(out[i], limits[i]);
+  REQUIRE(n[0] > 3);
+  CHECK(n[1] == 3);
+  CHECK(n[2] == n[0]);
+  for (unsigned i = 0; i < n[0] && i < n[2]; ++i) CHECK(again[i] == whole[i]);
+}
