@@ -370,7 +370,11 @@ MEMF_NOINLINE bool walk_cached_rules_scratch(PreciseWalk& walk, const StackOrigi
 MEMF_NOINLINE bool walk_cached_rules(PreciseWalk& walk, const StackOrigin& origin) {
   ThreadUnwindState* state = t_unwind;
   if (MEMF_UNLIKELY(!state) && !(state = take_unwind_state())) return walk_cached_rules_scratch(walk, origin);
-  return walk_cached_rules_with(walk, origin, state);
+  if (walk_cached_rules_with(walk, origin, state)) return true;
+  // libgcc walks this stack: the last walk kept is not this capture's, and must not get its id
+  // (capture_precise_to_depot names the kept walk's stack after the capture).
+  state->previous.n = 0;
+  return false;
 }
 
 MEMF_NOINLINE unsigned capture_precise(const StackOrigin& origin, uintptr_t* frames, unsigned max_depth,
