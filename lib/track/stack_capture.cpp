@@ -500,7 +500,10 @@ __attribute__((no_sanitize("address", "thread"))) uint32_t capture_frame_pointer
 // t_in_unwinder is held while the last walk is read, so that a signal handler's malloc in
 // between cannot rewrite it under the check.
 uint32_t capture_precise_to_depot(const StackOrigin& origin, unsigned max_depth) {
-  if (const ThreadUnwindState* state = t_unwind; state && !t_in_unwinder && origin.sp != 0) {
+  // Nested in another capture (a signal handler's malloc), the capture below is the frame-pointer
+  // walk and the kept walk is the interrupted one's: neither is read nor named here.
+  const bool nested = t_in_unwinder;
+  if (const ThreadUnwindState* state = t_unwind; state && !nested && origin.sp != 0) {
     t_in_unwinder = true;
     const PreviousWalk& previous = state->previous;
     const PreviousWalk::Frame& first = previous.frames[0];
@@ -521,7 +524,7 @@ uint32_t capture_precise_to_depot(const StackOrigin& origin, unsigned max_depth)
   if (kept > max_depth) kept = max_depth;
   const uint32_t id = kept ? stack_depot_put(frames + first, kept) : 0;
   // The walk just kept (if it was kept, and started at this origin) is this id's.
-  if (ThreadUnwindState* state = t_unwind) {
+  if (ThreadUnwindState* state = t_unwind; state && !nested) {
     PreviousWalk& previous = state->previous;
     if (previous.n != 0 && previous.frames[0].pc == origin.pc && previous.frames[0].sp == origin.sp) {
       previous.stack_id = id;
