@@ -162,8 +162,10 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
       if (parse_size(value, &size)) config.huge_cache_bytes = size;
       else warn("memf: warning: MEMF_HUGE_CACHE={} is not a size; using {}", value, config.huge_cache_bytes);
     } else if (is("MEMF_HUGE_PAGES")) {
-      if (parse_bool(value, &flag)) config.huge_pages = flag;
-      else warn("memf: warning: MEMF_HUGE_PAGES={} is not 0 or 1 (or yes/no, true/false, on/off); using {}", value, config.huge_pages ? 1 : 0);
+      if (!strcmp(value, "auto")) config.huge_pages = HugePages::kAuto;
+      else if (parse_bool(value, &flag)) config.huge_pages = flag ? HugePages::kOn : HugePages::kOff;
+      else warn("memf: warning: MEMF_HUGE_PAGES={} is not auto, 0 or 1 (or yes/no, true/false, on/off); using {}", value,
+                config.huge_pages == HugePages::kAuto ? "auto" : config.huge_pages == HugePages::kOn ? "1" : "0");
     } else if (is("MEMF_ON_ERROR")) {
       if (!strcmp(value, "abort")) config.on_error = OnError::kAbort;
       else if (!strcmp(value, "report")) config.on_error = OnError::kReport;

@@ -17,13 +17,15 @@ constexpr size_t kMaxPoolLimit = 8192;
 enum class OnError : uint8_t { kAbort, kReport };
 enum class StacksMode : uint8_t { kOff, kSampled, kAll };
 enum class ProfileSetting : uint8_t { kOff, kSampled, kExact };
+// MEMF_HUGE_PAGES. kAuto: on, unless the hypervisor takes back free memory (base/page_reporting.hpp).
+enum class HugePages : uint8_t { kAuto, kOff, kOn };
 
 struct Config {
   size_t pool_limit;           // MEMF_POOL_LIMIT: largest request served by the pools
   uint64_t purge_delay_ms;     // MEMF_PURGE_DELAY: how long an empty slab stays committed
   size_t huge_threshold;       // MEMF_HUGE_THRESHOLD: from this size blocks are whole mappings
   size_t huge_cache_bytes;     // MEMF_HUGE_CACHE: freed mappings kept for reuse, in bytes
-  bool huge_pages;             // MEMF_HUGE_PAGES: huge blocks' mappings advised for transparent huge pages (on)
+  HugePages huge_pages;        // MEMF_HUGE_PAGES: huge blocks' mappings advised for transparent huge pages (auto)
   OnError on_error;            // MEMF_ON_ERROR
   bool leak_check;             // MEMF_LEAK_CHECK
   bool show_possible;          // MEMF_SHOW_POSSIBLE: the text report lists possibly lost blocks too
@@ -55,7 +57,7 @@ constexpr Config default_config() {
   config.purge_delay_ms = 1000;
   config.huge_threshold = size_t(2) << 20;
   config.huge_cache_bytes = size_t(256) << 20;
-  config.huge_pages = true;
+  config.huge_pages = HugePages::kAuto;
   config.on_error = OnError::kAbort;
   config.stacks = StacksMode::kOff;
   config.stack_depth = 32;

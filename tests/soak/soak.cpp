@@ -300,7 +300,7 @@ int main(int argc, char** argv) {
   if (end.allocations - start.allocations != end.frees - start.frees) fail("memf counted allocations != frees", end.allocations - start.allocations, end.frees - start.frees);
   if (end.peak_bytes < start.current_bytes) fail("peak below current");
   if (argc > 3 && strcmp(argv[3], "leak") == 0) {
-    void* volatile leaked = SOAK_MALLOC(100);
+    [[maybe_unused]] void* volatile leaked = SOAK_MALLOC(100);
     leaked = nullptr;
   }
   return 0;

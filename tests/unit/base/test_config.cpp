@@ -53,8 +53,8 @@ TEST_CASE("known variables are parsed") {
                          "MEMF_HUGE_PAGES=0"},
                         warnings);
   REQUIRE(warnings.lines.empty());
-  REQUIRE(default_config().huge_pages);
-  REQUIRE_FALSE(config.huge_pages);
+  REQUIRE(default_config().huge_pages == HugePages::kAuto);
+  REQUIRE(config.huge_pages == HugePages::kOff);
   REQUIRE(config.stack_sample_bytes == size_t(256) << 10);
   REQUIRE(config.precise_stacks);
   REQUIRE(config.pool_limit == 1024);
@@ -160,4 +160,15 @@ TEST_CASE("MEMF_DEBUG_CACHE: off, on, an absolute directory; anything else warns
   Captured secure;
   config = parse({"MEMF_DEBUG_CACHE=/tmp/elsewhere"}, secure, true);
   CHECK(config.debug_cache[0] == 0);
+}
+
+TEST_CASE("MEMF_HUGE_PAGES takes auto as well as a boolean") {
+  Captured warnings;
+  REQUIRE(parse({"MEMF_HUGE_PAGES=auto"}, warnings).huge_pages == HugePages::kAuto);
+  REQUIRE(parse({"MEMF_HUGE_PAGES=1"}, warnings).huge_pages == HugePages::kOn);
+  REQUIRE(parse({"MEMF_HUGE_PAGES=off"}, warnings).huge_pages == HugePages::kOff);
+  REQUIRE(warnings.lines.empty());
+  REQUIRE(parse({"MEMF_HUGE_PAGES=sometimes"}, warnings).huge_pages == HugePages::kAuto);
+  REQUIRE(warnings.lines.size() == 1);
+  REQUIRE(warnings.lines[0] == "memf: warning: MEMF_HUGE_PAGES=sometimes is not auto, 0 or 1 (or yes/no, true/false, on/off); using auto");
 }

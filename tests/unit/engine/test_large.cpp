@@ -17,6 +17,7 @@
 #include "engine.hpp"
 #include "large.hpp"
 #include "os.hpp"
+#include "page_reporting.hpp"
 #include "release.hpp"
 
 using namespace memf;
@@ -42,6 +43,13 @@ std::string mapping_flags(const void* p) {
 }
 
 bool advised_huge(const void* p) { return mapping_flags(p).find(" hg ") != std::string::npos; }
+
+// MEMF_HUGE_PAGES for one test: the default, auto, decides by the machine (base/page_reporting.hpp).
+struct HugePagesFor {
+  HugePages saved = g_config.huge_pages;
+  explicit HugePagesFor(HugePages setting) { g_config.huge_pages = setting; }
+  ~HugePagesFor() { g_config.huge_pages = saved; }
+};
 
 
 }  // namespace
@@ -217,7 +225,7 @@ TEST_CASE("with huge pages, a cached mapping that cannot grow where it is moves 
     WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
     return;
   }
-  REQUIRE(config().huge_pages);  // the default
+  HugePagesFor on(HugePages::kOn);
   BlockedCachedMapping cached;
   const LargeStats before = large_stats();
   char* grown = static_cast<char*>(engine_malloc((size_t(8) << 20) - 5000));
@@ -235,7 +243,7 @@ TEST_CASE("with huge pages, a cached mapping that cannot grow where it is moves 
 }
 
 TEST_CASE("without huge pages, a cached mapping that cannot grow where it is is moved, keeping its pages") {
-  g_config.huge_pages = false;
+  HugePagesFor off(HugePages::kOff);
   {
     BlockedCachedMapping cached;
     const LargeStats before = large_stats();
@@ -247,16 +255,15 @@ TEST_CASE("without huge pages, a cached mapping that cannot grow where it is is 
     REQUIRE(grown[cached.kSmall - 1] == 0x5a);
     engine_free(grown);
   }
-  g_config.huge_pages = true;
 }
 
-TEST_CASE("fresh huge mappings start on a huge page and are advised for THP (MEMF_HUGE_PAGES, on by default)") {
+TEST_CASE("with MEMF_HUGE_PAGES=1, fresh huge mappings start on a huge page and are advised for THP") {
   if (!os::transparent_huge_pages()) {
     WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
     return;
   }
   large_release_cache();
-  REQUIRE(config().huge_pages);
+  HugePagesFor on(HugePages::kOn);
   void* block = engine_malloc((size_t(5) << 20) + 12345);
   REQUIRE(block != nullptr);
   REQUIRE(uintptr_t(block) % (size_t(2) << 20) == 0);
@@ -285,14 +292,34 @@ TEST_CASE("fresh huge mappings start on a huge page and are advised for THP (MEM
 
 TEST_CASE("with MEMF_HUGE_PAGES=0 huge mappings are left without the huge-page advice") {
   large_release_cache();
-  g_config.huge_pages = false;
+  HugePagesFor off(HugePages::kOff);
   void* block = engine_malloc(size_t(6) << 20);
   REQUIRE(block != nullptr);
   REQUIRE_FALSE(mapping_flags(block).empty());
   REQUIRE_FALSE(advised_huge(block));
   engine_free(block);
   large_release_cache();
-  g_config.huge_pages = true;
+}
+
+TEST_CASE("MEMF_HUGE_PAGES=auto advises huge mappings unless the hypervisor takes back free memory") {
+  if (!os::transparent_huge_pages()) {
+    WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
+    return;
+  }
+  REQUIRE(default_config().huge_pages == HugePages::kAuto);
+  HugePagesFor automatic(HugePages::kAuto);
+  large_release_cache();
+  void* block = engine_malloc(size_t(6) << 20);
+  REQUIRE(block != nullptr);
+  INFO("free page reporting on this machine: " << free_page_reporting());
+  REQUIRE(advised_huge(block) == !free_page_reporting());
+  // Whole huge pages only when advised: a 4 KiB-page mapping is page-rounded.
+  void* odd = engine_malloc((size_t(5) << 20) + 12345);
+  REQUIRE(odd != nullptr);
+  REQUIRE(engine_usable_size(odd) == (free_page_reporting() ? (size_t(5) << 20) + 16384 : size_t(6) << 20));
+  engine_free(odd);
+  engine_free(block);
+  large_release_cache();
 }
 
 TEST_CASE("realloc of a huge block grows by remapping and keeps its contents") {
@@ -318,7 +345,7 @@ TEST_CASE("with huge pages, realloc of a huge block keeps whole huge pages and g
     WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
     return;
   }
-  REQUIRE(config().huge_pages);
+  HugePagesFor on(HugePages::kOn);
   large_release_cache();
   constexpr size_t kHuge = size_t(2) << 20;
   auto* p = static_cast<char*>(engine_malloc(3 * kHuge - 100));
@@ -350,6 +377,7 @@ TEST_CASE("with huge pages, a realloc that cannot grow a block where it is moves
     WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
     return;
   }
+  HugePagesFor on(HugePages::kOn);
   large_release_cache();
   constexpr size_t kHuge = size_t(2) << 20;
   auto* p = static_cast<char*>(engine_malloc(2 * kHuge));
@@ -377,6 +405,7 @@ TEST_CASE("with huge pages, a mapping under a huge page grown past one by reallo
     WARN("skipped: this system gives no transparent huge pages (/sys/kernel/mm/transparent_hugepage/enabled)");
     return;
   }
+  HugePagesFor on(HugePages::kOn);
   large_release_cache();
   const size_t threshold = g_config.huge_threshold;
   g_config.huge_threshold = size_t(1) << 20;  // mappings from 1 MiB, without the advice below 2
@@ -411,7 +440,7 @@ TEST_CASE("with huge pages, a mapping under a huge page grown past one by reallo
 }
 
 TEST_CASE("without huge pages, realloc of a huge block keeps page-rounded lengths") {
-  g_config.huge_pages = false;
+  HugePagesFor off(HugePages::kOff);
   large_release_cache();
   auto* p = static_cast<char*>(engine_malloc(size_t(3) << 20));
   REQUIRE(p != nullptr);
@@ -421,7 +450,6 @@ TEST_CASE("without huge pages, realloc of a huge block keeps page-rounded length
   REQUIRE_FALSE(advised_huge(p));
   engine_free(p);
   large_release_cache();
-  g_config.huge_pages = true;
 }
 
 TEST_CASE("zero-byte blocks with a large alignment are distinct") {
