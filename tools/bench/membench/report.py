@@ -884,7 +884,7 @@ ELSEWHERE = """## Notes and other measurements
   3.4.3: 1.21-1.30 and 2.00 s). Each round therefore runs the allocators in an order drawn
   afresh; until then a rotation kept memf right behind tcmalloc and jemalloc in every round.
   What pays is a fresh transparent huge page, made of a free block the host may have
-  discarded; 4 KiB faults cost the same either way. Since git 1c0ab0f memf's default
+  discarded; 4 KiB faults cost the same either way. Since git 3c6bc66 memf's default
   (`MEMF_HUGE_PAGES=auto`) gives huge blocks 4 KiB pages on a machine that reports free memory,
   so memf's `huge` and `malloc-large` runs no longer depend on what ran before them
   ([design](design.md#large-blocks)); mimalloc 2.2.7 and 3.4.3 advise huge pages and still do.
