@@ -2,9 +2,9 @@
 // as Firecracker and QEMU offer it): the kernel reports free blocks of pageblock order (2 MiB on
 // x86-64) and larger, and the host discards them. Those are exactly the blocks a transparent huge
 // page is made of, so with reporting on, a fresh huge page is almost always memory the host no
-// longer backs, and its first touch waits for the host's faults; 4 KiB pages come first from the
-// kernel's per-CPU lists of pages freed moments ago, which the host still backs. Read without
-// allocating; the root ("/" normally) lets tests point it at a fake tree.
+// longer backs, and its first touch waits for the host's faults, where 4 KiB faults measured the
+// same after an idle pause as back to back (design.md, "Large blocks"). Read without allocating;
+// the root ("/" normally) lets tests point it at a fake tree.
 #pragma once
 
 namespace memf {
