@@ -75,9 +75,9 @@ size_t allocator_metadata_ranges(AddressRange* out, size_t capacity) {
     if (g_pool.slot_info)
       add(uintptr_t(g_pool.slot_info), uintptr_t(g_pool.slot_info + g_pool.num_slabs * kMaxSlotsPerSlab));
   }
-  uintptr_t begins[64], ends[64];
-  const size_t tables = large_table_ranges(begins, ends, 64);
-  for (size_t i = 0; i < tables && i < 64; ++i) add(begins[i], ends[i]);
+  uintptr_t begins[kMaxLargeTableRanges], ends[kMaxLargeTableRanges];
+  const size_t tables = large_table_ranges(begins, ends, kMaxLargeTableRanges);
+  for (size_t i = 0; i < tables && i < kMaxLargeTableRanges; ++i) add(begins[i], ends[i]);
   return count;
 }
 

@@ -29,7 +29,19 @@ struct Entry {
 
 constexpr unsigned kStripeBits = 6;
 constexpr unsigned kStripes = 1u << kStripeBits;
-constexpr size_t kInitialSlots = 256;
+// A stripe starts with this many slots in g_first_slots (8 blocks at load 1/2) and moves to a
+// mapping of its own, at least a page, once it needs more.
+constexpr size_t kInitialSlots = 16;
+static_assert(kMaxLargeTableRanges == kStripes + 1, "large.hpp states how many ranges the table has");
+
+// What an insertion or a removal adds to its stripe's counters (large_stats): kept under the
+// stripe's lock, which the operation holds anyway, instead of in process-wide atomics that every
+// large allocation and free would write.
+struct TableCount {
+  uint64_t allocations = 0;
+  uint64_t frees = 0;
+  uint64_t allocated_bytes = 0;
+};
 
 struct alignas(64) Stripe {
   SpinLock lock;
@@ -37,19 +49,35 @@ struct alignas(64) Stripe {
   size_t capacity = 0;  // power of two
   size_t count = 0;
   size_t bytes = 0;
+  TableCount counted;
 };
 
 constinit Stripe g_stripes[kStripes];
-constinit std::atomic<uint64_t> g_large_allocations{0};
-constinit std::atomic<uint64_t> g_large_frees{0};
-constinit std::atomic<uint64_t> g_large_allocated_bytes{0};
+// Every stripe's first slots, side by side: a program with a few large blocks finds all their
+// entries in 32 KiB, where one page per stripe would spread them over 64 pages (each its own
+// TLB entry and first-touch fault).
+constinit Entry g_first_slots[kStripes][kInitialSlots];
 
 MEMF_ALWAYS_INLINE uint64_t hash_pointer(uintptr_t key) { return (key >> 4) * 0x9E3779B97F4A7C15ull; }
 MEMF_ALWAYS_INLINE Stripe& stripe_for(uint64_t hash) { return g_stripes[hash >> (64 - kStripeBits)]; }
+MEMF_ALWAYS_INLINE bool in_first_slots(const Entry* slots) {
+  return slots >= &g_first_slots[0][0] && slots < &g_first_slots[0][0] + kStripes * kInitialSlots;
+}
+
+MEMF_ALWAYS_INLINE void add_counts(Stripe& stripe, const TableCount& count) {
+  stripe.counted.allocations += count.allocations;
+  stripe.counted.frees += count.frees;
+  stripe.counted.allocated_bytes += count.allocated_bytes;
+}
 
 // Caller holds the stripe lock. Linear probing, load factor <= 1/2.
 bool stripe_grow(Stripe& stripe) {
-  size_t capacity = stripe.capacity ? stripe.capacity * 2 : kInitialSlots;
+  if (!stripe.capacity) {
+    stripe.slots = g_first_slots[&stripe - g_stripes];
+    stripe.capacity = kInitialSlots;
+    return true;
+  }
+  const size_t capacity = std::max(stripe.capacity * 2, kPageSize / sizeof(Entry));
   Entry* slots = static_cast<Entry*>(os::map(capacity * sizeof(Entry)));
   if (!slots) return false;
   for (size_t i = 0; i < stripe.capacity; ++i) {
@@ -58,13 +86,14 @@ bool stripe_grow(Stripe& stripe) {
     while (slots[index].key) index = (index + 1) & (capacity - 1);
     slots[index] = stripe.slots[i];
   }
-  if (stripe.slots) os::unmap(stripe.slots, stripe.capacity * sizeof(Entry));
+  if (in_first_slots(stripe.slots)) std::memset(static_cast<void*>(stripe.slots), 0, stripe.capacity * sizeof(Entry));
+  else os::unmap(stripe.slots, stripe.capacity * sizeof(Entry));
   stripe.slots = slots;
   stripe.capacity = capacity;
   return true;
 }
 
-bool table_insert(void* p, const LargeRecord& record) {
+bool table_insert(void* p, const LargeRecord& record, const TableCount& count) {
   uintptr_t key = uintptr_t(p);
   uint64_t hash = hash_pointer(key);
   Stripe& stripe = stripe_for(hash);
@@ -75,6 +104,7 @@ bool table_insert(void* p, const LargeRecord& record) {
   stripe.slots[index] = Entry{key, record};
   ++stripe.count;
   stripe.bytes += record.requested;
+  add_counts(stripe, count);
   return true;
 }
 
@@ -106,8 +136,9 @@ void stripe_erase(Stripe& stripe, size_t index) {
   stripe.slots[hole].key = 0;
 }
 
-// Finds p under its stripe's lock and copies its record; with erase, removes it too.
-bool table_find(const void* p, LargeRecord* record, bool erase) {
+// Finds p under its stripe's lock and copies its record; with erase, removes it too (and adds
+// count to the stripe's counters).
+bool table_find(const void* p, LargeRecord* record, bool erase, const TableCount& count = {}) {
   uintptr_t key = uintptr_t(p);
   uint64_t hash = hash_pointer(key);
   Stripe& stripe = stripe_for(hash);
@@ -115,11 +146,14 @@ bool table_find(const void* p, LargeRecord* record, bool erase) {
   size_t index = stripe_find(stripe, key, hash);
   if (index == SIZE_MAX) return false;
   *record = stripe.slots[index].record;
-  if (erase) stripe_erase(stripe, index);
+  if (erase) {
+    stripe_erase(stripe, index);
+    add_counts(stripe, count);
+  }
   return true;
 }
 
-bool table_remove(const void* p, LargeRecord* record) { return table_find(p, record, true); }
+bool table_remove(const void* p, LargeRecord* record, const TableCount& count) { return table_find(p, record, true, count); }
 
 // ---- whole mappings and their cache -------------------------------------------------------
 
@@ -328,8 +362,8 @@ void mapping_free(void* address, size_t bytes) {
 
 // Re-inserting a record just removed cannot need more room unless another thread filled the
 // stripe meanwhile and the table could not grow: memf cannot go on without knowing the block.
-void insert_or_die(void* p, const LargeRecord& record) {
-  if (table_insert(p, record)) return;
+void insert_or_die(void* p, const LargeRecord& record, const TableCount& count) {
+  if (table_insert(p, record, count)) return;
   static const char message[] = "memf: fatal: no memory left for the large-block table\n";
   os::write_stderr(message, sizeof(message) - 1);
   abort();
@@ -361,14 +395,12 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, ui
     if (!zero) *static_cast<uintptr_t*>(p) = 0;
     record.usable = mi_usable_size(p);
   }
-  if (!table_insert(p, record)) {
+  if (!table_insert(p, record, TableCount{1, 0, size})) {
     if (record.kind == LargeKind::kMapping) os::unmap(p, record.usable);
     else mi_free(p);
     return nullptr;
   }
   if (record.kind == LargeKind::kMapping) g_mapped_live.fetch_add(record.usable, std::memory_order_relaxed);
-  g_large_allocations.fetch_add(1, std::memory_order_relaxed);
-  g_large_allocated_bytes.fetch_add(size, std::memory_order_relaxed);
   large_running_add(int64_t(size));
   if (category != kCategoryUnknown) category_account_alloc(category, size);
   if (profiled) profile_note_allocated({p, size, size, stack_id, category});
@@ -377,8 +409,7 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, ui
 
 bool large_free(void* p) {
   LargeRecord record;
-  if (!table_remove(p, &record)) return false;
-  g_large_frees.fetch_add(1, std::memory_order_relaxed);
+  if (!table_remove(p, &record, TableCount{0, 1, 0})) return false;
   remember_freed_large({uintptr_t(p), record.requested, record.stack_id, record.kind == LargeKind::kMapping});
   if (record.profiled)
     profile_note_freed({p, record.requested, record.requested, record.stack_id, record.category});
@@ -397,7 +428,8 @@ bool large_lookup(const void* p, LargeRecord* record) { return table_find(p, rec
 
 void* large_realloc(void* p, size_t new_size) {
   LargeRecord record;
-  if (!table_remove(p, &record)) return nullptr;
+  // Counted below once the block has moved (a free of the old size and an allocation of the new).
+  if (!table_remove(p, &record, TableCount{})) return nullptr;
   void* moved = nullptr;
   LargeRecord updated = record;
   updated.requested = new_size;
@@ -413,13 +445,9 @@ void* large_realloc(void* p, size_t new_size) {
       profile_note_freed({p, record.requested, record.requested, record.stack_id, record.category});
     updated.profiled = record.category != kCategoryInternal && profile_large_due(new_size);
     if (updated.profiled) updated.stack_id = profile_stack(new_size);
-    insert_or_die(moved, updated);
+    insert_or_die(moved, updated, TableCount{1, 1, new_size});
     if (updated.profiled)
       profile_note_allocated({moved, new_size, new_size, updated.stack_id, updated.category});
-    // A resize counts as the free of the old size and the allocation of the new one.
-    g_large_allocations.fetch_add(1, std::memory_order_relaxed);
-    g_large_frees.fetch_add(1, std::memory_order_relaxed);
-    g_large_allocated_bytes.fetch_add(new_size, std::memory_order_relaxed);
     large_running_add(int64_t(new_size) - int64_t(record.requested));
     if (record.category != kCategoryUnknown) {
       category_account_free(record.category, record.requested);
@@ -428,7 +456,7 @@ void* large_realloc(void* p, size_t new_size) {
     return moved;
   }
   // The kinds differ (or the move failed): the block stays where it was; the caller copies.
-  insert_or_die(p, record);
+  insert_or_die(p, record, TableCount{});
   return nullptr;
 }
 
@@ -451,10 +479,10 @@ LargeStats large_stats() {
     LockGuard guard(stripe.lock);
     stats.live_blocks += stripe.count;
     stats.live_bytes += stripe.bytes;
+    stats.allocations += stripe.counted.allocations;
+    stats.frees += stripe.counted.frees;
+    stats.allocated_bytes += stripe.counted.allocated_bytes;
   }
-  stats.allocations = g_large_allocations.load(std::memory_order_relaxed);
-  stats.frees = g_large_frees.load(std::memory_order_relaxed);
-  stats.allocated_bytes = g_large_allocated_bytes.load(std::memory_order_relaxed);
   LockGuard guard(g_mapping_lock);
   stats.cached_mappings = g_cached_count;
   stats.cached_bytes = g_cached_bytes;
@@ -475,9 +503,15 @@ void large_for_each(bool (*visit)(const void* address, const LargeRecord& record
 
 size_t large_table_ranges(uintptr_t* begins, uintptr_t* ends, size_t capacity) {
   size_t count = 0;
+  // The first slots are memf's static data, which the leak checker would otherwise scan as roots.
+  if (capacity > 0) {
+    begins[0] = uintptr_t(&g_first_slots[0][0]);
+    ends[0] = uintptr_t(&g_first_slots[0][0] + kStripes * kInitialSlots);
+  }
+  ++count;
   for (Stripe& stripe : g_stripes) {
     LockGuard guard(stripe.lock);
-    if (!stripe.slots) continue;
+    if (!stripe.slots || in_first_slots(stripe.slots)) continue;
     if (count < capacity) {
       begins[count] = uintptr_t(stripe.slots);
       ends[count] = uintptr_t(stripe.slots) + stripe.capacity * sizeof(Entry);

@@ -23,7 +23,9 @@ struct LargeRecord {
 
 // Visits every live large block under its stripe's lock (visit must not allocate large blocks).
 void large_for_each(bool (*visit)(const void* address, const LargeRecord& record, void* context), void* context);
-// The large-block table's own storage, for the leak checker to leave out of its roots.
+// The large-block table's own storage, for the leak checker to leave out of its roots: at most
+// kMaxLargeTableRanges ranges (the stripes' shared first slots and each stripe's own mapping).
+constexpr size_t kMaxLargeTableRanges = 65;
 size_t large_table_ranges(uintptr_t* begins, uintptr_t* ends, size_t capacity);
 
 // alignment: a power of two >= 16. zero: the block must read as zero. category and stack_id
