@@ -56,7 +56,7 @@ constinit Stripe g_stripes[kStripes];
 // Every stripe's first slots, side by side: a program with a few large blocks finds all their
 // entries in 32 KiB, where one page per stripe would spread them over 64 pages (each its own
 // TLB entry and first-touch fault).
-constinit Entry g_first_slots[kStripes][kInitialSlots];
+constinit Entry g_first_slots[kStripes][kInitialSlots] = {};
 
 MEMF_ALWAYS_INLINE uint64_t hash_pointer(uintptr_t key) { return (key >> 4) * 0x9E3779B97F4A7C15ull; }
 MEMF_ALWAYS_INLINE Stripe& stripe_for(uint64_t hash) { return g_stripes[hash >> (64 - kStripeBits)]; }
