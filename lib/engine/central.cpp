@@ -211,40 +211,74 @@ unsigned central_take_slab_list(unsigned cls, unsigned least, unsigned most, Fre
   return on_list;
 }
 
-void central_return(unsigned cls, FreeBlock* chain, unsigned count, bool checked) {
+namespace {
+
+// The centre whose lock central_return holds, and its shard (kCentralShards: none).
+struct HeldCentre {
+  CentralClass* centre;
+  unsigned shard;
+};
+
+// Leaves the lock held for the lock of the centre of cls that slab belongs to. Adoption may move
+// a slab to another shard, under the lock of the shard it leaves: its shard read again once that
+// lock is held is its shard. Out of line, so that central_return's loop keeps its figures in
+// registers.
+MEMF_NOINLINE HeldCentre switch_centre(HeldCentre held, const SlabMeta* slab, unsigned cls) {
+  for (;;) {
+    const unsigned shard = slab_shard(slab);
+    if (shard == held.shard) return held;
+    if (held.centre) held.centre->lock.unlock();
+    held = {&g_central[shard][cls], shard};
+    held.centre->lock.lock();
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// central_return for either kind of chain: kChecked, every link was checked by the caller (so
+// the chain holds count blocks); otherwise each is checked here before it is followed.
+template <bool kChecked>
+void return_chain(unsigned cls, FreeBlock* chain, unsigned count) {
   const FreeBlock* corrupt = nullptr;
+  // Copied once: the stores into blocks and slabs below could otherwise alias them.
   const uintptr_t key = g_pool.free_key;
-  // The lock of the shard centre the last block went to: a chain from one thread's bin is mostly
-  // of one shard, so the lock changes hands rarely. The slab cannot be released while the caller
-  // holds blocks of it, but adoption may move it to another shard, under the lock of the shard
-  // it leaves: its shard read again once that lock is held is its shard.
-  CentralClass* held = nullptr;
-  for (unsigned i = 0; i < count && chain; ++i) {
+  const uintptr_t base = g_pool.base;
+  SlabMeta* const slabs = g_pool.slabs;
+  // A chain from one thread's bin is mostly of one shard, so the lock changes hands rarely. The
+  // slab cannot be released while the caller holds blocks of it.
+  HeldCentre held{nullptr, kCentralShards};
+  for (unsigned i = 0; i < count; ++i) {
     FreeBlock* block = chain;
-    SlabMeta* slab = slab_of(block);
-    while (&slab_central(slab, cls) != held) {
-      if (held) held->lock.unlock();
-      held = &slab_central(slab, cls);
-      held->lock.lock();
-    }
-    CentralClass& central = *held;
+    SlabMeta* slab = &slabs[(uintptr_t(block) - base) >> kSlabShift];
+    if (MEMF_UNLIKELY(slab_shard(slab) != held.shard)) held = switch_centre(held, slab, cls);
     // The chain's last block may link on to blocks that are not the caller's: not followed.
-    if (checked) {
-      chain = i + 1 < count ? link_of(key, block) : nullptr;
-    } else if (!(i + 1 < count ? next_free_of_class(block, cls, &chain) : block_is_free(block))) {
+    if (kChecked) {
+      chain = link_of(key, block);
+    } else if (!(i + 1 < count ? next_free_of_class(block, cls, &chain) : block_is_free(key, block))) {
       corrupt = block;  // it and the rest of the chain stay counted as used by their slabs
       break;
     }
-    make_free(block, slab->free);
+    make_free(key, block, slab->free);
     slab->free = block;
-    if (slab->list == kSlabFull) central.partial.push_front(g_pool.slabs, slab_number(slab));
-    if (--slab->used == 0) {
-      central.partial.remove(g_pool.slabs, slab_number(slab), kSlabFull);
+    if (MEMF_UNLIKELY(slab->list == kSlabFull)) held.centre->partial.push_front(slabs, uint32_t(slab - slabs));
+    if (MEMF_UNLIKELY(--slab->used == 0)) {
+      held.centre->partial.remove(slabs, uint32_t(slab - slabs), kSlabFull);
       slab_release(slab);
     }
+    if (!kChecked && !chain) break;
   }
-  if (held) held->lock.unlock();
+  if (held.centre) held.centre->lock.unlock();
   if (corrupt) report_corrupt_block(corrupt, cls, "free");
+}
+
+}  // namespace
+
+void central_return(unsigned cls, FreeBlock* chain, unsigned count, bool checked) {
+  if (!chain) return;
+  if (checked) return_chain<true>(cls, chain, count);
+  else return_chain<false>(cls, chain, count);
 }
 
 FreeBlock* central_take_densest(unsigned cls, const SlabMeta* avoid) {

@@ -76,6 +76,30 @@ void registry_unlink(ThreadCache* cache) {
   --g_live_caches;
 }
 
+// Cuts the first n blocks (n >= 1) off the calling thread's own bin: *last gets the n-th and
+// *rest the block after it. Each block's pair is checked before its link is followed; returns
+// the block that failed (the program wrote over it after its free), nullptr when none did. On this bin the pair is the whole check: only
+// memf writes a valid pair (it binds the block's address and its link under the process's
+// secret), and a block's link was written when this thread pushed it, to the block then under
+// it. Lists that other threads handed over (refills, a fork child's copies of other threads'
+// bins) are walked with next_free_of_class, which also checks that each link leads to a block
+// start of the class.
+MEMF_ALWAYS_INLINE const FreeBlock* split_own_bin(uintptr_t key, FreeBlock* first, unsigned n, FreeBlock** last,
+                                                  FreeBlock** rest) {
+  FreeBlock* block = first;
+  for (unsigned i = 1;; ++i) {
+    FreeBlock* next;
+    if (MEMF_UNLIKELY(!follow_link(key, block, &next))) return block;
+    if (i == n) {
+      *last = block;
+      *rest = next;
+      return nullptr;
+    }
+    if (MEMF_UNLIKELY(!next)) return block;  // the list ends before the bin's count does
+    block = next;
+  }
+}
+
 // The last of the first n blocks of chain (n >= 1), each link checked; nullptr when one fails.
 FreeBlock* checked_nth(unsigned cls, FreeBlock* chain, unsigned n) {
   FreeBlock* last = chain;
@@ -104,11 +128,10 @@ void give_back(unsigned cls, FreeBlock* chain, unsigned count) {
   if (count) central_return(cls, chain, count);
 }
 
-// The bin's list is corrupted (its first block failed a check in operation): every block on it
+// The bin's list is corrupted (block `bad` on it failed a check in operation): every block on it
 // leaves the cache for good, then the report (which may allocate: the bin is empty and sane).
-void drop_bin(ThreadCache* cache, unsigned cls, const char* operation) {
+void drop_bin(ThreadCache* cache, unsigned cls, const char* operation, const FreeBlock* bad) {
   CacheBin& bin = cache->bins[cls];
-  const FreeBlock* bad = bin.head;
   cache->moved_out[cls] += bin.count();
   bin.head = nullptr;
   bin.room = bin.max;
@@ -315,8 +338,9 @@ void thread_cache_overflow(unsigned cls) {
   // The bin holds max + 1 blocks: drain one batch from its head.
   const unsigned batch = kSizeClasses[cls].batch;
   FreeBlock* first = bin.head;
-  FreeBlock* last = checked_nth(cls, first, batch);
-  if (!last || !next_free_of_class(last, cls, &bin.head)) return drop_bin(cache, cls, "free");
+  FreeBlock* last;
+  if (const FreeBlock* bad = split_own_bin(g_pool.free_key, first, batch, &last, &bin.head))
+    return drop_bin(cache, cls, "free", bad);
   bin.room = int32_t(batch) - 1;
   make_free(last, nullptr);
   cache->moved_out[cls] += batch;
@@ -327,7 +351,7 @@ void thread_cache_overflow(unsigned cls) {
 }
 
 void* thread_cache_bin_corrupted(unsigned cls) {
-  drop_bin(&t_cache, cls, "malloc");
+  drop_bin(&t_cache, cls, "malloc", t_cache.bins[cls].head);
   return nullptr;
 }
 

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <string>
@@ -116,6 +117,41 @@ TEST_CASE("a corrupted block on a thread's bin is found when the bin goes back t
   // The heap goes on working, without the block.
   std::vector<void*> got = allocate_many(200);
   for (void* p : got) REQUIRE(p != head);
+  for (void* p : got) engine_free(p);
+  misuse_test::set_on_error("abort");
+}
+
+TEST_CASE("a corrupted block in the batch a full bin drains is found by the free that fills it") {
+  misuse_test::set_on_error("report");
+  engine_free(engine_malloc(kSize));  // the thread's cache is set up
+  thread_cache_flush_current();
+  const unsigned cls = size_to_class(kSize);
+  CacheBin& bin = t_cache.bins[cls];
+  std::vector<void*> blocks = allocate_many(4 * size_t(bin.max + 1));
+  // Frees until the bin has overflowed once (which may grow it instead of draining); the next
+  // overflow comes with no refill since, so it drains the batch at the bin's head. Just before
+  // it, the head is written over: the drain's walk meets it second.
+  unsigned overflows = 0;
+  void* written = nullptr;
+  const std::string err = misuse_test::stderr_of([&] {
+    for (void* p : blocks) {
+      if (overflows > 0 && !written && bin.room == 0) {
+        written = bin.head;
+        std::memset(written, 0, 8);
+      }
+      const int32_t room = bin.room;
+      engine_free(p);
+      if (bin.room >= room) ++overflows;  // a push alone takes one off
+    }
+  });
+  REQUIRE(written != nullptr);
+  REQUIRE(err.find("memf: error: heap corruption detected in free(): free block at 0x") == 0);
+  REQUIRE(std::count(err.begin(), err.end(), '\n') == 1);
+  char at[64];
+  std::snprintf(at, sizeof at, "free block at %p ", written);
+  REQUIRE(err.find(at) != std::string::npos);
+  std::vector<void*> got = allocate_many(200);
+  for (void* p : got) REQUIRE(p != written);
   for (void* p : got) engine_free(p);
   misuse_test::set_on_error("abort");
 }
