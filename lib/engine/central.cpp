@@ -233,10 +233,6 @@ MEMF_NOINLINE HeldCentre switch_centre(HeldCentre held, const SlabMeta* slab, un
   }
 }
 
-}  // namespace
-
-namespace {
-
 // central_return for either kind of chain: kChecked, every link was checked by the caller (so
 // the chain holds count blocks); otherwise each is checked here before it is followed.
 template <bool kChecked>

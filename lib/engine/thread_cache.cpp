@@ -78,12 +78,12 @@ void registry_unlink(ThreadCache* cache) {
 
 // Cuts the first n blocks (n >= 1) off the calling thread's own bin: *last gets the n-th and
 // *rest the block after it. Each block's pair is checked before its link is followed; returns
-// the block that failed (the program wrote over it after its free), nullptr when none did. On this bin the pair is the whole check: only
-// memf writes a valid pair (it binds the block's address and its link under the process's
-// secret), and a block's link was written when this thread pushed it, to the block then under
-// it. Lists that other threads handed over (refills, a fork child's copies of other threads'
-// bins) are walked with next_free_of_class, which also checks that each link leads to a block
-// start of the class.
+// the block that failed (the program wrote over it after its free), nullptr when none did. The
+// pair is the whole check here, as in malloc's pop: only memf writes a valid pair (it binds the
+// block's address and its link under the process's secret), and only this thread changes this
+// bin, whose lists its own pushes and its refills built. Lists a thread takes from elsewhere
+// (a refill's walk of slab lists, a fork child's copies of other threads' bins) are walked with
+// next_free_of_class, which also checks that each link leads to a block start of the class.
 MEMF_ALWAYS_INLINE const FreeBlock* split_own_bin(uintptr_t key, FreeBlock* first, unsigned n, FreeBlock** last,
                                                   FreeBlock** rest) {
   FreeBlock* block = first;
