@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "config.hpp"
+#include "huge_regions.hpp"
 #include "os.hpp"
 #include "pool_range.hpp"
 
@@ -16,6 +17,8 @@ constinit SpinLock g_arena_lock;
 constinit SpinLock g_init_lock;
 constinit std::atomic<bool> g_initialised{false};
 size_t g_next_fresh_slab = 0;
+// Fresh slabs below this one are in a huge-page region that was populated (huge_regions.hpp).
+size_t g_resident_fresh_end = 0;
 // Most recently emptied at the front; the back is the oldest (next to purge).
 constinit SlabList<SlabMeta> g_empty{kSlabEmpty};
 constinit SlabList<SlabMeta> g_purged{kSlabPurged};
@@ -85,7 +88,14 @@ SlabMeta* slab_acquire(unsigned size_class) {
   } else if (!g_purged.empty()) {
     slab = &g_pool.slabs[g_purged.pop_front(g_pool.slabs, kSlabFull)];
   } else if (g_next_fresh_slab < g_pool.num_slabs) {
-    slab = &g_pool.slabs[g_next_fresh_slab++];
+    slab = &g_pool.slabs[g_next_fresh_slab];
+    if (g_next_fresh_slab >= g_resident_fresh_end)
+      if (size_t resident_slabs = huge_region_begin(slab_data(slab), g_next_fresh_slab * kSlabSize,
+                                                    g_pool.num_slabs - g_next_fresh_slab, slab_states(slab),
+                                                    (kHugePageSize / kSlabSize) * kSlabStateBytes))
+        g_resident_fresh_end = g_next_fresh_slab + resident_slabs;
+    resident = g_next_fresh_slab < g_resident_fresh_end;
+    ++g_next_fresh_slab;
   } else {
     return nullptr;
   }

@@ -8,6 +8,7 @@
 
 #include "central.hpp"
 #include "config.hpp"
+#include "huge_regions.hpp"
 #include "init_order.hpp"
 #include "large.hpp"
 #include "pool_arena.hpp"
@@ -71,6 +72,9 @@ void write_engine_stats(int fd) {
   out.line("memf:   pools: {} slabs in use ({:.1f} MiB, {} partly free), {} empty and committed, {} returned to the OS",
            arena.slabs_in_use, mib(arena.slabs_in_use * kSlabSize), partial_slabs, arena.slabs_empty,
            arena.slabs_purged);
+  const HugeRegionProbe regions = huge_region_stats();
+  if (regions.regions)
+    out.line("memf:   pool huge-page regions: {} populated, {} of them slow", regions.regions, regions.slow_regions);
   out.line("memf:   blocks parked between threads: {} ({:.1f} MiB); live thread caches: {}", transfer_blocks,
            mib(transfer_bytes), thread_cache_live_count());
   out.line("memf:   large blocks live: {} ({:.1f} MiB requested)", large.live_blocks, mib(large.live_bytes));

@@ -16,6 +16,7 @@
 
 #include "engine.hpp"
 #include "large.hpp"
+#include "mapping_test_util.hpp"
 #include "os.hpp"
 #include "page_reporting.hpp"
 #include "release.hpp"
@@ -24,25 +25,8 @@ using namespace memf;
 
 namespace {
 
-// The VmFlags line of the mapping (/proc/self/smaps) that holds p; empty if none does.
-std::string mapping_flags(const void* p) {
-  std::ifstream smaps("/proc/self/smaps");
-  std::string line;
-  bool inside = false;
-  while (std::getline(smaps, line)) {
-    unsigned long begin = 0, end = 0;
-    char dash = 0;
-    std::istringstream header(line);
-    if (header >> std::hex >> begin >> dash >> end && dash == '-' && line.find(':') > line.find(' ')) {
-      inside = uintptr_t(p) >= begin && uintptr_t(p) < end;
-    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
-      return line + " ";
-    }
-  }
-  return "";
-}
-
-bool advised_huge(const void* p) { return mapping_flags(p).find(" hg ") != std::string::npos; }
+using mapping_test::advised_huge;
+using mapping_test::mapping_flags;
 
 // MEMF_HUGE_PAGES for one test: the default, auto, decides by the machine (base/page_reporting.hpp).
 struct HugePagesFor {
