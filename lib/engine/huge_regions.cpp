@@ -6,19 +6,9 @@
 namespace memf {
 
 namespace {
-// Written under the arena lock (the only caller of huge_region_begin holds it); read without it
-// for statistics, hence relaxed atomics.
+// Each field a relaxed atomic: counted and paused by the arena (under its lock), paused by a
+// release of memory (under no lock of the arena's), read for statistics.
 constinit HugeRegionProbe g_probe;
-HugeRegionProbe load(const HugeRegionProbe& probe) {
-  return HugeRegionProbe{__atomic_load_n(&probe.cold_until_ns, __ATOMIC_RELAXED),
-                         __atomic_load_n(&probe.regions, __ATOMIC_RELAXED),
-                         __atomic_load_n(&probe.slow_regions, __ATOMIC_RELAXED)};
-}
-void store(HugeRegionProbe& probe, const HugeRegionProbe& value) {
-  __atomic_store_n(&probe.cold_until_ns, value.cold_until_ns, __ATOMIC_RELAXED);
-  __atomic_store_n(&probe.regions, value.regions, __ATOMIC_RELAXED);
-  __atomic_store_n(&probe.slow_regions, value.slow_regions, __ATOMIC_RELAXED);
-}
 }  // namespace
 
 bool huge_region_allowed(const HugeRegionProbe& probe, HugePages setting, uint64_t now_ns) {
@@ -43,20 +33,36 @@ size_t huge_region_begin(void* slab, size_t carved, size_t slabs_left, uint8_t* 
   const HugePages setting = config().huge_pages;
   if (setting == HugePages::kOff || !os::transparent_huge_pages()) return 0;
   const uint64_t start = os::monotonic_ns();
-  HugeRegionProbe probe = load(g_probe);
+  HugeRegionProbe probe;
+  probe.cold_until_ns = __atomic_load_n(&g_probe.cold_until_ns, __ATOMIC_RELAXED);
   if (!huge_region_allowed(probe, setting, start)) return 0;
   if (!os::advise_huge_pages(slab, kHugePageSize)) return 0;
   os::populate(slab, kHugePageSize);
   const uint64_t end = os::monotonic_ns();
   // The slabs' state pages would otherwise fault in one at a time as each slab is carved.
   os::populate(states, state_bytes);
-  huge_region_timed(probe, setting, end - start, end);
-  store(g_probe, probe);
+  HugeRegionProbe one;
+  huge_region_timed(one, setting, end - start, end);
+  __atomic_fetch_add(&g_probe.regions, one.regions, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&g_probe.slow_regions, one.slow_regions, __ATOMIC_RELAXED);
+  if (one.cold_until_ns) __atomic_store_n(&g_probe.cold_until_ns, one.cold_until_ns, __ATOMIC_RELAXED);
   return kRegionSlabs;
 }
 
-HugeRegionProbe huge_region_stats() { return load(g_probe); }
+void huge_region_pause() {
+  __atomic_store_n(&g_probe.cold_until_ns, os::monotonic_ns() + kColdPause, __ATOMIC_RELAXED);
+}
 
-void huge_region_reset() { store(g_probe, HugeRegionProbe{}); }
+HugeRegionProbe huge_region_stats() {
+  return HugeRegionProbe{__atomic_load_n(&g_probe.cold_until_ns, __ATOMIC_RELAXED),
+                         __atomic_load_n(&g_probe.regions, __ATOMIC_RELAXED),
+                         __atomic_load_n(&g_probe.slow_regions, __ATOMIC_RELAXED)};
+}
+
+void huge_region_reset() {
+  __atomic_store_n(&g_probe.cold_until_ns, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_probe.regions, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_probe.slow_regions, 0, __ATOMIC_RELAXED);
+}
 
 }  // namespace memf

@@ -11,8 +11,8 @@
 // reporting delay ago; otherwise its first touch waits for the host, 4-8 ms. So each
 // region's populate is timed: one slower than kSlowHugePage (a huge page the host had discarded,
 // or one the kernel had to compact memory for, or 4 KiB pages because no huge one was free) stops
-// the advice for kColdPause, after which the next region tries again. MEMF_HUGE_PAGES=1 advises
-// every region whatever the time; 0 never.
+// the advice for kColdPause, after which the next region tries again; so does giving memory
+// back (release.hpp). MEMF_HUGE_PAGES=1 advises every region whatever the time; 0 never.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +47,10 @@ void huge_region_timed(HugeRegionProbe& probe, HugePages setting, uint64_t popul
 // the state bytes of the region's slabs (state_bytes of them at states). Returns how many slabs
 // from `slab` on are now resident (0 when nothing was done).
 size_t huge_region_begin(void* slab, size_t carved, size_t slabs_left, uint8_t* states, size_t state_bytes);
+
+// Memory is being given back (the optimizer under pressure, memf_release_memory): no region for
+// kColdPause under auto, as after a slow one.
+void huge_region_pause();
 
 // What the process's regions did (statistics and tests).
 HugeRegionProbe huge_region_stats();

@@ -3,6 +3,7 @@
 #include <mimalloc.h>
 
 #include "central.hpp"
+#include "huge_regions.hpp"
 #include "large.hpp"
 #include "pool_arena.hpp"
 #include "thread_cache.hpp"
@@ -15,6 +16,8 @@ ReleaseOutcome engine_release(ReleaseStep step) {
       thread_cache_flush_current();
       return {0, central_flush_transfers()};
     case ReleaseStep::kPurgeSlabs:
+      // Memory is wanted back: no region populated ahead of the carving for a while.
+      huge_region_pause();
       return {pool_purge_all(), 0};
     case ReleaseStep::kReleaseMappings:
       return {large_release_cache(), 0};

@@ -14,6 +14,7 @@
 #include "mapping_test_util.hpp"
 #include "os.hpp"
 #include "pool_arena.hpp"
+#include "release.hpp"
 
 using namespace memf;
 
@@ -127,4 +128,21 @@ TEST_CASE("with MEMF_HUGE_PAGES=0 fresh slabs stay on 4 KiB pages, untouched unt
   REQUIRE(first->pages_ready == 0);
   held.push_back(first);
   release_all(held);
+}
+
+TEST_CASE("under auto, giving memory back pauses the regions for kColdPause") {
+  REQUIRE(pool_init());
+  HugePagesFor automatic(HugePages::kAuto);
+  huge_region_reset();
+  const uint64_t before = os::monotonic_ns();
+  engine_release(ReleaseStep::kPurgeSlabs);
+  REQUIRE(huge_region_stats().cold_until_ns >= before + kColdPause);
+  std::vector<SlabMeta*> held;
+  SlabMeta* first = take_slabs_to_region_start(&held);
+  REQUIRE(huge_region_stats().regions == 0);
+  REQUIRE_FALSE(mapping_test::advised_huge(slab_data(first)));
+  REQUIRE(resident_pages(slab_data(first), kHugePageSize) == 0);
+  held.push_back(first);
+  release_all(held);
+  huge_region_reset();
 }

@@ -888,6 +888,10 @@ ELSEWHERE = """## Notes and other measurements
   (`MEMF_HUGE_PAGES=auto`) gives huge blocks 4 KiB pages on a machine that reports free memory,
   so memf's `huge` and `malloc-large` runs no longer depend on what ran before them
   ([design](design.md#large-blocks)); mimalloc 2.2.7 and 3.4.3 advise huge pages and still do.
+  Since git 6a6436d the pools take huge pages 2 MiB at a time once they pass 8 MiB, each region
+  timed, and go back to 4 KiB pages for 10 s after a slow one: `fragmentation`, `sqlite` and
+  `python` gain where the memory is warm and lose about one slow region (some 5 ms) where it is
+  not ([design](design.md#huge-page-regions)).
 """
 
 
