@@ -18,6 +18,8 @@
 namespace memf {
 
 constexpr size_t kPageSize = 4096;
+// x86-64's transparent huge page.
+constexpr size_t kHugePageSize = size_t(2) << 20;
 
 constexpr size_t round_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
 

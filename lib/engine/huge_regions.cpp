@@ -1,7 +1,6 @@
 #include "huge_regions.hpp"
 
 #include "os.hpp"
-#include "size_classes.hpp"
 
 namespace memf {
 
@@ -28,8 +27,7 @@ void huge_region_timed(HugeRegionProbe& probe, HugePages setting, uint64_t popul
 }
 
 size_t huge_region_begin(void* slab, size_t carved, size_t slabs_left, uint8_t* states, size_t state_bytes) {
-  constexpr size_t kRegionSlabs = kHugePageSize / kSlabSize;
-  if (carved < kHugeRegionAfter || uintptr_t(slab) % kHugePageSize != 0 || slabs_left < kRegionSlabs) return 0;
+  if (carved < kHugeRegionAfter || uintptr_t(slab) % kHugePageSize != 0 || slabs_left < kHugeRegionSlabs) return 0;
   const HugePages setting = config().huge_pages;
   if (setting == HugePages::kOff || !os::transparent_huge_pages()) return 0;
   const uint64_t start = os::monotonic_ns();
@@ -46,7 +44,7 @@ size_t huge_region_begin(void* slab, size_t carved, size_t slabs_left, uint8_t* 
   __atomic_fetch_add(&g_probe.regions, one.regions, __ATOMIC_RELAXED);
   __atomic_fetch_add(&g_probe.slow_regions, one.slow_regions, __ATOMIC_RELAXED);
   if (one.cold_until_ns) __atomic_store_n(&g_probe.cold_until_ns, one.cold_until_ns, __ATOMIC_RELAXED);
-  return kRegionSlabs;
+  return kHugeRegionSlabs;
 }
 
 void huge_region_pause() {

@@ -17,11 +17,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "compiler.hpp"
 #include "config.hpp"
+#include "size_classes.hpp"
 
 namespace memf {
 
-constexpr size_t kHugePageSize = size_t(2) << 20;
+// The slabs of one region.
+constexpr size_t kHugeRegionSlabs = kHugePageSize / kSlabSize;
 // Below this much carved, a program keeps 4 KiB pages: a region makes up to 2 MiB resident ahead
 // of the carving, which a small program would feel (its RSS), and a big one does not.
 constexpr size_t kHugeRegionAfter = size_t(8) << 20;

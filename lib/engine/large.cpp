@@ -159,7 +159,6 @@ bool table_remove(const void* p, LargeRecord* record, const TableCount& count) {
 
 constexpr unsigned kMappingCacheSlots = 32;
 constexpr size_t kMaxMimallocAlignment = size_t(64) << 10;
-constexpr size_t kHugePageBytes = size_t(2) << 20;  // x86-64's transparent huge page
 // What the cache may keep however little is live (glibc's largest mmap threshold is the same 32
 // MiB): a program that frees its one big buffer and allocates another keeps its pages. Above it,
 // the cache holds at most as much as the live mappings (and MEMF_HUGE_CACHE): `sort -S 100M`,
@@ -228,10 +227,10 @@ void* mapping_alloc_aligned(size_t need, size_t alignment) {
 void* grow_mapping(void* address, size_t bytes, size_t need, bool huge_pages) {
   if (!huge_pages) return os::remap(address, bytes, need);
   if (os::grow_in_place(address, bytes, need)) {
-    if (bytes < kHugePageBytes) os::advise_huge_pages(address, need);
+    if (bytes < kHugePageSize) os::advise_huge_pages(address, need);
     return address;
   }
-  void* dest = mapping_alloc_aligned(need, kHugePageBytes);
+  void* dest = mapping_alloc_aligned(need, kHugePageSize);
   if (!dest) return nullptr;
   void* moved = os::remap_to(address, bytes, need, dest);
   if (!moved) os::unmap(dest, need);
@@ -261,7 +260,7 @@ bool huge_pages_wanted() {
 // 2-5 ms instead of 63 ms where the host backed the memory (design.md, "Large blocks"). A block
 // touched sparsely is made resident 2 MiB at a time, as mimalloc's are. The advice stays with
 // the mapping through the cache and mremap.
-bool huge_pages_for(size_t need) { return need >= kHugePageBytes && huge_pages_wanted(); }
+bool huge_pages_for(size_t need) { return need >= kHugePageSize && huge_pages_wanted(); }
 
 // With huge pages the mapping is a whole number of them: a partial last one would be faulted in
 // 4 KiB pages (512 faults each time a block's last 2 MiB are written: `huge` took 3,766 page
@@ -269,8 +268,8 @@ bool huge_pages_for(size_t need) { return need >= kHugePageBytes && huge_pages_w
 void* fresh_mapping(size_t need, size_t alignment, size_t* mapped) {
   const bool huge_pages = huge_pages_for(need);
   if (huge_pages) {
-    if (alignment < kHugePageBytes) alignment = kHugePageBytes;
-    need = round_up(need, kHugePageBytes);
+    if (alignment < kHugePageSize) alignment = kHugePageSize;
+    need = round_up(need, kHugePageSize);
   }
   void* p = alignment <= kPageSize ? os::map(need) : mapping_alloc_aligned(need, alignment);
   *mapped = need;
@@ -285,7 +284,7 @@ void* fresh_mapping(size_t need, size_t alignment, size_t* mapped) {
 // pages move whole.
 void* resize_mapping(void* address, size_t bytes, size_t need, size_t* resized) {
   const bool huge_pages = huge_pages_for(need);
-  if (huge_pages) need = round_up(need, kHugePageBytes);
+  if (huge_pages) need = round_up(need, kHugePageSize);
   *resized = need;
   if (need == bytes) return address;
   if (need < bytes) return os::remap(address, bytes, need);  // shrinks where it is
@@ -299,7 +298,7 @@ void* resize_mapping(void* address, size_t bytes, size_t need, size_t* resized) 
 void* mapping_alloc(size_t need, bool zero, size_t* mapped) {
   // Whole huge pages, as fresh_mapping makes them: a mapping grown keeps no partial one.
   const bool huge_pages = huge_pages_for(need);
-  if (huge_pages) need = round_up(need, kHugePageBytes);
+  if (huge_pages) need = round_up(need, kHugePageSize);
   CachedMapping reused{};
   {
     LockGuard guard(g_mapping_lock);

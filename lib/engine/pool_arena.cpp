@@ -92,7 +92,7 @@ SlabMeta* slab_acquire(unsigned size_class) {
     if (g_next_fresh_slab >= g_resident_fresh_end)
       if (size_t resident_slabs = huge_region_begin(slab_data(slab), g_next_fresh_slab * kSlabSize,
                                                     g_pool.num_slabs - g_next_fresh_slab, slab_states(slab),
-                                                    (kHugePageSize / kSlabSize) * kSlabStateBytes))
+                                                    kHugeRegionSlabs * kSlabStateBytes))
         g_resident_fresh_end = g_next_fresh_slab + resident_slabs;
     resident = g_next_fresh_slab < g_resident_fresh_end;
     ++g_next_fresh_slab;

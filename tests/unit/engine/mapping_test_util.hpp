@@ -1,10 +1,20 @@
-// What the kernel says about the mapping that holds an address (/proc/self/smaps), for tests of
-// the advice memf gives its mappings (engine/large, engine/huge_regions).
+// What the kernel says about memory memf mapped (/proc/self/smaps, mincore), for tests of its
+// pages and of the advice it gives its mappings (engine/pool_arena, engine/large,
+// engine/huge_regions).
 #pragma once
+#include <catch2/catch.hpp>
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "compiler.hpp"
 
 namespace mapping_test {
 
@@ -28,5 +38,12 @@ inline std::string mapping_flags(const void* p) {
 
 // Whether that mapping is advised for transparent huge pages (MADV_HUGEPAGE).
 inline bool advised_huge(const void* p) { return mapping_flags(p).find(" hg ") != std::string::npos; }
+
+// Resident pages of [p, p + bytes) per mincore.
+inline size_t resident_pages(const void* p, size_t bytes) {
+  std::vector<unsigned char> pages(bytes / memf::kPageSize);
+  REQUIRE(mincore(const_cast<void*>(p), bytes, pages.data()) == 0);
+  return size_t(std::count_if(pages.begin(), pages.end(), [](unsigned char c) { return c & 1; }));
+}
 
 }  // namespace mapping_test

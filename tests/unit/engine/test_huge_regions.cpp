@@ -22,11 +22,7 @@ namespace {
 
 constexpr uint64_t kSecond = 1'000'000'000;
 
-size_t resident_pages(const void* p, size_t bytes) {
-  std::vector<unsigned char> pages(bytes / kPageSize);
-  REQUIRE(mincore(const_cast<void*>(p), bytes, pages.data()) == 0);
-  return size_t(std::count_if(pages.begin(), pages.end(), [](unsigned char c) { return c & 1; }));
-}
+using mapping_test::resident_pages;
 
 struct HugePagesFor {
   HugePages saved = g_config.huge_pages;

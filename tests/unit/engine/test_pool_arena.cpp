@@ -16,18 +16,12 @@
 #include "bad_pointer.hpp"
 #include "central.hpp"
 #include "engine.hpp"
+#include "mapping_test_util.hpp"
 #include "release.hpp"
 
 using namespace memf;
 
-namespace {
-// Resident pages of [p, p + bytes) per mincore.
-size_t resident_pages(void* p, size_t bytes) {
-  std::vector<unsigned char> pages(bytes / kPageSize);
-  REQUIRE(mincore(p, bytes, pages.data()) == 0);
-  return size_t(std::count_if(pages.begin(), pages.end(), [](unsigned char c) { return c & 1; }));
-}
-}  // namespace
+using mapping_test::resident_pages;
 
 TEST_CASE("small blocks come from the pools, aligned, distinct and writable") {
   for (size_t size : {size_t(0), size_t(1), size_t(8), size_t(16), size_t(24), size_t(100), size_t(256), size_t(257),
