@@ -26,27 +26,30 @@ MEMF_NOINLINE void* new_slow(size_t size);
 // The bin of freed_block's class went over its max (freed_block is already on it).
 MEMF_NOINLINE void cache_overflow(void* freed_block);
 
+// Pops the first block of this thread's bin, or nullptr when the bin is empty, when the block is
+// the heap profile's sample (counted here, recorded by the slow path) or when it fails its check.
+MEMF_ALWAYS_INLINE void* bin_try_pop(CacheBin& bin) {
+  FreeBlock* block = bin.head;
+  if (MEMF_LIKELY(block != nullptr)) {
+    // The heap profile's sample stops here, counted, for the slow path to record it.
+    if (MEMF_UNLIKELY(--bin.sample_left < 0)) return nullptr;
+    // The link is followed only when the block's mark vouches for it (core/free_mark.hpp);
+    // otherwise the slow path, popping the same block, reports it (counting the allocation
+    // a second time: the one inexact count, after heap corruption).
+    if (MEMF_UNLIKELY(!follow_link(g_pool.free_key, block, &bin.head))) return nullptr;
+    mark_block_live(block);
+    ++bin.room;
+    return block;
+  }
+  return nullptr;
+}
+
 // Pops a block of the class of size from this thread's cache, or nullptr (any other case: size
-// above the pool limit, empty bin, thread not set up, allocations being recorded one by one, a
-// bin whose first block fails its check).
+// above the direct table's limit, empty bin, thread not set up, allocations being recorded one
+// by one, a bin whose first block fails its check).
 MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
   ThreadCache& cache = t_cache;
-  if (MEMF_LIKELY(size < cache.fast_alloc_bound)) {
-    CacheBin& bin =
-        *reinterpret_cast<CacheBin*>(reinterpret_cast<char*>(cache.bins) + kBinOffsetTable[size_lookup_index(size)]);
-    FreeBlock* block = bin.head;
-    if (MEMF_LIKELY(block != nullptr)) {
-      // The heap profile's sample stops here, counted, for the slow path to record it.
-      if (MEMF_UNLIKELY(--bin.sample_left < 0)) return nullptr;
-      // The link is followed only when the block's mark vouches for it (core/free_mark.hpp);
-      // otherwise the slow path, popping the same block, reports it (counting the allocation
-      // a second time: the one inexact count, after heap corruption).
-      if (MEMF_UNLIKELY(!follow_link(g_pool.free_key, block, &bin.head))) return nullptr;
-      mark_block_live(block);
-      ++bin.room;
-      return block;
-    }
-  }
+  if (MEMF_LIKELY(size < cache.fast_alloc_bound)) return bin_try_pop(*cache.bin_of_size[size_lookup_index(size)]);
   return nullptr;
 }
 

@@ -79,8 +79,7 @@ constexpr ClassTable make_classes() {
 }
 }  // namespace detail
 
-// One byte per 16-byte step up to the pool limit (513 entries): no branch between small and
-// medium sizes on the fast path.
+// One byte per 16-byte step up to the pool limit (513 entries).
 MEMF_ALWAYS_INLINE constexpr size_t size_lookup_index(size_t size) { return (size + 15) >> 4; }
 
 namespace detail {
@@ -106,22 +105,6 @@ static_assert(kSlabSize / kMinAlign <= 65535, "capacity fits 16 bits");
 inline constexpr const SizeClassInfo (&kSizeClasses)[kNumClasses] = detail::kClassTable.info;
 // Indexed by size_lookup_index(size) for size <= kMaxPoolSize.
 inline constexpr const uint8_t (&kClassIndexTable)[detail::kLookupEntries] = detail::kLookupTable.index;
-
-// The same lookup giving class * kBinStride: the malloc fast path adds it to the thread's bins
-// without a multiply (kBinStride is sizeof(CacheBin), checked in thread_cache.hpp).
-constexpr unsigned kBinStride = 32;
-namespace detail {
-struct BinOffsetTable {
-  uint16_t offset[kLookupEntries];
-};
-constexpr BinOffsetTable make_bin_offsets(const LookupTable& lookup) {
-  BinOffsetTable table{};
-  for (size_t i = 0; i < kLookupEntries; ++i) table.offset[i] = uint16_t(lookup.index[i] * kBinStride);
-  return table;
-}
-inline constexpr BinOffsetTable kBinOffsets = make_bin_offsets(kLookupTable);
-}  // namespace detail
-inline constexpr const uint16_t (&kBinOffsetTable)[detail::kLookupEntries] = detail::kBinOffsets.offset;
 
 // Precondition: size <= kMaxPoolSize.
 MEMF_ALWAYS_INLINE unsigned size_to_class(size_t size) { return kClassIndexTable[size_lookup_index(size)]; }

@@ -9,6 +9,7 @@
 #include "fork.hpp"
 #include "large.hpp"
 #include "profile_sampling.hpp"
+#include "spare_blocks.hpp"
 #include "thread_exit.hpp"
 
 namespace memf {
@@ -21,6 +22,7 @@ namespace {
 constinit SpinLock g_registry_lock;
 ThreadCache* g_registry = nullptr;  // active caches
 size_t g_live_caches = 0;
+constinit SpareBlocks<ThreadCounters> g_spare_counters;  // counters of exited threads
 
 // Figures of threads that exited (folded in under g_registry_lock) and of uncached operations.
 struct RetiredUsage {
@@ -32,9 +34,9 @@ constinit std::atomic<int64_t> g_running_bytes{0};
 
 // Adds the thread's unpublished change to the process's running total (and raises the peak).
 void publish_pending(ThreadCache* cache) {
-  const int64_t bytes = cache->unpublished_bytes;
+  const int64_t bytes = cache->counters->unpublished_bytes;
   if (bytes == 0) return;
-  cache->unpublished_bytes = 0;
+  cache->counters->unpublished_bytes = 0;
   const int64_t total = g_running_bytes.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   if (bytes > 0) note_pool_usage(total);
 }
@@ -48,12 +50,13 @@ void publish_pending(ThreadCache* cache) {
 // per thread, on top of the bins' own band.
 void publish_usage(ThreadCache* cache, unsigned cls) {
   const CacheBin& bin = cache->bins[cls];
-  const int64_t live = int64_t(bin.moved_in - cache->moved_out[cls]) - int64_t(bin.count());
-  const int64_t change = live - cache->reported_live[cls];
+  ThreadCounters& counters = *cache->counters;
+  const int64_t live = int64_t(bin.moved_in - counters.moved_out[cls]) - int64_t(bin.count());
+  const int64_t change = live - counters.reported_live[cls];
   if (change == 0) return;
-  cache->reported_live[cls] = live;
-  cache->unpublished_bytes += change * int64_t(kSizeClasses[cls].size);
-  if (cache->unpublished_bytes < kRunningTotalStep && cache->unpublished_bytes > -kRunningTotalStep) return;
+  counters.reported_live[cls] = live;
+  counters.unpublished_bytes += change * int64_t(kSizeClasses[cls].size);
+  if (counters.unpublished_bytes < kRunningTotalStep && counters.unpublished_bytes > -kRunningTotalStep) return;
   publish_pending(cache);
 }
 constinit std::atomic<uint32_t> g_drain_epoch{0};
@@ -132,7 +135,7 @@ void give_back(unsigned cls, FreeBlock* chain, unsigned count) {
 // leaves the cache for good, then the report (which may allocate: the bin is empty and sane).
 void drop_bin(ThreadCache* cache, unsigned cls, const char* operation, const FreeBlock* bad) {
   CacheBin& bin = cache->bins[cls];
-  cache->moved_out[cls] += bin.count();
+  cache->counters->moved_out[cls] += bin.count();
   bin.head = nullptr;
   bin.room = bin.max;
   publish_usage(cache, cls);
@@ -147,7 +150,7 @@ void flush(ThreadCache* cache, bool keep_room) {
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     CacheBin& bin = cache->bins[cls];
     if (bin.head) {
-      cache->moved_out[cls] += bin.count();
+      cache->counters->moved_out[cls] += bin.count();
       give_back(cls, bin.head, bin.count());
     }
     bin.head = nullptr;
@@ -184,8 +187,8 @@ void grow_bin_by(ThreadCache& cache, unsigned cls, uint32_t blocks) {
 bool grow_bin(ThreadCache* cache, unsigned cls) {
   CacheBin& bin = cache->bins[cls];
   const uint32_t moved_in = uint32_t(bin.moved_in);
-  if (moved_in == cache->moved_in_at_overflow[cls]) return false;
-  cache->moved_in_at_overflow[cls] = moved_in;
+  if (moved_in == cache->counters->moved_in_at_overflow[cls]) return false;
+  cache->counters->moved_in_at_overflow[cls] = moved_in;
   const unsigned batch = kSizeClasses[cls].batch;
   if (bin_growth_room(*cache, cls) < batch) return false;
   grow_bin_by(*cache, cls, batch);
@@ -200,8 +203,10 @@ void retire(ThreadCache* cache) {
   publish_pending(cache);
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     g_retired.allocations[cls].fetch_add(bin_allocations(*cache, cls), std::memory_order_relaxed);
-    g_retired.live[cls].fetch_add(int64_t(cache->bins[cls].moved_in - cache->moved_out[cls]), std::memory_order_relaxed);
+    g_retired.live[cls].fetch_add(int64_t(cache->bins[cls].moved_in - cache->counters->moved_out[cls]), std::memory_order_relaxed);
   }
+  g_spare_counters.give(cache->counters);
+  cache->counters = nullptr;
 }
 
 // Runs at thread exit (base/thread_exit.hpp). Later allocations of this thread go uncached.
@@ -210,6 +215,7 @@ void on_thread_exit() {
   if (cache->state != ThreadState::kActive) return;
   cache->state = ThreadState::kDead;
   cache->fast_alloc_bound = 0;
+  cache->medium_alloc_bound = 0;
   flush(cache, false);
   central_leave_shard();
   LockGuard guard(g_registry_lock);
@@ -222,9 +228,11 @@ void fork_prepare() {
   pool_arena_lock().lock();
   large_lock_all();
   g_registry_lock.lock();
+  g_spare_counters.lock();
 }
 
 void fork_parent() {
+  g_spare_counters.unlock();
   g_registry_lock.unlock();
   large_unlock_all();
   pool_arena_lock().unlock();
@@ -232,6 +240,7 @@ void fork_parent() {
 }
 
 void fork_child() {
+  g_spare_counters.reset_after_fork();
   g_registry_lock.reset_after_fork();
   large_reset_locks_after_fork();
   pool_arena_lock().reset_after_fork();
@@ -251,12 +260,18 @@ bool thread_cache_activate() {
   ThreadCache* cache = &t_cache;
   if (cache->state == ThreadState::kActive) return true;
   if (cache->state == ThreadState::kDead) return false;
+  // A block handed on by an exited thread holds its figures: they start over here.
+  ThreadCounters* counters = g_spare_counters.take();
+  if (!counters) return false;
+  *counters = ThreadCounters{};
+  cache->counters = counters;
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     CacheBin& bin = cache->bins[cls];
     bin.max = kSizeClasses[cls].cache_max;
     // A free may have pushed one block before the thread was set up (see thread_cache_overflow).
     bin.room = bin.head ? bin.max - 1 : bin.max;
   }
+  for (size_t index = 0; index < kDirectEntries; ++index) cache->bin_of_size[index] = &cache->bins[kClassIndexTable[index]];
   thread_cache_arm_sampling(*cache);
   central_join_shard();
   if (cache->category == 0) cache->category = kCategoryUnknown;
@@ -343,7 +358,7 @@ void thread_cache_overflow(unsigned cls) {
     return drop_bin(cache, cls, "free", bad);
   bin.room = int32_t(batch) - 1;
   make_free(last, nullptr);
-  cache->moved_out[cls] += batch;
+  cache->counters->moved_out[cls] += batch;
   // Every link of the batch was checked just above: it goes to the transfer stack, or to the
   // slabs without a second check.
   if (!central_push_batch(cls, first)) central_return(cls, first, batch, true);
@@ -394,7 +409,7 @@ void flush_copied(ThreadCache* cache) {
     CacheBin& bin = cache->bins[cls];
     const unsigned length = checked_bin_length(cls, bin.head, bin.count());
     if (length) give_back(cls, bin.head, length);
-    cache->moved_out[cls] += length;
+    cache->counters->moved_out[cls] += length;
     bin.head = nullptr;
     bin.max = bin.room = 0;
   }
@@ -473,7 +488,9 @@ uint64_t thread_allocation_count() {
 void thread_cache_update_fast_bound() {
   ThreadCache& cache = t_cache;
   const bool fast = cache.state == ThreadState::kActive && !g_record_all && cache.category == kCategoryUnknown;
-  cache.fast_alloc_bound = fast ? config().pool_limit + 1 : 0;
+  const size_t pool_limit = config().pool_limit;
+  cache.medium_alloc_bound = fast ? pool_limit + 1 : 0;
+  cache.fast_alloc_bound = fast ? (pool_limit < kDirectSizeLimit ? pool_limit : kDirectSizeLimit) + 1 : 0;
 }
 
 int64_t pool_running_bytes() { return g_running_bytes.load(std::memory_order_relaxed); }
@@ -500,7 +517,7 @@ __attribute__((no_sanitize("thread"))) void thread_cache_usage(PoolUsage* usage)
       CacheBin& bin = cache->bins[cls];
       const int32_t count = __atomic_load_n(&bin.max, __ATOMIC_RELAXED) - __atomic_load_n(&bin.room, __ATOMIC_RELAXED);
       const uint64_t moved_in = __atomic_load_n(&bin.moved_in, __ATOMIC_RELAXED);
-      const uint64_t moved_out = __atomic_load_n(&cache->moved_out[cls], __ATOMIC_RELAXED);
+      const uint64_t moved_out = __atomic_load_n(&cache->counters->moved_out[cls], __ATOMIC_RELAXED);
       usage->allocations[cls] += bin_allocations(*cache, cls);
       usage->live[cls] += int64_t(moved_in - moved_out) - count;
       if (count > 0) {

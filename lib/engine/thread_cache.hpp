@@ -30,7 +30,6 @@ struct CacheBin {
   uint64_t moved_in;     // blocks that entered the bin from the centre (refills)
   uint32_t count() const { return uint32_t(max - room); }
 };
-static_assert(sizeof(CacheBin) == kBinStride, "the bin-offset table assumes this stride");
 
 enum class ThreadState : uint8_t { kNew = 0, kActive, kDead };
 
@@ -42,21 +41,42 @@ enum class ThreadState : uint8_t { kNew = 0, kActive, kDead };
 // least this much (thread_cache.cpp, publish_usage); an exiting thread adds the rest.
 constexpr int64_t kRunningTotalStep = int64_t(64) << 10;
 
-struct ThreadCache {
-  CacheBin bins[kNumClasses];
+// A thread's per-class figures that only its slow paths change: in a block of their own (base/
+// spare_blocks.hpp), taken when the thread is set up and handed on when it exits: static TLS
+// keeps room for the fast path's table (glibc zeroes static TLS for every new thread; the
+// interposer's tls_size contract bounds it).
+struct ThreadCounters {
   uint64_t moved_out[kNumClasses];  // blocks drained to the centre
   // The low bits of bins[cls].moved_in at the bin's last overflow: a refill since then means the
   // bin oscillates between empty and full, and may grow (thread_cache_overflow).
   uint32_t moved_in_at_overflow[kNumClasses];
-  uint32_t grown_bytes;  // what growth added to this thread's bins, within kMaxCacheGrowth
-  uint32_t profile_epoch;  // g_profile_epoch when the bins' sample countdowns were last armed
-  uint64_t allocation_base[kNumClasses];  // see CacheBin::sample_left
   int64_t reported_live[kNumClasses];  // live blocks last added to the process's running total
   // Bytes of those changes not yet added to it: under kRunningTotalStep either way (publish_usage).
   int64_t unpublished_bytes;
-  // malloc takes the fast path for sizes below this: pool_limit + 1 once the thread is set up;
-  // 0 while the thread records every allocation (leak check, a category scope) or is not set up.
+  ThreadCounters* next_spare;  // SpareBlocks' link while no thread has the block
+};
+
+// The malloc fast path serves sizes up to this from its direct table (below); larger pool sizes
+// take malloc_slow's medium path (the same pop, one call further).
+constexpr size_t kDirectSizeLimit = 1024;
+constexpr size_t kDirectEntries = size_lookup_index(kDirectSizeLimit) + 1;
+
+struct ThreadCache {
+  CacheBin bins[kNumClasses];
+  // &bins[class of the size], by size_lookup_index(size) for sizes up to kDirectSizeLimit: the
+  // malloc fast path reaches its bin with one %fs-relative load (no table address to form, no
+  // multiply). Filled when the thread is set up, before fast_alloc_bound lets any size through.
+  CacheBin* bin_of_size[kDirectEntries];
+  ThreadCounters* counters;  // while the thread is set up (kActive); nullptr before
+  uint32_t grown_bytes;  // what growth added to this thread's bins, within kMaxCacheGrowth
+  uint32_t profile_epoch;  // g_profile_epoch when the bins' sample countdowns were last armed
+  uint64_t allocation_base[kNumClasses];  // see CacheBin::sample_left
+  // malloc takes the fast path for sizes below this: min(pool_limit, kDirectSizeLimit) + 1 once
+  // the thread is set up; 0 while the thread records every allocation (leak check, a category
+  // scope) or is not set up.
   size_t fast_alloc_bound;
+  // The same for malloc_slow's medium path: pool_limit + 1, or 0 when fast_alloc_bound is.
+  size_t medium_alloc_bound;
   uintptr_t stack_hint;  // an address in this thread's stack, for the leak checker's roots
   ThreadCache* registry_next;  // live caches, for fork, statistics and releasing memory
   ThreadCache* registry_prev;

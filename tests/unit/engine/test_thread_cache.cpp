@@ -240,14 +240,14 @@ TEST_CASE("after thread_cache_request_drain(), a thread holding cached blocks fl
     phase.store(1, std::memory_order_release);
     while (phase.load(std::memory_order_acquire) != 2) std::this_thread::yield();
     // The request is in. A free is no refill: nothing is flushed yet.
-    moved_out_before = t_cache.moved_out[cls];
+    moved_out_before = t_cache.counters->moved_out[cls];
     void* one = engine_malloc(48);  // from the bin: no refill
     engine_free(one);
     after_free = bin.count();
     // A class whose bin is empty: its refill answers the request first.
     void* big = engine_malloc(6000);
     after_requested_refill = bin.count();
-    moved_out_after = t_cache.moved_out[cls];
+    moved_out_after = t_cache.counters->moved_out[cls];
     max_after = bin.max;
     for (void* p : blocks) still_free = still_free && block_is_free(p);
     engine_free(big);
@@ -285,10 +285,10 @@ TEST_CASE("a thread that only frees answers a drain request when its bin next fi
     count_before_request = bin.count();
     phase.store(1, std::memory_order_release);
     while (phase.load(std::memory_order_acquire) != 2) std::this_thread::yield();
-    moved_out_before = t_cache.moved_out[cls];
+    moved_out_before = t_cache.counters->moved_out[cls];
     engine_free(blocks[next++]);  // overflows: answers the request
     count_after_overflow = bin.count();
-    moved_out_after = t_cache.moved_out[cls];
+    moved_out_after = t_cache.counters->moved_out[cls];
     while (next < blocks.size()) engine_free(blocks[next++]);
   });
   while (phase.load(std::memory_order_acquire) != 1) std::this_thread::yield();
@@ -298,4 +298,57 @@ TEST_CASE("a thread that only frees answers a drain request when its bin next fi
   REQUIRE(count_before_request == uint32_t(info.cache_max));
   REQUIRE(count_after_overflow == 0);
   REQUIRE(moved_out_after == moved_out_before + count_before_request + 1);
+}
+
+TEST_CASE("the fast path's direct table leads every size up to its limit to its class's bin; larger pool sizes pop by the class table") {
+  void* first = engine_malloc(8);  // the thread is set up
+  engine_free(first);
+  REQUIRE(t_cache.state == ThreadState::kActive);
+  REQUIRE(t_cache.fast_alloc_bound == kDirectSizeLimit + 1);
+  REQUIRE(t_cache.medium_alloc_bound == config().pool_limit + 1);
+  for (size_t size = 0; size <= kDirectSizeLimit; ++size)
+    REQUIRE(t_cache.bin_of_size[size_lookup_index(size)] == &t_cache.bins[size_to_class(size)]);
+  // A size above the table: its free pushes it on its bin, and the next malloc of the class
+  // pops it from there (LIFO), counted as an allocation like any other.
+  for (size_t size : {kDirectSizeLimit + 1, size_t(3000), config().pool_limit}) {
+    const unsigned cls = size_to_class(size);
+    void* p = engine_malloc(size);
+    REQUIRE(p != nullptr);
+    engine_free(p);
+    CacheBin& bin = t_cache.bins[cls];
+    const uint32_t count = bin.count();
+    const uint64_t allocations = bin_allocations(t_cache, cls);
+    REQUIRE(bin.head == p);
+    void* again = engine_malloc(size);
+    REQUIRE(again == p);
+    REQUIRE(bin.count() == count - 1);
+    REQUIRE(bin_allocations(t_cache, cls) == allocations + 1);
+    engine_free(again);
+  }
+}
+
+TEST_CASE("a thread's counters are handed on at its exit and start from zero in the next thread") {
+  const unsigned cls = size_to_class(48);
+  ThreadCounters* first_counters = nullptr;
+  ThreadCounters* second_counters = nullptr;
+  uint64_t drained_first = 0, drained_second = ~uint64_t(0);
+  std::thread first([&] {
+    std::vector<void*> blocks;
+    for (int i = 0; i < 2000; ++i) blocks.push_back(engine_malloc(48));
+    for (void* p : blocks) engine_free(p);  // drains past the bin's max
+    first_counters = t_cache.counters;
+    drained_first = t_cache.counters->moved_out[cls];
+  });
+  first.join();
+  std::thread second([&] {
+    engine_free(engine_malloc(48));
+    second_counters = t_cache.counters;
+    drained_second = t_cache.counters->moved_out[cls];
+  });
+  second.join();
+  REQUIRE(first_counters != nullptr);
+  REQUIRE(drained_first > 0);
+  // The block the first thread handed on, its figures gone.
+  REQUIRE(second_counters == first_counters);
+  REQUIRE(drained_second == 0);
 }
