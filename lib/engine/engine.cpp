@@ -217,9 +217,6 @@ void* aligned_impl(size_t alignment, size_t size) {
 }  // namespace
 
 void* malloc_slow(size_t size) {
-  // Pool sizes above the fast path's direct table: the same pop, by the class table.
-  if (size >= t_cache.fast_alloc_bound && size < t_cache.medium_alloc_bound)
-    if (void* p = bin_try_pop(t_cache.bins[size_to_class(size)])) return p;
   // The lane is set up only after the configuration was read (it names the profile's mode).
   if (g_exact_lane)
     if (void* p = exact_lane_alloc(size, MEMF_STACK_ORIGIN())) return p;

@@ -45,11 +45,13 @@ MEMF_ALWAYS_INLINE void* bin_try_pop(CacheBin& bin) {
 }
 
 // Pops a block of the class of size from this thread's cache, or nullptr (any other case: size
-// above the direct table's limit, empty bin, thread not set up, allocations being recorded one
-// by one, a bin whose first block fails its check).
+// above the pool limit, empty bin, thread not set up, allocations being recorded one by one, a
+// bin whose first block fails its check). Sizes up to kDirectSizeLimit find their bin in the
+// thread's direct table; larger pool sizes by the class table, one branch further.
 MEMF_ALWAYS_INLINE void* pool_try_alloc(size_t size) {
   ThreadCache& cache = t_cache;
   if (MEMF_LIKELY(size < cache.fast_alloc_bound)) return bin_try_pop(*cache.bin_of_size[size_lookup_index(size)]);
+  if (size < cache.medium_alloc_bound) return bin_try_pop(cache.bins[size_to_class(size)]);
   return nullptr;
 }
 

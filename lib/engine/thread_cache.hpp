@@ -56,8 +56,8 @@ struct ThreadCounters {
   ThreadCounters* next_spare;  // SpareBlocks' link while no thread has the block
 };
 
-// The malloc fast path serves sizes up to this from its direct table (below); larger pool sizes
-// take malloc_slow's medium path (the same pop, one call further).
+// The malloc fast path finds the bin of sizes up to this in its direct table (below); larger pool
+// sizes by the class table, one branch further (engine.hpp, pool_try_alloc).
 constexpr size_t kDirectSizeLimit = 1024;
 constexpr size_t kDirectEntries = size_lookup_index(kDirectSizeLimit) + 1;
 
@@ -75,7 +75,7 @@ struct ThreadCache {
   // the thread is set up; 0 while the thread records every allocation (leak check, a category
   // scope) or is not set up.
   size_t fast_alloc_bound;
-  // The same for malloc_slow's medium path: pool_limit + 1, or 0 when fast_alloc_bound is.
+  // The same for pool sizes above the direct table: pool_limit + 1, or 0 when fast_alloc_bound is.
   size_t medium_alloc_bound;
   uintptr_t stack_hint;  // an address in this thread's stack, for the leak checker's roots
   ThreadCache* registry_next;  // live caches, for fork, statistics and releasing memory
