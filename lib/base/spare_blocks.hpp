@@ -2,6 +2,8 @@
 // out of static TLS (glibc zeroes static TLS for every new thread) is mapped on the thread's first
 // need and, at the thread's exit, waits here for the next thread as it is; only a fresh block is
 // zeroed. Each T links spares through its member `T* next_spare`. Never calls malloc.
+// kPerMapping > 1 maps that many blocks at a time (for blocks much smaller than a page), handed
+// out fresh one by one before the next mapping.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -11,27 +13,47 @@
 
 namespace memf {
 
-template <class T>
+template <class T, size_t kPerMapping = 1>
 class SpareBlocks {
+  static_assert(kPerMapping >= 1, "a mapping holds at least one block");
+
  public:
   // A spare block, else a fresh zeroed one; nullptr when none can be mapped.
   T* take() {
-    {
+    if constexpr (kPerMapping > 1) {
+      // The mapping is made under the lock: once per kPerMapping fresh blocks.
       LockGuard guard(lock_);
       if (T* block = spares_) {
         spares_ = block->next_spare;
         return block;
       }
+      if (fresh_left_ == 0) {
+        fresh_ = static_cast<T*>(os::map(sizeof(T) * kPerMapping));
+        if (!fresh_) return nullptr;
+        fresh_left_ = kPerMapping;
+      }
+      --fresh_left_;
+      mapped_.fetch_add(1, std::memory_order_relaxed);
+      return fresh_++;
+    } else {
+      {
+        LockGuard guard(lock_);
+        if (T* block = spares_) {
+          spares_ = block->next_spare;
+          return block;
+        }
+      }
+      T* block = static_cast<T*>(os::map(sizeof(T)));
+      if (block) mapped_.fetch_add(1, std::memory_order_relaxed);
+      return block;
     }
-    T* block = static_cast<T*>(os::map(sizeof(T)));
-    if (block) mapped_.fetch_add(1, std::memory_order_relaxed);
-    return block;
   }
   void give(T* block) {
     LockGuard guard(lock_);
     block->next_spare = spares_;
     spares_ = block;
   }
+  // Fresh blocks handed out so far.
   size_t mapped() const { return mapped_.load(std::memory_order_relaxed); }
   size_t spare() {
     LockGuard guard(lock_);
@@ -47,6 +69,8 @@ class SpareBlocks {
  private:
   SpinLock lock_;
   T* spares_ = nullptr;
+  T* fresh_ = nullptr;  // the rest of the last mapping (kPerMapping > 1)
+  size_t fresh_left_ = 0;
   std::atomic<size_t> mapped_{0};
 };
 

@@ -51,3 +51,33 @@ TEST_CASE("threads one after another share the blocks their predecessors gave ba
   REQUIRE(blocks.mapped() == 1);
   REQUIRE(blocks.spare() == 1);
 }
+
+namespace {
+struct Small {
+  uint64_t words[10];
+  Small* next_spare;
+};
+}  // namespace
+
+TEST_CASE("small blocks are mapped several at a time: fresh ones side by side, zeroed, spares first") {
+  SpareBlocks<Small, 4> blocks;
+  std::vector<Small*> fresh;
+  for (int i = 0; i < 4; ++i) {
+    fresh.push_back(blocks.take());
+    REQUIRE(fresh.back() != nullptr);
+    for (uint64_t word : fresh.back()->words) REQUIRE(word == 0);
+    fresh.back()->words[0] = uint64_t(i) + 1;
+  }
+  // One mapping: the four are consecutive.
+  for (int i = 1; i < 4; ++i) REQUIRE(fresh[i] == fresh[0] + i);
+  REQUIRE(blocks.mapped() == 4);
+  blocks.give(fresh[2]);
+  Small* again = blocks.take();
+  REQUIRE(again == fresh[2]);  // a spare before anything fresh
+  REQUIRE(again->words[0] == 3);
+  Small* fifth = blocks.take();  // the mapping is used up: a new one
+  REQUIRE(fifth != nullptr);
+  REQUIRE((fifth < fresh[0] || fifth >= fresh[0] + 4));
+  for (uint64_t word : fifth->words) REQUIRE(word == 0);
+  REQUIRE(blocks.mapped() == 5);
+}
