@@ -20,33 +20,18 @@ class SpareBlocks {
  public:
   // A spare block, else a fresh zeroed one; nullptr when none can be mapped.
   T* take() {
-    if constexpr (kPerMapping > 1) {
-      // The mapping is made under the lock: once per kPerMapping fresh blocks.
+    {
       LockGuard guard(lock_);
       if (T* block = spares_) {
         spares_ = block->next_spare;
         return block;
       }
-      if (fresh_left_ == 0) {
-        fresh_ = static_cast<T*>(os::map(sizeof(T) * kPerMapping));
-        if (!fresh_) return nullptr;
-        fresh_left_ = kPerMapping;
-      }
-      --fresh_left_;
-      mapped_.fetch_add(1, std::memory_order_relaxed);
-      return fresh_++;
-    } else {
-      {
-        LockGuard guard(lock_);
-        if (T* block = spares_) {
-          spares_ = block->next_spare;
-          return block;
-        }
-      }
-      T* block = static_cast<T*>(os::map(sizeof(T)));
-      if (block) mapped_.fetch_add(1, std::memory_order_relaxed);
-      return block;
+      // Several per mapping: mapped under the lock, once per kPerMapping fresh blocks.
+      if constexpr (kPerMapping > 1) return take_fresh_locked();
     }
+    T* block = static_cast<T*>(os::map(sizeof(T)));
+    if (block) mapped_.fetch_add(1, std::memory_order_relaxed);
+    return block;
   }
   void give(T* block) {
     LockGuard guard(lock_);
@@ -67,6 +52,18 @@ class SpareBlocks {
   void reset_after_fork() { lock_.reset_after_fork(); }
 
  private:
+  // The next block of the last mapping, mapping kPerMapping more when it is used up.
+  T* take_fresh_locked() {
+    if (fresh_left_ == 0) {
+      fresh_ = static_cast<T*>(os::map(sizeof(T) * kPerMapping));
+      if (!fresh_) return nullptr;
+      fresh_left_ = kPerMapping;
+    }
+    --fresh_left_;
+    mapped_.fetch_add(1, std::memory_order_relaxed);
+    return fresh_++;
+  }
+
   SpinLock lock_;
   T* spares_ = nullptr;
   T* fresh_ = nullptr;  // the rest of the last mapping (kPerMapping > 1)

@@ -1,5 +1,6 @@
 #include "thread_cache.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #include "accounting.hpp"
@@ -491,7 +492,7 @@ void thread_cache_update_fast_bound() {
   const bool fast = cache.state == ThreadState::kActive && !g_record_all && cache.category == kCategoryUnknown;
   const size_t pool_limit = config().pool_limit;
   cache.medium_alloc_bound = fast ? pool_limit + 1 : 0;
-  cache.fast_alloc_bound = fast ? (pool_limit < kDirectSizeLimit ? pool_limit : kDirectSizeLimit) + 1 : 0;
+  cache.fast_alloc_bound = fast ? std::min(pool_limit, kDirectSizeLimit) + 1 : 0;
 }
 
 int64_t pool_running_bytes() { return g_running_bytes.load(std::memory_order_relaxed); }
