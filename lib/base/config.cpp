@@ -157,7 +157,7 @@ void parse_config(Config& config, const char* const* envp, bool secure, WarningS
       else warn("memf: warning: MEMF_PURGE_DELAY={} is not a number of milliseconds (0..3600000); using {}", value, config.purge_delay_ms);
     } else if (is("MEMF_HUGE_THRESHOLD")) {
       if (parse_size(value, &size) && size >= kMaxPoolLimit && size <= (size_t(1) << 40)) config.huge_threshold = size;
-      else warn("memf: warning: MEMF_HUGE_THRESHOLD={} is not a size from 8K to 1T; using {}", value, config.huge_threshold);
+      else warn("memf: warning: MEMF_HUGE_THRESHOLD={} is not a size from {} to 1T; using {}", value, kMaxPoolLimit, config.huge_threshold);
     } else if (is("MEMF_HUGE_CACHE")) {
       if (parse_size(value, &size)) config.huge_cache_bytes = size;
       else warn("memf: warning: MEMF_HUGE_CACHE={} is not a size; using {}", value, config.huge_cache_bytes);

@@ -6,13 +6,13 @@
 #include "compiler.hpp"
 
 #ifndef MEMF_POOL_LIMIT_DEFAULT
-#define MEMF_POOL_LIMIT_DEFAULT 8192
+#define MEMF_POOL_LIMIT_DEFAULT 16384
 #endif
 
 namespace memf {
 
 // MEMF_POOL_LIMIT's range: the largest request the pools can serve (their largest size class).
-constexpr size_t kMaxPoolLimit = 8192;
+constexpr size_t kMaxPoolLimit = 16384;
 
 enum class OnError : uint8_t { kAbort, kReport };
 enum class StacksMode : uint8_t { kOff, kSampled, kAll };

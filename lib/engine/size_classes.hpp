@@ -12,9 +12,9 @@
 namespace memf {
 
 constexpr size_t kMinAlign = 16;  // alignof(max_align_t) on x86-64
-constexpr size_t kMaxPoolSize = 8192;
+constexpr size_t kMaxPoolSize = 16384;
 static_assert(kMaxPoolSize == kMaxPoolLimit, "MEMF_POOL_LIMIT's range is the pools' classes");
-constexpr unsigned kNumClasses = 36;
+constexpr unsigned kNumClasses = 40;
 constexpr unsigned kNoClass = 0xff;
 
 // Slabs are the unit carved from the reserved range; the address of any byte finds its slab
@@ -79,7 +79,7 @@ constexpr ClassTable make_classes() {
 }
 }  // namespace detail
 
-// One byte per 16-byte step up to the pool limit (513 entries).
+// One byte per 16-byte step up to the pool limit (1025 entries).
 MEMF_ALWAYS_INLINE constexpr size_t size_lookup_index(size_t size) { return (size + 15) >> 4; }
 
 namespace detail {

@@ -34,7 +34,7 @@ using namespace memf;
 namespace {
 
 constexpr size_t KiB = 1024, MiB = KiB * KiB;
-constexpr size_t kPoolLimit = 8192;       // the build's default MEMF_POOL_LIMIT; the run sets none
+constexpr size_t kPoolLimit = 16384;      // the build's default MEMF_POOL_LIMIT; the run sets none
 constexpr size_t kMaxLiveBytes = 48 * MiB;  // keeps one input's footprint bounded
 constexpr size_t kMaxBlocks = 256;
 constexpr size_t kMaxOps = 4096;

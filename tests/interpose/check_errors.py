@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 
-SIZES = {64: "size class 64 B", 9000: "large block of 9000 B", 3000000: "huge block of 3000000 B"}
+SIZES = {64: "size class 64 B", 20000: "large block of 20000 B", 3000000: "huge block of 3000000 B"}
 
 
 class Failure(Exception):

@@ -50,12 +50,12 @@ static inline uint64_t next_random(uint64_t *state) {
   return x * 0x2545F4914F6CDD1Dull;
 }
 
-/* Sizes across memf's paths: pool blocks (up to 8 KiB) mostly, large blocks, now and then huge. */
+/* Sizes across memf's paths: pool blocks (up to 16 KiB) mostly, large blocks, now and then huge. */
 static inline size_t random_size(uint64_t *state) {
   uint64_t r = next_random(state);
   switch (r % 16) {
-    case 0: return 8193 + (r >> 8) % 100000;
-    case 1: return (r >> 8) % 64 == 0 ? (2u << 20) + (r >> 16) % 4096 : 16 + (r >> 8) % 8000;
+    case 0: return 16385 + (r >> 8) % 100000;
+    case 1: return (r >> 8) % 64 == 0 ? (2u << 20) + (r >> 16) % 4096 : 16 + (r >> 8) % 16000;
     default: return 1 + (r >> 8) % 512;
   }
 }

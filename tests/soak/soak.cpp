@@ -131,8 +131,8 @@ class Worker {
     const uint64_t r = next();
     const unsigned kind = r % 1000;
     if (kind < 700) return (r >> 16) % 257;          // small pool classes
-    if (kind < 950) return (r >> 16) % 8193;         // every pool class
-    if (kind < 999) return 8193 + (r >> 16) % (256 * 1024);  // large
+    if (kind < 950) return (r >> 16) % 16385;        // every pool class
+    if (kind < 999) return 16385 + (r >> 16) % (256 * 1024);  // large
     return 2 * MiB + (r >> 16) % (2 * MiB);          // huge (cached mappings)
   }
 

@@ -25,7 +25,7 @@ using mapping_test::resident_pages;
 
 TEST_CASE("small blocks come from the pools, aligned, distinct and writable") {
   for (size_t size : {size_t(0), size_t(1), size_t(8), size_t(16), size_t(24), size_t(100), size_t(256), size_t(257),
-                      size_t(1000), size_t(4096), size_t(5000), size_t(8192)}) {
+                      size_t(1000), size_t(4096), size_t(5000), size_t(8192), size_t(12000), size_t(16384)}) {
     std::vector<void*> blocks;
     std::set<void*> seen;
     for (int i = 0; i < 500; ++i) {
