@@ -58,7 +58,20 @@ constinit Stripe g_stripes[kStripes];
 // TLB entry and first-touch fault).
 constinit Entry g_first_slots[kStripes][kInitialSlots] = {};
 
-MEMF_ALWAYS_INLINE uint64_t hash_pointer(uintptr_t key) { return (key >> 4) * 0x9E3779B97F4A7C15ull; }
+// The top bits pick the stripe, the low bits the slot. A product's low k bits depend only on its
+// factor's low k bits: blocks of one size (mimalloc's 20 KiB blocks are 2^12 * 5 bytes apart)
+// would share the low bits of their slots and pile up in one probe run. Folding the high half in
+// spreads them; the top 32 bits, which pick the stripe, stay the product's.
+MEMF_ALWAYS_INLINE uint64_t hash_pointer(uintptr_t key) {
+  const uint64_t product = (key >> 4) * 0x9E3779B97F4A7C15ull;
+  return product ^ (product >> 32);
+}
+}  // namespace
+
+uint64_t large_table_hash(uintptr_t address) { return hash_pointer(address); }
+
+namespace {
+
 MEMF_ALWAYS_INLINE Stripe& stripe_for(uint64_t hash) { return g_stripes[hash >> (64 - kStripeBits)]; }
 MEMF_ALWAYS_INLINE bool in_first_slots(const Entry* slots) {
   return slots >= &g_first_slots[0][0] && slots < &g_first_slots[0][0] + kStripes * kInitialSlots;

@@ -63,4 +63,8 @@ void large_lock_all();
 void large_unlock_all();
 void large_reset_locks_after_fork();
 
+// The block table's hash of a block's address: its top 6 bits pick the stripe, its low bits the
+// slot (exposed for tests).
+uint64_t large_table_hash(uintptr_t address);
+
 }  // namespace memf

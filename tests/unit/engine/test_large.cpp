@@ -516,3 +516,22 @@ TEST_CASE("large aligned requests honour the alignment") {
     }
   }
 }
+
+TEST_CASE("blocks of one size, a power of two apart in their low bits, spread over a stripe's slots") {
+  // mimalloc's 20 KiB blocks are 2^12 * 5 bytes apart. With the slot index made of the product's
+  // low bits alone, the 1024 blocks of each spacing below all had one home among 128 slots, and
+  // a lookup walked the probe run from there.
+  for (const uintptr_t spacing : {uintptr_t(20480), uintptr_t(65536), uintptr_t(4096)}) {
+    std::vector<int> home_count(128);
+    const uintptr_t base = uintptr_t(0x7f1234560000);
+    for (uintptr_t i = 0; i < 1024; ++i) home_count[large_table_hash(base + i * spacing) & 127]++;
+    int busiest = 0, used = 0;
+    for (const int n : home_count) {
+      busiest = std::max(busiest, n);
+      used += n > 0;
+    }
+    INFO("spacing " << spacing << ": " << used << " of 128 slots are homes, the busiest of " << busiest);
+    CHECK(used >= 120);
+    CHECK(busiest <= 24);
+  }
+}
