@@ -66,6 +66,7 @@ MEMF_ALWAYS_INLINE uint64_t hash_pointer(uintptr_t key) {
   const uint64_t product = (key >> 4) * 0x9E3779B97F4A7C15ull;
   return product ^ (product >> 32);
 }
+
 }  // namespace
 
 uint64_t large_table_hash(uintptr_t address) { return hash_pointer(address); }
