@@ -73,7 +73,7 @@ TEST_CASE("a block handed out holds no free-list link a leak scan could follow, 
       const bool pool_block = size <= kMaxPoolLimit;
       // A pool block freed before holds its encoded link; one never handed out yet holds 0 (the
       // 10 KiB class of a 9000-byte request keeps at most 8 blocks in the thread's bin, so some of
-      // the 64 come back from the slabs' uncarved slots).
+      // the 64 are blocks no one has had yet).
       const bool first_ok = pool_block ? words[0] >= (uintptr_t(1) << 63) || words[0] == 0 : words[0] == 0;
       if (!first_ok || (pool_block && words[1] != 0))
         FAIL("malloc(" << size << ") handed out a block holding " << std::hex << words[0] << " " << words[1]);
