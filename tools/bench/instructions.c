@@ -37,8 +37,8 @@ int main(int argc, char **argv)
         live = WINDOW_MAX;
     while (live & (live - 1))   /* round down to a power of two */
         live &= live - 1;
-    if (lo == 0 || hi < lo) {
-        fprintf(stderr, "instructions: MIN must be at least 1 and MAX at least MIN\n");
+    if (argc == 5 || lo == 0 || hi < lo) {
+        fprintf(stderr, "instructions: give MIN and MAX together, MIN at least 1 and MAX at least MIN\n");
         return 2;
     }
     bench_rng_seed(&r, 1);
