@@ -4,9 +4,9 @@ bytes and counts of definite (LeakSanitizer: direct) and indirect leaks. Nothing
 expectation written by hand: the two reference checkers are the oracle. A difference fails the
 test unless known_differences.txt lists it (program, checker, reason); a listed difference that
 no longer occurs fails too, so the list stays true (except one listed as lsan-stack: a stale
-pointer in a dead frame, there on some machines and not on others). An unlisted difference from LeakSanitizer
-passes only when Valgrind agrees with memf and LeakSanitizer does too once its stack and register
-roots are off (a stale pointer in a dead frame, which varies between machines).
+pointer in a dead frame, there on some machines and not on others). An unlisted difference from
+LeakSanitizer passes only when Valgrind agrees with memf and LeakSanitizer does too once its stack
+and register roots are off (a stale pointer in a dead frame, which varies between machines).
 
   differential.py --lib libmemf.so --bindir DIR --lsan liblsan.so.0 --known FILE
                   [--linked a,b] [--no-valgrind] PROGRAM...
