@@ -226,6 +226,45 @@ def headline_section(d):
     return out
 
 
+def against_others(d, config, pool):
+    """{row: config's figure ÷ the fastest figure of the other allocators of pool}, and
+    {row: that fastest one's name}, on the rows where both have figures."""
+    ratios, fastest = {}, {}
+    for n in d.rows:
+        mine = d.figure(n, config)
+        others = [(d.figure(n, c), c) for c in pool if c != config and d.figure(n, c) is not None]
+        if mine is not None and others:
+            best = min(others)
+            ratios[n], fastest[n] = mine / best[0], (best[0], best[1])
+    return ratios, fastest
+
+
+def others_section(d):
+    """The headline's rule applied to every allocator in turn: how far from 1.00× the rule puts
+    an allocator that is level with the field, on this machine's noise."""
+    pool = (["memf"] if d.has_memf else []) + d.all_peers
+    if len(pool) < 3:
+        return []
+    out = ["### Every allocator against the fastest of the others", ""]
+    out += ["The headline's rule applied to each allocator in turn: its median divided by the "
+            "fastest median of all the others (memf included) on each workload and suite test. "
+            "The fastest of %d medians, each with this machine's run-to-run noise, is lower than "
+            "a typical run of that allocator, so an allocator level with the field scores above "
+            "1.00×: a peer's row shows how far the rule alone moves it. *fastest on* counts the "
+            "rows where the allocator's median was the lowest of all." % (len(pool) - 1), ""]
+    both = bool(d.mb_names and d.names)
+    out += table_head(["allocator"] + (["geometric mean, memf's workloads",
+                                        "geometric mean, mimalloc-bench"] if both else []) +
+                      ["geometric mean" + (", all" if both else ""), "worst", "fastest on"])
+    for config in pool:
+        ratios, fastest = against_others(d, config, pool)
+        row = headline_row(d, "**memf**" if config == "memf" else config, ratios, fastest)
+        have = [v for v in ratios.values() if v is not None]
+        out.append(row + " %d of %d |" % (sum(1 for v in have if v < 1.0), len(d.rows)))
+    out.append("")
+    return out
+
+
 def busy_row(bench, a):
     quiet = sum(1 for b in bench.busy if b < SETTLE_BUSY)
     return ("| CPU use by other work just before each timed run | median %.0f%%, max %.0f%%; "
@@ -899,7 +938,7 @@ def notes_section(d):
     return [ELSEWHERE]
 
 
-SECTIONS = [intro_section, headline_section, machine_section, workloads_section, time_section,
+SECTIONS = [intro_section, headline_section, others_section, machine_section, workloads_section, time_section,
             peer_ratio_section, glibc_geomean_section, cpu_section, rss_section,
             final_rss_section, mbench_section, instructions_section, leak_section,
             targets_section, pools_section, charts_section, spread_section, failures_section,
