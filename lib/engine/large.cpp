@@ -406,7 +406,6 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category, ui
     // mimalloc keeps a free block's list link in its first word; see mark_block_live for why a
     // block handed out must not carry it.
     if (!zero) *static_cast<uintptr_t*>(p) = 0;
-    record.usable = mi_usable_size(p);
   }
   if (!table_insert(p, record, TableCount{1, 0, size})) {
     if (record.kind == LargeKind::kMapping) os::unmap(p, record.usable);
@@ -437,7 +436,12 @@ bool large_free(void* p) {
   return true;
 }
 
-bool large_lookup(const void* p, LargeRecord* record) { return table_find(p, record, false); }
+bool large_lookup(const void* p, LargeRecord* record) {
+  if (!table_find(p, record, false)) return false;
+  // The caller's live block: mimalloc's size of it cannot change while the caller holds it.
+  if (record->kind == LargeKind::kMimalloc) record->usable = mi_usable_size(p);
+  return true;
+}
 
 void* large_realloc(void* p, size_t new_size) {
   LargeRecord record;
@@ -451,7 +455,6 @@ void* large_realloc(void* p, size_t new_size) {
     if (moved) g_mapped_live.fetch_add(updated.usable - record.usable, std::memory_order_relaxed);  // modulo 2^64
   } else if (record.kind == LargeKind::kMimalloc && new_size < config().huge_threshold) {
     moved = mi_realloc(p, new_size);
-    if (moved) updated.usable = mi_usable_size(moved);
   }
   if (moved) {
     if (record.profiled)

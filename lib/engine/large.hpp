@@ -14,7 +14,7 @@ enum class LargeKind : uint8_t { kMimalloc = 1, kMapping = 2 };
 
 struct LargeRecord {
   size_t requested;  // bytes the program asked for
-  size_t usable;     // bytes it may use
+  size_t usable;     // bytes it may use (in the table: mappings only; see large_lookup)
   LargeKind kind;
   uint8_t category;  // tracker tag
   bool profiled;     // the heap profile records this block (profile_sampling.hpp)
@@ -35,7 +35,8 @@ void* large_alloc(size_t size, size_t alignment, bool zero, uint8_t category = k
                   bool profiled = false);
 // false when p is not a live large block (nothing is done then).
 bool large_free(void* p);
-// false when p is not a live large block.
+// false when p is not a live large block. The record's usable size is mimalloc's answer for its
+// blocks, asked here: the table keeps it for mappings only, so that an allocation does not ask.
 bool large_lookup(const void* p, LargeRecord* record);
 // Resizes a live large block in place or by moving it (mremap for mappings, mimalloc's
 // mi_expand/mi_realloc otherwise); nullptr with p untouched on failure. A profiled block's
