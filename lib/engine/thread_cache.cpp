@@ -342,11 +342,16 @@ void thread_cache_overflow(unsigned cls) {
   ThreadCache* cache = &t_cache;
   CacheBin& bin = cache->bins[cls];
   if (cache->state != ThreadState::kActive) {
-    if (thread_cache_activate()) return;  // the pushed block stays, as the bin's only one
-    // Exiting thread: take the block back off the bin and return it to its slab.
+    // The thread's first free before its first allocation, or a free while it exits: the block
+    // (the bin's only one) goes back to its slab. A new thread has no blocks of its own, so this
+    // one is another thread's, typically the object its creator handed it; kept, it would be the
+    // new thread's first block of the class, on a line the creator's neighbouring blocks share
+    // (passive false sharing: mimalloc-bench's cache-scratch). Its slab is in the creator's
+    // shard, and the new thread refills from its own.
+    const bool active = thread_cache_activate();
     FreeBlock* block = bin.head;
     bin.head = link_of(g_pool.free_key, block);  // just written by the free that called
-    bin.room = 0;
+    bin.room = active ? bin.max : 0;
     pool_free_uncached(block, cls);
     return;
   }

@@ -160,6 +160,43 @@ TEST_CASE("frees from other threads reach the allocating thread's pool") {
   REQUIRE(grown < 200);
 }
 
+TEST_CASE("a thread's free before its first allocation returns the block to its slab, not to the thread's bin") {
+  // The pattern of mimalloc-bench's cache-scratch: the creator allocates one small block per
+  // worker, side by side; each worker frees its block and then allocates its own of that size.
+  // Kept in the worker's bin, the creator's block would be the worker's first allocation, on a
+  // line the creator's other blocks share.
+  const unsigned cls = size_to_class(1);
+  void* theirs = engine_malloc(1);
+  void* neighbour = engine_malloc(1);
+  void* mine = nullptr;
+  uint32_t count_after_free = 1;
+  int32_t room_after_free = 0, max_after_free = -1;
+  bool active_after_free = false;
+  std::thread worker([&] {
+    engine_free(theirs);
+    const CacheBin& bin = t_cache.bins[cls];
+    count_after_free = bin.count();
+    room_after_free = bin.room;
+    max_after_free = bin.max;
+    active_after_free = t_cache.state == ThreadState::kActive;
+    mine = engine_malloc(1);
+    engine_free(mine);
+  });
+  worker.join();
+  REQUIRE(active_after_free);      // the free set the thread up
+  REQUIRE(count_after_free == 0);  // and left nothing in its bin
+  REQUIRE(room_after_free == max_after_free);
+  REQUIRE(mine != theirs);
+  // From another slab: the worker refilled from its own shard.
+  REQUIRE(slab_index(mine) != slab_index(theirs));
+  // The block is free in its slab, and allocatable again.
+  std::vector<void*> got;
+  while (got.size() < (size_t(1) << 17) && (got.empty() || got.back() != theirs)) got.push_back(engine_malloc(1));
+  REQUIRE(got.back() == theirs);
+  for (void* p : got) engine_free(p);
+  engine_free(neighbour);
+}
+
 TEST_CASE("an exiting thread's cache is returned and recycled") {
   size_t live_before = thread_cache_live_count();
   std::vector<void*> survivors(64);
