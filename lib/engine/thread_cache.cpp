@@ -270,8 +270,9 @@ bool thread_cache_activate() {
   for (unsigned cls = 0; cls < kNumClasses; ++cls) {
     CacheBin& bin = cache->bins[cls];
     bin.max = kSizeClasses[cls].cache_max;
-    // A free may have pushed one block before the thread was set up (see thread_cache_overflow).
-    bin.room = bin.head ? bin.max - 1 : bin.max;
+    // A block a free pushed before the set-up is taken off again by thread_cache_overflow, the
+    // only caller that finds one.
+    bin.room = bin.max;
   }
   for (size_t index = 0; index < kDirectEntries; ++index) cache->bin_of_size[index] = &cache->bins[kClassIndexTable[index]];
   thread_cache_arm_sampling(*cache);

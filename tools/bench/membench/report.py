@@ -227,16 +227,10 @@ def headline_section(d):
 
 
 def against_others(d, config, pool):
-    """{row: config's figure ÷ the fastest figure of the other allocators of pool}, and
-    {row: that fastest one's name}, on the rows where both have figures."""
-    ratios, fastest = {}, {}
-    for n in d.rows:
-        mine = d.figure(n, config)
-        others = [(d.figure(n, c), c) for c in pool if c != config and d.figure(n, c) is not None]
-        if mine is not None and others:
-            best = min(others)
-            ratios[n], fastest[n] = mine / best[0], (best[0], best[1])
-    return ratios, fastest
+    """{row: config's figure ÷ the fastest figure of the other allocators of pool (None where
+    config has none)}, and {row: (that figure, its allocator)}, as the headline's ratios."""
+    fastest = d.fastest_peers([c for c in pool if c != config])
+    return {n: ratio(d.figure(n, config), best[0]) for n, best in fastest.items()}, fastest
 
 
 def others_section(d):
